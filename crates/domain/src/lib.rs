@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+
+pub mod audit;
+pub mod error;
+pub mod page;
+pub mod password;
+pub mod ports;
+pub mod preferences;
+pub mod session;
+pub mod token;
+pub mod user;
+
+pub use error::{FieldError, RepoError};

@@ -1,0 +1,217 @@
+//! The ports: what the core needs from the outside world. Each method documents the
+//! [`RepoError`] variants it must return; anything else is `Unavailable` or `Unknown`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::audit::AuditEntry;
+use crate::error::{RepoError, ServiceError};
+use crate::page::{Page, PageRequest, UserQuery};
+use crate::password::{NewPassword, Password, PasswordHash};
+use crate::preferences::Preferences;
+use crate::session::{RevocationReason, Session, SessionId};
+use crate::token::{AccessClaims, RefreshSecret, RefreshToken, TokenError, TokenHash};
+use crate::user::{User, UserId, Username};
+
+/// Read access to users. Writes go through a [`Transaction`].
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// The user with this id, soft-deleted ones included.
+    async fn get(&self, id: UserId) -> Result<Option<User>, RepoError>;
+
+    /// The user with this name compared case-insensitively, soft-deleted ones included.
+    async fn find_by_username(&self, username: &Username) -> Result<Option<User>, RepoError>;
+
+    /// A filtered, sorted page. `InvalidCursor` when the cursor was not issued for this sort.
+    async fn list(&self, query: &UserQuery) -> Result<Page<User>, RepoError>;
+
+    /// Users matching `term` best first (exact, then prefix, then substring), not deleted.
+    async fn search(&self, term: &str, page: &PageRequest) -> Result<Page<User>, RepoError>;
+
+    /// Whether any non-deleted admin exists (for the start-up bootstrap).
+    async fn any_admin(&self) -> Result<bool, RepoError>;
+
+    /// The user's preferences, `None` when never set.
+    async fn preferences(&self, id: UserId) -> Result<Option<Preferences>, RepoError>;
+}
+
+/// Read access to sessions.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// The session and its user's current state: what every authenticated request checks.
+    async fn find_for_auth(&self, id: SessionId) -> Result<Option<(Session, User)>, RepoError>;
+
+    /// The user's active (unrevoked, unexpired at `now`) sessions, newest first.
+    async fn list_active(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+        page: &PageRequest,
+    ) -> Result<Page<Session>, RepoError>;
+}
+
+/// Opens transactions: every multi-row change and its audit entry commit together.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait UnitOfWork: Send + Sync {
+    /// Starts a transaction. Dropping it without [`Transaction::commit`] rolls it back.
+    async fn begin(&self) -> Result<Box<dyn Transaction>, RepoError>;
+}
+
+/// The outcome of counting one failed login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailedLogin {
+    /// Consecutive failures now recorded.
+    pub attempts: i32,
+    /// The lockout in force after this failure.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// True only for the failure that started this lockout.
+    pub newly_locked: bool,
+}
+
+/// The write port: one open database transaction.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait Transaction: Send {
+    /// Reads and row-locks a user until commit.
+    async fn user_for_update(&mut self, id: UserId) -> Result<Option<User>, RepoError>;
+
+    /// Inserts a user. `UsernameTaken` / `EmailTaken` on a case-insensitive clash.
+    async fn insert_user(&mut self, user: &User) -> Result<(), RepoError>;
+
+    /// Writes every field of `user` if the stored version is still `expected_version`.
+    /// `Conflict` when it is not, `NotFound` when there is no such user,
+    /// `UsernameTaken` / `EmailTaken` on a clash.
+    async fn update_user(&mut self, user: &User, expected_version: i64) -> Result<(), RepoError>;
+
+    /// Atomically counts a failed login: concurrent calls each count once. Restarts the
+    /// count at 1 when an earlier lockout has expired; locks until `lock_until` when the
+    /// count reaches `threshold`. `NotFound` when there is no such user.
+    async fn record_failed_login(
+        &mut self,
+        id: UserId,
+        at: DateTime<Utc>,
+        threshold: i32,
+        lock_until: DateTime<Utc>,
+    ) -> Result<FailedLogin, RepoError>;
+
+    /// Records a successful login: last login time, count, failures and lockout reset.
+    async fn record_login(&mut self, id: UserId, at: DateTime<Utc>) -> Result<User, RepoError>;
+
+    /// Counts active, non-deleted admins, serialized against every other transaction
+    /// that calls it, so two admins cannot demote each other concurrently.
+    async fn count_active_admins(&mut self) -> Result<i64, RepoError>;
+
+    /// Inserts or replaces the user's preferences.
+    async fn put_preferences(&mut self, id: UserId, prefs: &Preferences) -> Result<(), RepoError>;
+
+    /// Inserts a session.
+    async fn insert_session(&mut self, session: &Session) -> Result<(), RepoError>;
+
+    /// Reads and row-locks a session until commit.
+    async fn session_for_update(&mut self, id: SessionId) -> Result<Option<Session>, RepoError>;
+
+    /// Records use of a session (a refresh): new last use and expiry.
+    async fn touch_session(
+        &mut self,
+        id: SessionId,
+        last_used_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+
+    /// Revokes one session; false when it was already revoked or does not exist.
+    async fn revoke_session(
+        &mut self,
+        id: SessionId,
+        at: DateTime<Utc>,
+        reason: RevocationReason,
+    ) -> Result<bool, RepoError>;
+
+    /// Revokes every unrevoked session of the user but `except`; returns how many.
+    async fn revoke_user_sessions(
+        &mut self,
+        user_id: UserId,
+        at: DateTime<Utc>,
+        reason: RevocationReason,
+        except: Option<SessionId>,
+    ) -> Result<u64, RepoError>;
+
+    /// Stores a refresh token (its hash only).
+    async fn insert_refresh_token(&mut self, token: &RefreshToken) -> Result<(), RepoError>;
+
+    /// Reads and row-locks the refresh token with this hash.
+    async fn refresh_token_for_update(
+        &mut self,
+        hash: &TokenHash,
+    ) -> Result<Option<RefreshToken>, RepoError>;
+
+    /// Marks a refresh token spent.
+    async fn spend_refresh_token(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<(), RepoError>;
+
+    /// Appends an audit entry (no-op when auditing is disabled by configuration).
+    async fn append_audit(&mut self, entry: &AuditEntry) -> Result<(), RepoError>;
+
+    /// Commits. `Conflict` on a serialization failure; the transaction is gone either way.
+    async fn commit(&mut self) -> Result<(), RepoError>;
+}
+
+/// Readiness of a dependency.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait HealthCheck: Send + Sync {
+    /// Ok when the dependency answers a trivial request.
+    async fn ping(&self) -> Result<(), RepoError>;
+}
+
+/// Password hashing. Implementations run the work off the async workers.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes a password that met the policy.
+    async fn hash(&self, password: &NewPassword) -> Result<PasswordHash, ServiceError>;
+
+    /// Whether `candidate` matches `hash`, compared in constant time.
+    async fn verify(&self, candidate: &Password, hash: &PasswordHash)
+        -> Result<bool, ServiceError>;
+
+    /// Spends the cost of one verification and returns false: used for unknown users so
+    /// that timing does not reveal which names exist.
+    async fn verify_dummy(&self, candidate: &Password) -> Result<bool, ServiceError>;
+}
+
+/// Signs and verifies access tokens.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait TokenIssuer: Send + Sync {
+    /// Signs the claims with the current key.
+    fn issue(&self, claims: &AccessClaims) -> Result<String, ServiceError>;
+
+    /// Verifies signature, algorithm, issuer, audience and expiry.
+    fn verify(&self, token: &str) -> Result<AccessClaims, TokenError>;
+}
+
+/// The time.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait Clock: Send + Sync {
+    /// Now, in UTC.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// New ids.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait IdGenerator: Send + Sync {
+    /// A fresh UUIDv7.
+    fn new_id(&self) -> Uuid;
+}
+
+/// Secrets from a cryptographically secure source.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait SecretGenerator: Send + Sync {
+    /// A fresh refresh token secret (256 bits).
+    fn refresh_secret(&self) -> RefreshSecret;
+
+    /// A random temporary password that passes the password policy.
+    fn temporary_password(&self) -> String;
+}

@@ -1,0 +1,314 @@
+//! The user entity and the value types of its fields.
+
+use chrono::{DateTime, Utc};
+use unicode_normalization::UnicodeNormalization;
+use uuid::Uuid;
+
+use crate::error::FieldError;
+use crate::password::PasswordHash;
+
+/// A user's id (UUIDv7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub Uuid);
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A login name: 3–32 characters of `[A-Za-z0-9._-]` after Unicode NFKC normalization.
+/// Uniqueness is case-insensitive (the store compares lower-cased names).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    /// Parses and normalizes a username.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let normalized: String = raw.nfkc().collect();
+        let len = normalized.chars().count();
+        if !(3..=32).contains(&len) {
+            return Err(FieldError::new(
+                "username",
+                "must be 3 to 32 characters long",
+            ));
+        }
+        if !normalized
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(FieldError::new(
+                "username",
+                "may contain only letters, digits, '.', '_' and '-'",
+            ));
+        }
+        Ok(Self(normalized))
+    }
+
+    /// The name as the user chose it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An email address: trimmed, at most 254 characters, one `@`, a dotted domain,
+/// no whitespace or control characters. Uniqueness is case-insensitive.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    /// Parses an email address.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let value = raw.trim();
+        let invalid = || FieldError::new("email", "must be a valid email address");
+        if value.is_empty() || value.len() > 254 {
+            return Err(invalid());
+        }
+        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid());
+        }
+        let (local, domain) = value.split_once('@').ok_or_else(invalid)?;
+        if local.is_empty() || local.len() > 64 || domain.contains('@') {
+            return Err(invalid());
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        let label_ok = |l: &&str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        };
+        if labels.len() < 2 || !labels.iter().all(label_ok) {
+            return Err(invalid());
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The address as given (trimmed).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A display name: 1–100 characters after trimming, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    /// Parses a display name.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let value = raw.trim();
+        let len = value.chars().count();
+        if !(1..=100).contains(&len) {
+            return Err(FieldError::new(
+                "displayName",
+                "must be 1 to 100 characters long after trimming",
+            ));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                "displayName",
+                "must not contain control characters",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The trimmed name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A regular user: their own profile and sessions.
+    User,
+    /// An administrator: user management and audit.
+    Admin,
+}
+
+impl Role {
+    /// The contract's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "USER",
+            Self::Admin => "ADMIN",
+        }
+    }
+
+    /// Parses the contract's spelling.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "USER" => Some(Self::User),
+            "ADMIN" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Whether an account may sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserStatus {
+    /// May sign in.
+    Active,
+    /// Blocked by an administrator: no sign-in, sessions revoked.
+    Blocked,
+}
+
+impl UserStatus {
+    /// The contract's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Blocked => "BLOCKED",
+        }
+    }
+
+    /// Parses the contract's spelling.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "ACTIVE" => Some(Self::Active),
+            "BLOCKED" => Some(Self::Blocked),
+            _ => None,
+        }
+    }
+}
+
+/// A user account. `version` grows by one on every change and feeds the `ETag`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// Identity.
+    pub id: UserId,
+    /// Login name.
+    pub username: Username,
+    /// Optional contact address.
+    pub email: Option<Email>,
+    /// Human name.
+    pub display_name: DisplayName,
+    /// argon2id PHC string; never leaves the core except into storage.
+    pub password_hash: PasswordHash,
+    /// Current role.
+    pub role: Role,
+    /// Current status.
+    pub status: UserStatus,
+    /// Set by an admin password reset; cleared by a password change.
+    pub must_change_password: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change time.
+    pub updated_at: DateTime<Utc>,
+    /// Last successful login.
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// Successful logins so far.
+    pub login_count: i64,
+    /// Consecutive failed logins since the last success.
+    pub failed_login_attempts: i32,
+    /// Locked out until then, after too many failed logins.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// When the password last changed.
+    pub password_changed_at: DateTime<Utc>,
+    /// Soft-deletion time.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Optimistic-concurrency version.
+    pub version: i64,
+}
+
+impl User {
+    /// Whether the account is soft-deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+
+    /// Whether a lockout is in force at `now`.
+    pub fn is_locked(&self, now: DateTime<Utc>) -> bool {
+        self.locked_until.is_some_and(|until| until > now)
+    }
+
+    /// Whether the account may hold sessions: active and not deleted.
+    pub fn is_usable(&self) -> bool {
+        self.status == UserStatus::Active && !self.is_deleted()
+    }
+
+    /// Whether the account may sign in at `now`.
+    pub fn can_sign_in(&self, now: DateTime<Utc>) -> bool {
+        self.is_usable() && !self.is_locked(now)
+    }
+
+    /// Whether this account counts toward the "at least one active admin" rule.
+    pub fn is_active_admin(&self) -> bool {
+        self.role == Role::Admin && self.is_usable()
+    }
+
+    /// Marks a change: bumps the version and the update time.
+    pub fn touch(&mut self, now: DateTime<Utc>) {
+        self.version += 1;
+        self.updated_at = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn username_accepts_the_allowed_alphabet() {
+        assert_eq!(
+            Username::parse("a.b_c-9").map(|u| u.0),
+            Ok("a.b_c-9".into())
+        );
+    }
+
+    #[test]
+    fn username_is_normalized_with_nfkc_before_checking() {
+        // Fullwidth letters normalize to ASCII.
+        assert_eq!(Username::parse("ａｂｃ").map(|u| u.0), Ok("abc".into()));
+    }
+
+    #[test]
+    fn username_rejects_bad_length_and_characters() {
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse(&"a".repeat(33)).is_err());
+        assert!(Username::parse("bad name").is_err());
+        assert!(Username::parse("bäd").is_err());
+        assert!(Username::parse("a\u{0}bc").is_err());
+    }
+
+    #[test]
+    fn email_accepts_common_addresses_and_trims() {
+        assert_eq!(
+            Email::parse(" Ann@Example.org ").map(|e| e.0),
+            Ok("Ann@Example.org".into())
+        );
+    }
+
+    #[test]
+    fn email_rejects_malformed_addresses() {
+        for bad in [
+            "", "a", "a@", "@b.c", "a@b", "a@@b.c", "a b@c.d", "a@-b.c", "a@b..c",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn display_name_is_trimmed_and_bounded() {
+        assert_eq!(DisplayName::parse("  Ann  ").map(|d| d.0), Ok("Ann".into()));
+        assert!(DisplayName::parse("   ").is_err());
+        assert!(DisplayName::parse(&"x".repeat(101)).is_err());
+        assert!(DisplayName::parse("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn role_and_status_round_trip_their_spelling() {
+        for role in [Role::User, Role::Admin] {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        for status in [UserStatus::Active, UserStatus::Blocked] {
+            assert_eq!(UserStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(Role::parse("admin"), None);
+    }
+}
