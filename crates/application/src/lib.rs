@@ -1,1 +1,90 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod ports;
+pub mod principal;
+pub mod profile;
+pub mod users;
+
+mod audit;
+mod issue;
+#[cfg(test)]
+mod testing;
+
+pub use error::AppError;
+pub use ports::{Policy, Ports};
+pub use principal::Principal;
+
+/// Every use case, built once by the composition root and shared by the handlers.
+pub struct UseCases {
+    /// `POST /auth/login`.
+    pub login: auth::Login,
+    /// `POST /auth/refresh`.
+    pub refresh: auth::Refresh,
+    /// `POST /auth/logout`.
+    pub logout: auth::Logout,
+    /// `POST /auth/logout-all`.
+    pub logout_all: auth::LogoutAll,
+    /// Every authenticated request.
+    pub authenticate: auth::Authenticate,
+    /// `GET /profile`.
+    pub get_profile: profile::GetProfile,
+    /// `PATCH /profile`.
+    pub update_profile: profile::UpdateProfile,
+    /// `PUT /profile/password`.
+    pub change_password: profile::ChangePassword,
+    /// `GET /profile/preferences`.
+    pub get_preferences: profile::GetPreferences,
+    /// `PUT /profile/preferences`.
+    pub update_preferences: profile::UpdatePreferences,
+    /// `GET /users`.
+    pub list_users: users::ListUsers,
+    /// `GET /users/search`.
+    pub search_users: users::SearchUsers,
+    /// `POST /users`.
+    pub create_user: users::CreateUser,
+    /// `GET /users/{id}`.
+    pub get_user: users::GetUser,
+    /// `PATCH /users/{id}`.
+    pub update_user: users::UpdateUser,
+    /// `DELETE /users/{id}`.
+    pub delete_user: users::DeleteUser,
+    /// `POST /users/{id}/restore`.
+    pub restore_user: users::RestoreUser,
+    /// `PATCH /users/{id}/reset-password`.
+    pub reset_password: users::ResetPassword,
+    /// Start-up admin creation.
+    pub bootstrap_admin: users::BootstrapAdmin,
+    /// `/api/health` and `/api/health/ready`.
+    pub health: health::Health,
+}
+
+impl UseCases {
+    /// Builds every use case over the same ports and policy.
+    pub fn new(ports: Ports, policy: Policy) -> Self {
+        Self {
+            login: auth::Login::new(ports.clone(), policy.clone()),
+            refresh: auth::Refresh::new(ports.clone(), policy.clone()),
+            logout: auth::Logout::new(ports.clone()),
+            logout_all: auth::LogoutAll::new(ports.clone()),
+            authenticate: auth::Authenticate::new(ports.clone()),
+            get_profile: profile::GetProfile,
+            update_profile: profile::UpdateProfile::new(ports.clone()),
+            change_password: profile::ChangePassword::new(ports.clone()),
+            get_preferences: profile::GetPreferences::new(ports.clone()),
+            update_preferences: profile::UpdatePreferences::new(ports.clone()),
+            list_users: users::ListUsers::new(ports.clone()),
+            search_users: users::SearchUsers::new(ports.clone()),
+            create_user: users::CreateUser::new(ports.clone()),
+            get_user: users::GetUser::new(ports.clone()),
+            update_user: users::UpdateUser::new(ports.clone()),
+            delete_user: users::DeleteUser::new(ports.clone()),
+            restore_user: users::RestoreUser::new(ports.clone()),
+            reset_password: users::ResetPassword::new(ports.clone()),
+            bootstrap_admin: users::BootstrapAdmin::new(ports.clone()),
+            health: health::Health::new(ports),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Sign-in, token rotation, sign-out and per-request authentication.
+
+mod authenticate;
+mod login;
+mod logout;
+mod refresh;
+
+pub use crate::issue::TokenPair;
+pub use authenticate::Authenticate;
+pub use login::{Login, LoginCommand};
+pub use logout::{Logout, LogoutAll};
+pub use refresh::Refresh;

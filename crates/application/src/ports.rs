@@ -1,0 +1,60 @@
+//! The bundle of ports and the policy every use case is built from.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use domain::ports::{
+    Clock, HealthCheck, IdGenerator, PasswordHasher, SecretGenerator, SessionRepository,
+    TokenIssuer, UnitOfWork, UserRepository,
+};
+
+/// The outside world as the use cases see it. Cloning shares the adapters.
+#[derive(Clone)]
+pub struct Ports {
+    /// User reads.
+    pub users: Arc<dyn UserRepository>,
+    /// Session reads.
+    pub sessions: Arc<dyn SessionRepository>,
+    /// Transactions: every write.
+    pub uow: Arc<dyn UnitOfWork>,
+    /// Password hashing.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// Access token signing and verification.
+    pub tokens: Arc<dyn TokenIssuer>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// New ids.
+    pub ids: Arc<dyn IdGenerator>,
+    /// Random secrets.
+    pub secrets: Arc<dyn SecretGenerator>,
+    /// Database readiness.
+    pub database: Arc<dyn HealthCheck>,
+}
+
+/// Security settings the use cases enforce (parsed from configuration by the edge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Access token lifetime.
+    pub access_ttl: Duration,
+    /// Refresh token (and idle session) lifetime.
+    pub refresh_ttl: Duration,
+    /// How long a spent refresh token may be retried without counting as reuse.
+    pub reuse_grace: Duration,
+    /// Consecutive failed logins that lock an account.
+    pub lockout_threshold: i32,
+    /// How long a lockout lasts.
+    pub lockout_duration: Duration,
+}
+
+impl Default for Policy {
+    /// The contract's defaults.
+    fn default() -> Self {
+        Self {
+            access_ttl: Duration::minutes(15),
+            refresh_ttl: Duration::days(7),
+            reuse_grace: Duration::zero(),
+            lockout_threshold: 10,
+            lockout_duration: Duration::minutes(15),
+        }
+    }
+}

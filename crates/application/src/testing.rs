@@ -1,0 +1,174 @@
+//! Test fixtures: mocks of every port with sensible defaults, and sample entities.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use domain::error::RepoError;
+use domain::password::PasswordHash;
+use domain::ports::{
+    MockClock, MockHealthCheck, MockIdGenerator, MockPasswordHasher, MockSecretGenerator,
+    MockSessionRepository, MockTokenIssuer, MockTransaction, MockUnitOfWork, MockUserRepository,
+};
+use domain::session::{Session, SessionId};
+use domain::token::RefreshSecret;
+use domain::user::{DisplayName, Role, User, UserId, UserStatus, Username};
+use uuid::Uuid;
+
+use crate::ports::Ports;
+use crate::principal::Principal;
+
+/// The fixed "now" of every test.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+/// A deterministic id.
+pub(crate) fn id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+/// An active user with the given role.
+pub(crate) fn user(n: u128, role: Role) -> User {
+    User {
+        id: UserId(id(n)),
+        username: Username::parse(&format!("user{n}")).expect("valid"),
+        email: None,
+        display_name: DisplayName::parse(&format!("User {n}")).expect("valid"),
+        password_hash: PasswordHash::new("$argon2id$stored"),
+        role,
+        status: UserStatus::Active,
+        must_change_password: false,
+        created_at: now(),
+        updated_at: now(),
+        last_login_at: None,
+        login_count: 0,
+        failed_login_attempts: 0,
+        locked_until: None,
+        password_changed_at: now(),
+        deleted_at: None,
+        version: 1,
+    }
+}
+
+/// An active session of `user`.
+pub(crate) fn session(n: u128, user: UserId) -> Session {
+    Session {
+        id: SessionId(id(n)),
+        user_id: user,
+        created_at: now(),
+        last_used_at: now(),
+        expires_at: now() + chrono::Duration::days(7),
+        ip_address: None,
+        user_agent: None,
+        revoked_at: None,
+    }
+}
+
+/// The caller `user` in session 900.
+pub(crate) fn principal(user: User) -> Principal {
+    Principal {
+        user,
+        session_id: SessionId(id(900)),
+    }
+}
+
+/// Every port as a mock. Set expectations, then call [`Mocks::ports`].
+pub(crate) struct Mocks {
+    pub users: MockUserRepository,
+    pub sessions: MockSessionRepository,
+    pub uow: MockUnitOfWork,
+    pub hasher: MockPasswordHasher,
+    pub tokens: MockTokenIssuer,
+    pub secrets: MockSecretGenerator,
+    pub database: MockHealthCheck,
+}
+
+impl Mocks {
+    pub(crate) fn new() -> Self {
+        Self {
+            users: MockUserRepository::new(),
+            sessions: MockSessionRepository::new(),
+            uow: MockUnitOfWork::new(),
+            hasher: MockPasswordHasher::new(),
+            tokens: MockTokenIssuer::new(),
+            secrets: MockSecretGenerator::new(),
+            database: MockHealthCheck::new(),
+        }
+    }
+
+    /// The next `begin()` hands out `tx`.
+    pub(crate) fn with_tx(mut self, tx: MockTransaction) -> Self {
+        self.uow
+            .expect_begin()
+            .times(1)
+            .return_once(move || Ok(Box::new(tx)));
+        self
+    }
+
+    /// Token minting succeeds: a refresh secret and a signed access token.
+    pub(crate) fn minting(mut self) -> Self {
+        self.secrets
+            .expect_refresh_secret()
+            .returning(|| RefreshSecret::new("fresh-secret"));
+        self.tokens
+            .expect_issue()
+            .returning(|_| Ok("signed.jwt".into()));
+        self
+    }
+
+    /// Hashing succeeds.
+    pub(crate) fn hashing(mut self) -> Self {
+        self.hasher
+            .expect_hash()
+            .returning(|_| Ok(PasswordHash::new("$argon2id$new")));
+        self
+    }
+
+    pub(crate) fn ports(self) -> Ports {
+        let counter = Arc::new(AtomicU64::new(1_000));
+        let mut ids = MockIdGenerator::new();
+        ids.expect_new_id()
+            .returning(move || Uuid::from_u128(u128::from(counter.fetch_add(1, Ordering::SeqCst))));
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
+        Ports {
+            users: Arc::new(self.users),
+            sessions: Arc::new(self.sessions),
+            uow: Arc::new(self.uow),
+            hasher: Arc::new(self.hasher),
+            tokens: Arc::new(self.tokens),
+            clock: Arc::new(clock),
+            ids: Arc::new(ids),
+            secrets: Arc::new(self.secrets),
+            database: Arc::new(self.database),
+        }
+    }
+}
+
+/// A transaction that expects exactly one commit and records audited actions.
+pub(crate) fn committing_tx() -> (MockTransaction, Arc<std::sync::Mutex<Vec<String>>>) {
+    let mut tx = MockTransaction::new();
+    let audited = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&audited);
+    tx.expect_append_audit().returning(move |entry| {
+        sink.lock()
+            .expect("not poisoned")
+            .push(entry.action.as_str().to_owned());
+        Ok(())
+    });
+    tx.expect_commit().times(1).returning(|| Ok(()));
+    (tx, audited)
+}
+
+/// The audited actions, in order.
+pub(crate) fn actions(audited: &Arc<std::sync::Mutex<Vec<String>>>) -> Vec<String> {
+    audited.lock().expect("not poisoned").clone()
+}
+
+/// A store that is down.
+pub(crate) fn down() -> RepoError {
+    RepoError::Unavailable("connection refused".into())
+}

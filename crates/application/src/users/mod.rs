@@ -1,0 +1,37 @@
+//! Admin user management.
+
+mod bootstrap;
+mod create;
+mod lifecycle;
+mod list;
+mod reset_password;
+mod update;
+
+pub use bootstrap::BootstrapAdmin;
+pub use create::{CreateUser, NewUserInput};
+pub use lifecycle::{DeleteUser, GetUser, RestoreUser};
+pub use list::{ListUsers, SearchUsers};
+pub use reset_password::ResetPassword;
+pub use update::{UpdateUser, UserPatch};
+
+use domain::ports::Transaction;
+use domain::user::User;
+
+use crate::error::AppError;
+
+/// Refuses a change that would leave no active admin. `target` is the admin about to
+/// stop counting; the count is taken under the store's admin lock.
+pub(crate) async fn ensure_another_active_admin(
+    tx: &mut dyn Transaction,
+    target: &User,
+) -> Result<(), AppError> {
+    if !target.is_active_admin() {
+        return Ok(());
+    }
+    if tx.count_active_admins().await? <= 1 {
+        return Err(AppError::LastAdmin(
+            "the last active admin cannot be removed",
+        ));
+    }
+    Ok(())
+}
