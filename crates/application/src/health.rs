@@ -25,3 +25,28 @@ impl Health {
         self.ports.database.ping().await.map_err(AppError::from)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{self, Mocks};
+
+    #[tokio::test]
+    async fn readiness_follows_the_database() {
+        let mut mocks = Mocks::new();
+        mocks.database.expect_ping().times(1).returning(|| Ok(()));
+        assert!(Health::new(mocks.ports()).ready().await.is_ok());
+
+        let mut mocks = Mocks::new();
+        mocks
+            .database
+            .expect_ping()
+            .returning(|| Err(testing::down()));
+        let health = Health::new(mocks.ports());
+        assert!(matches!(
+            health.ready().await,
+            Err(AppError::Unavailable(_))
+        ));
+        assert_eq!(health.live(), "ok");
+    }
+}

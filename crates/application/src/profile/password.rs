@@ -95,3 +95,108 @@ impl ChangePassword {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{self, actions, committing_tx, Mocks};
+    use domain::session::SessionId;
+    use domain::user::Role;
+
+    const STRONG: &str = "violet-Harbor-engine-42";
+
+    fn cmd(current: &str, new: &str) -> ChangePasswordCommand {
+        ChangePasswordCommand {
+            current_password: Password::new(current),
+            new_password: Password::new(new),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_clears_the_flag_and_revokes_every_other_session() {
+        let mut user = testing::user(1, Role::User);
+        user.must_change_password = true;
+        let stored = user.clone();
+        let (mut tx, audited) = committing_tx();
+        tx.expect_user_for_update()
+            .returning(move |_| Ok(Some(stored.clone())));
+        tx.expect_update_user()
+            .times(1)
+            .withf(|u, _| !u.must_change_password && u.password_hash.as_str() == "$argon2id$new")
+            .returning(|_, _| Ok(()));
+        tx.expect_revoke_user_sessions()
+            .times(1)
+            .withf(|_, _, r, except| {
+                *r == RevocationReason::PasswordChange
+                    && *except == Some(SessionId(testing::id(900)))
+            })
+            .returning(|_, _, _, _| Ok(2));
+        let mut mocks = Mocks::new().with_tx(tx).hashing();
+        mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+
+        ChangePassword::new(mocks.ports())
+            .execute(
+                &testing::principal(user),
+                cmd("old-password-1", STRONG),
+                &RequestContext::default(),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(actions(&audited), ["PASSWORD_CHANGE"]);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_current_password_is_invalid_credentials() {
+        let mut mocks = Mocks::new();
+        mocks.hasher.expect_verify().returning(|_, _| Ok(false));
+
+        let err = ChangePassword::new(mocks.ports())
+            .execute(
+                &testing::principal(testing::user(1, Role::User)),
+                cmd("wrong-password", STRONG),
+                &RequestContext::default(),
+            )
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, AppError::InvalidCredentials));
+    }
+
+    #[tokio::test]
+    async fn a_weak_new_password_is_refused_with_feedback() {
+        let err = ChangePassword::new(Mocks::new().ports())
+            .execute(
+                &testing::principal(testing::user(1, Role::User)),
+                cmd("old-password-1", "password123"),
+                &RequestContext::default(),
+            )
+            .await
+            .unwrap_err();
+
+        match err {
+            AppError::WeakPassword { field, feedback } => {
+                assert_eq!(field, "newPassword");
+                assert!(!feedback.is_empty());
+            }
+            other => panic!("expected WeakPassword, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_new_password_must_differ_from_the_current_one() {
+        let mut mocks = Mocks::new();
+        mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+
+        let err = ChangePassword::new(mocks.ports())
+            .execute(
+                &testing::principal(testing::user(1, Role::User)),
+                cmd(STRONG, STRONG),
+                &RequestContext::default(),
+            )
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, AppError::Validation(_)));
+    }
+}

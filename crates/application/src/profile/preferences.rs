@@ -113,3 +113,71 @@ impl UpdatePreferences {
         Ok(prefs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{self, actions, committing_tx, Mocks};
+    use domain::user::Role;
+
+    fn input(theme: &str, language: &str) -> PreferencesInput {
+        PreferencesInput {
+            theme: theme.into(),
+            language: language.into(),
+            notifications: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn preferences_default_to_light_en_and_notifications() {
+        let mut mocks = Mocks::new();
+        mocks.users.expect_preferences().returning(|_| Ok(None));
+
+        let prefs = GetPreferences::new(mocks.ports())
+            .execute(&testing::principal(testing::user(1, Role::User)))
+            .await
+            .unwrap();
+
+        assert_eq!(prefs, Preferences::default());
+    }
+
+    #[tokio::test]
+    async fn an_update_stores_and_audits_the_changed_fields() {
+        let (mut tx, audited) = committing_tx();
+        tx.expect_put_preferences()
+            .times(1)
+            .withf(|_, p| p.theme == Theme::Dark && p.language.as_str() == "de-CH")
+            .returning(|_, _| Ok(()));
+        let mut mocks = Mocks::new().with_tx(tx);
+        mocks.users.expect_preferences().returning(|_| Ok(None));
+
+        let prefs = UpdatePreferences::new(mocks.ports())
+            .execute(
+                &testing::principal(testing::user(1, Role::User)),
+                input("dark", "de-CH"),
+                &RequestContext::default(),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(prefs.theme, Theme::Dark);
+        assert_eq!(actions(&audited), ["PREFERENCES_UPDATE"]);
+    }
+
+    #[tokio::test]
+    async fn invalid_theme_and_language_are_both_reported() {
+        let err = UpdatePreferences::new(Mocks::new().ports())
+            .execute(
+                &testing::principal(testing::user(1, Role::User)),
+                input("pink", "english"),
+                &RequestContext::default(),
+            )
+            .await
+            .unwrap_err();
+
+        match err {
+            AppError::Validation(fields) => assert_eq!(fields.len(), 2),
+            other => panic!("expected validation, got {other:?}"),
+        }
+    }
+}

@@ -35,3 +35,6 @@ pub(crate) async fn ensure_another_active_admin(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

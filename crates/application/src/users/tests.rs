@@ -1,0 +1,500 @@
+//! Unit tests of the admin user-management use cases.
+
+use domain::audit::RequestContext;
+use domain::page::{PageRequest, UserQuery};
+use domain::password::Password;
+use domain::ports::MockTransaction;
+use domain::session::RevocationReason;
+use domain::user::{Role, User, UserStatus};
+
+use super::*;
+use crate::error::AppError;
+use crate::testing::{self, actions, committing_tx, Mocks};
+
+const STRONG: &str = "violet-Harbor-engine-42";
+
+fn admin() -> User {
+    testing::user(1, Role::Admin)
+}
+
+fn target() -> User {
+    testing::user(2, Role::User)
+}
+
+fn ctx() -> RequestContext {
+    RequestContext::default()
+}
+
+fn tx_reading(user: User) -> MockTransaction {
+    let mut tx = MockTransaction::new();
+    tx.expect_user_for_update()
+        .returning(move |_| Ok(Some(user.clone())));
+    tx
+}
+
+fn committing_tx_reading(
+    user: User,
+) -> (
+    MockTransaction,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let (mut tx, audited) = committing_tx();
+    tx.expect_user_for_update()
+        .returning(move |_| Ok(Some(user.clone())));
+    (tx, audited)
+}
+
+#[tokio::test]
+async fn a_regular_user_may_not_list_users() {
+    let err = ListUsers::new(Mocks::new().ports())
+        .execute(&testing::principal(target()), &UserQuery::default())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::Forbidden));
+}
+
+#[tokio::test]
+async fn an_admin_who_must_change_the_password_is_gated_first() {
+    let mut who = admin();
+    who.must_change_password = true;
+
+    let err = ListUsers::new(Mocks::new().ports())
+        .execute(&testing::principal(who), &UserQuery::default())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::PasswordChangeRequired));
+}
+
+#[tokio::test]
+async fn a_reversed_creation_range_is_a_validation_error() {
+    let mut query = UserQuery::default();
+    query.filter.created_from = Some(testing::now());
+    query.filter.created_to = Some(testing::now() - chrono::Duration::days(1));
+
+    let err = ListUsers::new(Mocks::new().ports())
+        .execute(&testing::principal(admin()), &query)
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::Validation(_)));
+}
+
+#[tokio::test]
+async fn a_bad_cursor_from_the_store_is_a_validation_error() {
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_list()
+        .returning(|_| Err(domain::RepoError::InvalidCursor));
+
+    let err = ListUsers::new(mocks.ports())
+        .execute(&testing::principal(admin()), &UserQuery::default())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::Validation(f) if f[0].field == "cursor"));
+}
+
+#[tokio::test]
+async fn search_trims_the_term_and_rejects_an_empty_one() {
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_search()
+        .withf(|term, _| term == "ann")
+        .returning(|_, _| {
+            Ok(domain::page::Page {
+                items: vec![],
+                total: Some(0),
+                next_cursor: None,
+            })
+        });
+    let search = SearchUsers::new(mocks.ports());
+    let who = testing::principal(admin());
+
+    assert!(search
+        .execute(&who, "  ann ", &PageRequest::default())
+        .await
+        .is_ok());
+    let err = search
+        .execute(&who, "   ", &PageRequest::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::Validation(_)));
+}
+
+fn new_user(username: &str, password: &str) -> NewUserInput {
+    NewUserInput {
+        username: username.into(),
+        email: Some("bob@example.org".into()),
+        display_name: "Bob".into(),
+        password: Password::new(password),
+        role: None,
+    }
+}
+
+#[tokio::test]
+async fn create_hashes_the_password_inserts_and_audits() {
+    let (mut tx, audited) = committing_tx();
+    tx.expect_insert_user()
+        .times(1)
+        .withf(|u| {
+            u.username.as_str() == "bob"
+                && u.role == Role::User
+                && u.password_hash.as_str() == "$argon2id$new"
+                && u.version == 1
+        })
+        .returning(|_| Ok(()));
+    let mocks = Mocks::new().with_tx(tx).hashing();
+
+    let user = CreateUser::new(mocks.ports())
+        .execute(
+            &testing::principal(admin()),
+            new_user("bob", STRONG),
+            &ctx(),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(user.status, UserStatus::Active);
+    assert_eq!(actions(&audited), ["CREATE_USER"]);
+}
+
+#[tokio::test]
+async fn create_reports_every_invalid_field() {
+    let mut input = new_user("b", STRONG);
+    input.email = Some("nope".into());
+    input.display_name = " ".into();
+
+    let err = CreateUser::new(Mocks::new().ports())
+        .execute(&testing::principal(admin()), input, &ctx())
+        .await
+        .unwrap_err();
+
+    match err {
+        AppError::Validation(fields) => {
+            let names: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
+            assert_eq!(names, ["username", "email", "displayName"]);
+        }
+        other => panic!("expected validation, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn create_refuses_a_weak_password_or_one_containing_the_username() {
+    let create = CreateUser::new(Mocks::new().ports());
+    let who = testing::principal(admin());
+
+    let weak = create
+        .execute(&who, new_user("bob", "password123"), &ctx())
+        .await
+        .unwrap_err();
+    assert!(matches!(weak, AppError::WeakPassword { .. }));
+    let named = create
+        .execute(&who, new_user("bobby", "xx-bobby-Harbor-42"), &ctx())
+        .await
+        .unwrap_err();
+    assert!(matches!(named, AppError::Validation(f) if f[0].field == "password"));
+}
+
+#[tokio::test]
+async fn create_reports_a_taken_username() {
+    let mut tx = MockTransaction::new();
+    tx.expect_insert_user()
+        .returning(|_| Err(domain::RepoError::UsernameTaken));
+    let mocks = Mocks::new().with_tx(tx).hashing();
+
+    let err = CreateUser::new(mocks.ports())
+        .execute(
+            &testing::principal(admin()),
+            new_user("bob", STRONG),
+            &ctx(),
+        )
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::UsernameTaken));
+}
+
+#[tokio::test]
+async fn get_of_an_unknown_id_is_not_found() {
+    let mut mocks = Mocks::new();
+    mocks.users.expect_get().returning(|_| Ok(None));
+
+    let err = GetUser::new(mocks.ports())
+        .execute(&testing::principal(admin()), target().id)
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::NotFound));
+}
+
+#[tokio::test]
+async fn update_with_a_stale_version_changes_nothing() {
+    let mocks = Mocks::new().with_tx(tx_reading(target()));
+    let patch = UserPatch {
+        display_name: Some("New".into()),
+        ..UserPatch::default()
+    };
+
+    let err = UpdateUser::new(mocks.ports())
+        .execute(
+            &testing::principal(admin()),
+            target().id,
+            patch,
+            Some(7),
+            &ctx(),
+        )
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::PreconditionFailed));
+}
+
+#[tokio::test]
+async fn blocking_a_user_revokes_their_sessions_and_audits_block_user() {
+    let (mut tx, audited) = committing_tx_reading(target());
+    tx.expect_update_user()
+        .withf(|u, expected| u.status == UserStatus::Blocked && *expected == 1)
+        .returning(|_, _| Ok(()));
+    tx.expect_revoke_user_sessions()
+        .times(1)
+        .withf(|_, _, r, except| *r == RevocationReason::AccountDisabled && except.is_none())
+        .returning(|_, _, _, _| Ok(1));
+    let mocks = Mocks::new().with_tx(tx);
+    let patch = UserPatch {
+        status: Some(UserStatus::Blocked),
+        display_name: Some("Renamed".into()),
+        ..UserPatch::default()
+    };
+
+    let user = UpdateUser::new(mocks.ports())
+        .execute(
+            &testing::principal(admin()),
+            target().id,
+            patch,
+            Some(1),
+            &ctx(),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(user.version, 2);
+    assert_eq!(actions(&audited), ["BLOCK_USER"], "one change, one entry");
+}
+
+#[tokio::test]
+async fn a_role_change_is_audited_as_role_change() {
+    let (mut tx, audited) = committing_tx_reading(target());
+    tx.expect_update_user().returning(|_, _| Ok(()));
+    let mocks = Mocks::new().with_tx(tx);
+    let patch = UserPatch {
+        role: Some(Role::Admin),
+        ..UserPatch::default()
+    };
+
+    UpdateUser::new(mocks.ports())
+        .execute(
+            &testing::principal(admin()),
+            target().id,
+            patch,
+            None,
+            &ctx(),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(actions(&audited), ["ROLE_CHANGE"]);
+}
+
+#[tokio::test]
+async fn an_admin_cannot_demote_themselves() {
+    let mocks = Mocks::new().with_tx(tx_reading(admin()));
+    let patch = UserPatch {
+        role: Some(Role::User),
+        ..UserPatch::default()
+    };
+
+    let err = UpdateUser::new(mocks.ports())
+        .execute(
+            &testing::principal(admin()),
+            admin().id,
+            patch,
+            None,
+            &ctx(),
+        )
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::LastAdmin(_)));
+}
+
+#[tokio::test]
+async fn demoting_the_last_active_admin_is_refused() {
+    let other_admin = testing::user(3, Role::Admin);
+    let mut tx = tx_reading(other_admin.clone());
+    tx.expect_count_active_admins().times(1).returning(|| Ok(1));
+    let mocks = Mocks::new().with_tx(tx);
+    let patch = UserPatch {
+        status: Some(UserStatus::Blocked),
+        ..UserPatch::default()
+    };
+
+    let err = UpdateUser::new(mocks.ports())
+        .execute(
+            &testing::principal(admin()),
+            other_admin.id,
+            patch,
+            None,
+            &ctx(),
+        )
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::LastAdmin(_)));
+}
+
+#[tokio::test]
+async fn delete_soft_deletes_revokes_sessions_and_audits() {
+    let (mut tx, audited) = committing_tx_reading(target());
+    tx.expect_update_user()
+        .withf(|u, _| u.deleted_at.is_some())
+        .returning(|_, _| Ok(()));
+    tx.expect_revoke_user_sessions()
+        .times(1)
+        .returning(|_, _, _, _| Ok(0));
+    let mocks = Mocks::new().with_tx(tx);
+
+    DeleteUser::new(mocks.ports())
+        .execute(&testing::principal(admin()), target().id, &ctx())
+        .await
+        .unwrap();
+
+    assert_eq!(actions(&audited), ["DELETE_USER"]);
+}
+
+#[tokio::test]
+async fn an_admin_cannot_delete_themselves() {
+    let err = DeleteUser::new(Mocks::new().ports())
+        .execute(&testing::principal(admin()), admin().id, &ctx())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::LastAdmin(_)));
+}
+
+#[tokio::test]
+async fn deleting_an_already_deleted_user_is_not_found() {
+    let mut gone = target();
+    gone.deleted_at = Some(testing::now());
+    let mocks = Mocks::new().with_tx(tx_reading(gone));
+
+    let err = DeleteUser::new(mocks.ports())
+        .execute(&testing::principal(admin()), target().id, &ctx())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::NotFound));
+}
+
+#[tokio::test]
+async fn restore_brings_back_a_deleted_user_and_refuses_a_live_one() {
+    let mut gone = target();
+    gone.deleted_at = Some(testing::now());
+    let (mut tx, audited) = committing_tx_reading(gone);
+    tx.expect_update_user()
+        .withf(|u, _| u.deleted_at.is_none())
+        .returning(|_, _| Ok(()));
+    let mocks = Mocks::new().with_tx(tx);
+
+    let user = RestoreUser::new(mocks.ports())
+        .execute(&testing::principal(admin()), target().id, &ctx())
+        .await
+        .unwrap();
+    assert!(user.deleted_at.is_none());
+    assert_eq!(actions(&audited), ["RESTORE_USER"]);
+
+    let mocks = Mocks::new().with_tx(tx_reading(target()));
+    let err = RestoreUser::new(mocks.ports())
+        .execute(&testing::principal(admin()), target().id, &ctx())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::Conflict(_)));
+}
+
+#[tokio::test]
+async fn reset_password_generates_one_sets_the_flag_and_revokes_sessions() {
+    let (mut tx, audited) = committing_tx_reading(target());
+    tx.expect_update_user()
+        .withf(|u, _| u.must_change_password)
+        .returning(|_, _| Ok(()));
+    tx.expect_revoke_user_sessions()
+        .times(1)
+        .withf(|_, _, r, except| *r == RevocationReason::PasswordChange && except.is_none())
+        .returning(|_, _, _, _| Ok(2));
+    let mut mocks = Mocks::new().with_tx(tx).hashing();
+    mocks.users.expect_get().returning(|_| Ok(Some(target())));
+    mocks
+        .secrets
+        .expect_temporary_password()
+        .returning(|| "Tq7-generated-Pw!x9".into());
+
+    let temporary = ResetPassword::new(mocks.ports())
+        .execute(&testing::principal(admin()), target().id, None, &ctx())
+        .await
+        .unwrap();
+
+    assert_eq!(temporary.expose(), "Tq7-generated-Pw!x9");
+    assert_eq!(actions(&audited), ["PASSWORD_RESET"]);
+}
+
+#[tokio::test]
+async fn reset_password_checks_a_given_password_against_the_policy() {
+    let mut mocks = Mocks::new();
+    mocks.users.expect_get().returning(|_| Ok(Some(target())));
+
+    let err = ResetPassword::new(mocks.ports())
+        .execute(
+            &testing::principal(admin()),
+            target().id,
+            Some(Password::new("short")),
+            &ctx(),
+        )
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::Validation(f) if f[0].field == "newPassword"));
+}
+
+#[tokio::test]
+async fn bootstrap_does_nothing_when_an_admin_exists() {
+    let mut mocks = Mocks::new();
+    mocks.users.expect_any_admin().returning(|| Ok(true));
+
+    let created = BootstrapAdmin::new(mocks.ports())
+        .execute("admin", Password::new(STRONG))
+        .await
+        .unwrap();
+
+    assert!(created.is_none());
+}
+
+#[tokio::test]
+async fn bootstrap_creates_the_admin_when_none_exists() {
+    let (mut tx, audited) = committing_tx();
+    tx.expect_insert_user()
+        .withf(|u| u.role == Role::Admin && u.username.as_str() == "root")
+        .returning(|_| Ok(()));
+    let mut mocks = Mocks::new().with_tx(tx).hashing();
+    mocks.users.expect_any_admin().returning(|| Ok(false));
+
+    let created = BootstrapAdmin::new(mocks.ports())
+        .execute("root", Password::new(STRONG))
+        .await
+        .unwrap();
+
+    assert!(created.is_some());
+    assert_eq!(actions(&audited), ["CREATE_USER"]);
+}
