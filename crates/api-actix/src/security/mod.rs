@@ -1,0 +1,10 @@
+//! Security adapters of the domain's service ports: password hashing (argon2id),
+//! access token signing (JWT with EdDSA / ES256), and OS-backed randomness, time and ids.
+
+pub mod jwt;
+pub mod password;
+pub mod secrets;
+
+pub use jwt::{JwtIssuer, JwtKeyError, JwtKeys};
+pub use password::Argon2Hasher;
+pub use secrets::{OsSecretGenerator, SystemClock, UuidV7Ids};

@@ -1,0 +1,260 @@
+//! argon2id password hashing with the OWASP parameters (m = 19 MiB, t = 2, p = 1).
+//!
+//! Hashing is deliberately slow, so it runs on tokio's blocking pool and never on the
+//! async workers; a semaphore sized to the CPU count bounds how many hashes run at
+//! once, so a burst of logins queues cheaply instead of piling up blocking threads.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{
+    PasswordHash as PhcHash, PasswordHasher as _, PasswordVerifier as _, SaltString,
+};
+use argon2::{Algorithm, Argon2, Params, Version};
+use async_trait::async_trait;
+use domain::error::ServiceError;
+use domain::password::{NewPassword, Password, PasswordHash};
+use domain::ports::PasswordHasher;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+/// OWASP cheat sheet: argon2id with 19 MiB of memory, 2 iterations, 1 lane.
+const MEMORY_KIB: u32 = 19_456;
+const ITERATIONS: u32 = 2;
+const PARALLELISM: u32 = 1;
+const SALT_BYTES: usize = 16;
+
+/// The [`PasswordHasher`] port over argon2id. Cloning shares the permits.
+#[derive(Clone)]
+pub struct Argon2Hasher {
+    argon2: Argon2<'static>,
+    permits: Arc<Semaphore>,
+    /// A hash of a random password, verified against for unknown users.
+    dummy: Arc<str>,
+}
+
+impl std::fmt::Debug for Argon2Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Argon2Hasher")
+            .field("permits", &self.permits.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Argon2Hasher {
+    /// A hasher allowing as many concurrent hashes as the machine has CPUs. Computes
+    /// the dummy hash once, synchronously (tens of milliseconds): call it at start-up.
+    pub fn new() -> Result<Self, ServiceError> {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Self::with_concurrency(cpus)
+    }
+
+    /// A hasher running at most `concurrency` (at least 1) hashes at once.
+    pub fn with_concurrency(concurrency: usize) -> Result<Self, ServiceError> {
+        let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
+            .map_err(|e| ServiceError(format!("argon2 parameters: {e}")))?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let mut random = [0u8; 32];
+        OsRng.fill_bytes(&mut random);
+        let dummy = hash_with(&argon2, &random)?;
+        Ok(Self {
+            argon2,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy: dummy.into(),
+        })
+    }
+
+    /// Runs `work` on the blocking pool once a permit is free. The permit moves into
+    /// the closure, so even if the caller gives up, the bound holds until it finishes.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| ServiceError("password hasher is shut down".into()))?;
+        let argon2 = self.argon2.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = work(&argon2);
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| ServiceError(format!("password hashing task failed: {e}")))
+    }
+}
+
+fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> Result<String, ServiceError> {
+    let mut salt = [0u8; SALT_BYTES];
+    OsRng.fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| ServiceError(format!("salt: {e}")))?;
+    argon2
+        .hash_password(password, &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ServiceError(format!("argon2 hashing failed: {e}")))
+}
+
+/// Constant-time check (argon2 compares the outputs with `subtle`). A stored hash that
+/// does not parse is a mismatch, not an error: the caller answers "invalid credentials".
+fn verify_with(argon2: &Argon2<'_>, password: &[u8], phc: &str) -> bool {
+    match PhcHash::new(phc) {
+        Ok(parsed) => argon2.verify_password(password, &parsed).is_ok(),
+        Err(_) => {
+            tracing::warn!("stored password hash is not a valid PHC string");
+            false
+        }
+    }
+}
+
+/// An owned copy for the blocking task, wiped from memory when dropped.
+fn secret_copy(password: &Password) -> SecretString {
+    SecretString::from(password.expose().to_owned())
+}
+
+#[async_trait]
+impl PasswordHasher for Argon2Hasher {
+    #[tracing::instrument(name = "password.hash", skip_all)]
+    async fn hash(&self, password: &NewPassword) -> Result<PasswordHash, ServiceError> {
+        let password = secret_copy(password.as_password());
+        let phc = self
+            .run(move |argon2| hash_with(argon2, password.expose_secret().as_bytes()))
+            .await??;
+        Ok(PasswordHash::new(phc))
+    }
+
+    #[tracing::instrument(name = "password.verify", skip_all)]
+    async fn verify(
+        &self,
+        candidate: &Password,
+        hash: &PasswordHash,
+    ) -> Result<bool, ServiceError> {
+        let password = secret_copy(candidate);
+        let phc = hash.as_str().to_owned();
+        self.run(move |argon2| verify_with(argon2, password.expose_secret().as_bytes(), &phc))
+            .await
+    }
+
+    #[tracing::instrument(name = "password.verify_dummy", skip_all)]
+    async fn verify_dummy(&self, candidate: &Password) -> Result<bool, ServiceError> {
+        let password = secret_copy(candidate);
+        let phc = Arc::clone(&self.dummy);
+        self.run(move |argon2| {
+            // The result is discarded: even the one-in-2^256 match must not sign anyone in.
+            let _ = verify_with(argon2, password.expose_secret().as_bytes(), &phc);
+            false
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::user::Username;
+
+    fn new_password(raw: &str) -> NewPassword {
+        NewPassword::parse(raw, &Username::parse("ann").unwrap(), &[]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_hashed_password_verifies_and_a_wrong_one_does_not() {
+        let hasher = Argon2Hasher::new().unwrap();
+        let hash = hasher
+            .hash(&new_password("correct-Horse-battery-9"))
+            .await
+            .unwrap();
+        assert!(hasher
+            .verify(&Password::new("correct-Horse-battery-9"), &hash)
+            .await
+            .unwrap());
+        assert!(!hasher
+            .verify(&Password::new("correct-Horse-battery-8"), &hash)
+            .await
+            .unwrap());
+    }
+
+    #[tokio::test]
+    async fn every_hash_gets_its_own_salt() {
+        let hasher = Argon2Hasher::new().unwrap();
+        let a = hasher
+            .hash(&new_password("correct-Horse-battery-9"))
+            .await
+            .unwrap();
+        let b = hasher
+            .hash(&new_password("correct-Horse-battery-9"))
+            .await
+            .unwrap();
+        assert_ne!(a.as_str(), b.as_str());
+    }
+
+    #[tokio::test]
+    async fn hashes_use_argon2id_with_the_owasp_parameters() {
+        let hasher = Argon2Hasher::new().unwrap();
+        let hash = hasher
+            .hash(&new_password("correct-Horse-battery-9"))
+            .await
+            .unwrap();
+        let phc = PhcHash::new(hash.as_str()).unwrap();
+        assert_eq!(phc.algorithm.as_str(), "argon2id");
+        assert_eq!(phc.version, Some(0x13));
+        let params = Params::try_from(&phc).unwrap();
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (19_456, 2, 1)
+        );
+        assert_eq!(phc.salt.unwrap().len(), 22); // 16 bytes, base64 without padding
+    }
+
+    #[tokio::test]
+    async fn the_dummy_verification_always_says_no() {
+        let hasher = Argon2Hasher::with_concurrency(1).unwrap();
+        assert!(!hasher
+            .verify_dummy(&Password::new("anything"))
+            .await
+            .unwrap());
+        assert!(!hasher.verify_dummy(&Password::new("")).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_unparsable_stored_hash_is_a_mismatch_not_an_error() {
+        let hasher = Argon2Hasher::new().unwrap();
+        let verdict = hasher
+            .verify(&Password::new("x"), &PasswordHash::new("not a phc string"))
+            .await
+            .unwrap();
+        assert!(!verdict);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_verifications_are_bounded_by_the_permits_and_all_finish() {
+        let hasher = Argon2Hasher::with_concurrency(1).unwrap();
+        let hash = hasher
+            .hash(&new_password("correct-Horse-battery-9"))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let hasher = hasher.clone();
+                let hash = hash.clone();
+                tokio::spawn(async move {
+                    hasher
+                        .verify(&Password::new("correct-Horse-battery-9"), &hash)
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap().unwrap());
+        }
+        assert_eq!(hasher.permits.available_permits(), 1);
+    }
+
+    #[test]
+    fn debug_output_holds_no_hash() {
+        let hasher = Argon2Hasher::new().unwrap();
+        let debug = format!("{hasher:?}");
+        assert!(!debug.contains("argon2id"), "{debug}");
+    }
+}
