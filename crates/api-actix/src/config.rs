@@ -330,16 +330,20 @@ fn required_secret(var: &'static str, value: Option<String>) -> Result<SecretStr
         .ok_or_else(|| ConfigError::new(var, "is required but not set"))
 }
 
-/// Checks a URL's scheme without ever quoting the URL (it may hold a password).
+/// Checks a URL's scheme without ever quoting the URL (it may hold a password). A value
+/// without `://` is let through: libpq also takes `host=... dbname=...` strings.
 fn check_scheme(
     var: &'static str,
     url: &SecretString,
     schemes: &[&str],
 ) -> Result<(), ConfigError> {
     let value = url.expose_secret().trim();
+    let Some((scheme, _)) = value.split_once("://") else {
+        return Ok(());
+    };
     if schemes
         .iter()
-        .any(|s| value.len() > s.len() && value[..s.len()].eq_ignore_ascii_case(s))
+        .any(|s| s.trim_end_matches("://").eq_ignore_ascii_case(scheme))
     {
         Ok(())
     } else {
@@ -740,6 +744,19 @@ mod tests {
         for secret in ["hunter2", "pw@db", "Vy7#qLm2"] {
             assert!(!debug.contains(secret), "{secret} leaked: {debug}");
         }
+    }
+
+    #[test]
+    fn a_libpq_key_value_database_url_is_accepted() {
+        let s = Settings::from_vars(vec![(
+            "DATABASE_URL".to_owned(),
+            "host=/tmp dbname=ems user=ems".to_owned(),
+        )])
+        .unwrap();
+        assert_eq!(
+            s.database_url.expose_secret(),
+            "host=/tmp dbname=ems user=ems"
+        );
     }
 
     #[test]

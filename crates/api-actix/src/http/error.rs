@@ -29,12 +29,13 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use chrono::{SecondsFormat, Utc};
+use paperclip::actix::{api_v2_errors, Apiv2Schema};
 use serde::{Deserialize, Serialize};
 
 use crate::http::request_id::{RequestId, WithRequestId};
 
 /// Every `code` of the contract. The spelling is public and stable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Apiv2Schema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[allow(missing_docs)] // each name is its own documentation; see `default_message`
 pub enum ErrorCode {
@@ -205,7 +206,7 @@ impl fmt::Display for ErrorCode {
 }
 
 /// One invalid input field: a `details` item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Apiv2Schema)]
 pub struct FieldDetail {
     /// The field as the client spells it (`username`, `users[3].email`).
     pub field: String,
@@ -233,7 +234,7 @@ impl From<domain::error::FieldError> for FieldDetail {
 }
 
 /// The body of every error response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Apiv2Schema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     /// The HTTP status, repeated for clients that only see the body.
@@ -256,8 +257,27 @@ pub struct ErrorBody {
 }
 
 /// A failed request as handlers report it. Its response is completed (path, request id)
-/// by [`error_body_middleware`].
+/// by [`error_body_middleware`]. In the OpenAPI document every operation returning it
+/// lists the common error statuses with the [`ErrorBody`] schema; add the
+/// operation-specific ones (409, 412, ...) where the route is declared.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[api_v2_errors(
+    code = 400,
+    description = "Invalid input: VALIDATION_FAILED (with details), INVALID_JSON, WEAK_PASSWORD",
+    code = 401,
+    description = "Not signed in: UNAUTHORIZED, INVALID_CREDENTIALS, TOKEN_EXPIRED, TOKEN_INVALID, SESSION_REVOKED, TOKEN_REUSED",
+    code = 403,
+    description = "Not allowed: FORBIDDEN, PASSWORD_CHANGE_REQUIRED",
+    code = 404,
+    description = "NOT_FOUND",
+    code = 429,
+    description = "RATE_LIMITED, with Retry-After",
+    code = 500,
+    description = "INTERNAL",
+    code = 503,
+    description = "SERVICE_UNAVAILABLE",
+    default_schema = "ErrorBody"
+)]
 pub struct ApiError {
     /// The contract code; it decides the status.
     pub code: ErrorCode,

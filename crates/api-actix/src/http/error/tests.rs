@@ -586,3 +586,40 @@ fn serde_messages_are_turned_into_field_details() {
         FieldDetail::new("body", "must be 3 to 32 characters long")
     );
 }
+
+#[test]
+fn the_openapi_error_responses_point_at_the_error_body_schema() {
+    use paperclip::v2::schema::Apiv2Errors;
+    let mut op = paperclip::v2::models::DefaultOperationRaw::default();
+    ApiError::update_error_definitions(&mut op);
+    for code in ["400", "401", "403", "404", "429", "500", "503"] {
+        let response = op
+            .responses
+            .get(code)
+            .unwrap_or_else(|| panic!("{code} missing"));
+        let paperclip::v2::models::Either::Right(response) = response else {
+            panic!("{code} is a reference");
+        };
+        let schema = response.schema.as_ref().unwrap();
+        assert_eq!(schema.reference.as_deref(), Some("#/definitions/ErrorBody"));
+    }
+    let mut definitions = std::collections::BTreeMap::new();
+    ApiError::update_definitions(&mut definitions);
+    let body = definitions.get("ErrorBody").expect("ErrorBody definition");
+    let json = serde_json::to_value(body).unwrap();
+    for key in [
+        "statusCode",
+        "error",
+        "code",
+        "message",
+        "details",
+        "timestamp",
+        "path",
+        "requestId",
+    ] {
+        assert!(
+            json["properties"].get(key).is_some(),
+            "{key} missing in {json}"
+        );
+    }
+}
