@@ -1,2 +1,65 @@
-//! xtask
-fn main() {}
+//! `cargo xtask`: the EMS developer and CI commands, in the manner of rust-analyzer's
+//! xtask — plain Rust instead of shell scripts, run through the cargo alias in
+//! `.cargo/config.toml`. `cargo xtask help` lists the commands.
+//!
+//! Modules: [`flags`] (command line), [`tasks`] (one per subcommand), and the pieces
+//! they share: [`pg`] (project-local PostgreSQL clusters), [`redis`] (a private Redis),
+//! [`services`] (what the tests need), [`fence`] (dependency fence), [`cmd`] (running
+//! programs), [`sysuser`] (dropping root), [`secret`], [`lcov`], [`paths`], [`ui`],
+//! [`interrupt`] and [`error`].
+
+mod cmd;
+mod error;
+mod fence;
+mod flags;
+mod interrupt;
+mod lcov;
+mod paths;
+mod pg;
+mod redis;
+mod secret;
+mod services;
+mod sysuser;
+mod tasks;
+mod ui;
+
+use std::process::ExitCode;
+
+use crate::error::Result;
+use crate::flags::Task;
+use crate::paths::Paths;
+
+fn main() -> ExitCode {
+    let task = match flags::parse(std::env::args().skip(1)) {
+        Ok(task) => task,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nxtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> Result<()> {
+    if task == Task::Help {
+        print!("{}", flags::HELP);
+        return Ok(());
+    }
+    interrupt::install()?;
+    let paths = Paths::discover()?;
+    match task {
+        Task::Help => Ok(()),
+        Task::Dev(flags) => tasks::dev::run(&paths, &flags),
+        Task::Test(flags) => tasks::test::run(&paths, &flags),
+        Task::Migrate => tasks::migrate::run(&paths),
+        Task::Coverage(flags) => tasks::coverage::run(&paths, &flags),
+        Task::Fence => fence::check(&paths),
+        Task::Stop => tasks::stop::run(&paths),
+    }
+}

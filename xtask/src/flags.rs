@@ -1,0 +1,277 @@
+//! The command line: typed subcommands and their flags, parsed by hand (the grammar is
+//! small enough that a parser dependency would cost more than it saves).
+
+use std::fmt;
+
+/// What `cargo xtask help` prints.
+pub const HELP: &str = "\
+cargo xtask — EMS developer and CI commands
+
+USAGE:
+    cargo xtask <COMMAND> [OPTIONS] [-- ARGS...]
+
+COMMANDS:
+    dev [--reset]       Start the dev PostgreSQL cluster (target/ems-pg/dev, port 54320),
+                        create database ems_dev, run `ems migrate`, then `ems serve`
+                        with an admin account whose password is kept in
+                        target/ems-pg/dev-admin-password. Ctrl-C stops the server and the
+                        cluster. --reset drops and recreates ems_dev first.
+    test [-- ARGS]      Check the dependency fence, start the test cluster (port 54321)
+                        and a private Redis if redis-server is installed, drop leftover
+                        ems_test_* databases, then run
+                        `cargo test --workspace --all-targets ARGS` and
+                        `cargo test --workspace --doc ARGS`. ARGS go to cargo test, e.g.
+                        `-- login` (a filter) or `-- -- --nocapture` (to the harness).
+    migrate             Apply migrations with `ems migrate` to DATABASE_URL if set, else to
+                        the dev cluster's ems_dev (starting the cluster if needed).
+    coverage [--fail-under PCT] [-p CRATE]... [-- ARGS]
+                        Line coverage with cargo-tarpaulin while the test services run:
+                        a covered/total table per crate and the workspace total. ARGS go to
+                        cargo tarpaulin. --fail-under fails when the total is below PCT.
+    fence               Only the dependency fence: domain and application must not depend
+                        on actix-web, actix-http, diesel, diesel-async, deadpool, redis,
+                        paperclip or tokio.
+    stop                Stop the dev and test clusters and the private Redis, whoever
+                        started them (for servers left running by an earlier run).
+    help                This text.
+
+ENVIRONMENT:
+    BIND_ADDR           dev: where `ems serve` listens (default 127.0.0.1:8080).
+    DATABASE_URL        migrate: the database to migrate instead of the dev cluster.
+    CARGO_TARGET_DIR    Where target/ is; clusters live in <target>/ems-pg/.
+";
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Task {
+    /// Print [`HELP`].
+    Help,
+    /// Run the server against the dev cluster.
+    Dev(Dev),
+    /// Run every test with the services they need.
+    Test(Test),
+    /// Apply migrations.
+    Migrate,
+    /// Measure line coverage.
+    Coverage(Coverage),
+    /// Check the dependency fence only.
+    Fence,
+    /// Stop leftover servers.
+    Stop,
+}
+
+/// Flags of `dev`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dev {
+    /// Drop and recreate `ems_dev` before migrating.
+    pub reset: bool,
+}
+
+/// Flags of `test`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Test {
+    /// Appended to both `cargo test` invocations.
+    pub cargo_args: Vec<String>,
+}
+
+/// Flags of `coverage`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Coverage {
+    /// Fail when the workspace total is below this percentage.
+    pub fail_under: Option<f64>,
+    /// Measure only these packages instead of the whole workspace.
+    pub packages: Vec<String>,
+    /// Appended to `cargo tarpaulin`.
+    pub tarpaulin_args: Vec<String>,
+}
+
+/// A command line that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(message: impl Into<String>) -> UsageError {
+    UsageError(message.into())
+}
+
+/// Parses the arguments after `cargo xtask`.
+pub fn parse<I>(args: I) -> Result<Task, UsageError>
+where
+    I: IntoIterator<Item = String>,
+{
+    let mut args = args.into_iter();
+    let Some(command) = args.next() else {
+        return Ok(Task::Help);
+    };
+    let mut flags = Vec::new();
+    let mut rest = None;
+    for arg in args.by_ref() {
+        if arg == "--" {
+            rest = Some(args.by_ref().collect::<Vec<_>>());
+            break;
+        }
+        if arg == "-h" || arg == "--help" {
+            return Ok(Task::Help);
+        }
+        flags.push(arg);
+    }
+    let no_rest = |rest: Option<Vec<String>>| match rest {
+        Some(_) => Err(usage(format!("`{command}` takes no arguments after `--`"))),
+        None => Ok(()),
+    };
+    let task = match command.as_str() {
+        "help" | "-h" | "--help" => Task::Help,
+        "dev" => {
+            no_rest(rest)?;
+            let mut dev = Dev::default();
+            for flag in flags {
+                match flag.as_str() {
+                    "--reset" => dev.reset = true,
+                    other => return Err(unknown(&command, other)),
+                }
+            }
+            Task::Dev(dev)
+        }
+        "test" => {
+            if let Some(flag) = flags.first() {
+                return Err(unknown(&command, flag));
+            }
+            Task::Test(Test {
+                cargo_args: rest.unwrap_or_default(),
+            })
+        }
+        "migrate" | "fence" | "stop" => {
+            no_rest(rest)?;
+            if let Some(flag) = flags.first() {
+                return Err(unknown(&command, flag));
+            }
+            match command.as_str() {
+                "migrate" => Task::Migrate,
+                "fence" => Task::Fence,
+                _ => Task::Stop,
+            }
+        }
+        "coverage" => {
+            let mut coverage = Coverage {
+                tarpaulin_args: rest.unwrap_or_default(),
+                ..Coverage::default()
+            };
+            let mut flags = flags.into_iter();
+            while let Some(flag) = flags.next() {
+                let (name, inline) = match flag.split_once('=') {
+                    Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
+                    None => (flag.clone(), None),
+                };
+                let mut value = || {
+                    inline
+                        .clone()
+                        .or_else(|| flags.next())
+                        .ok_or_else(|| usage(format!("`{name}` needs a value")))
+                };
+                match name.as_str() {
+                    "--fail-under" => {
+                        let raw = value()?;
+                        let pct: f64 = raw.parse().map_err(|_| {
+                            usage(format!("--fail-under wants a percentage, not `{raw}`"))
+                        })?;
+                        if !(0.0..=100.0).contains(&pct) {
+                            return Err(usage(format!(
+                                "--fail-under wants a percentage between 0 and 100, not {raw}"
+                            )));
+                        }
+                        coverage.fail_under = Some(pct);
+                    }
+                    "-p" | "--package" => coverage.packages.push(value()?),
+                    other => return Err(unknown(&command, other)),
+                }
+            }
+            Task::Coverage(coverage)
+        }
+        other => {
+            return Err(usage(format!(
+                "unknown command `{other}` (try `cargo xtask help`)"
+            )))
+        }
+    };
+    Ok(task)
+}
+
+fn unknown(command: &str, flag: &str) -> UsageError {
+    usage(format!(
+        "`{command}` does not take `{flag}` (try `cargo xtask help`)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(line: &str) -> Result<Task, UsageError> {
+        parse(line.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn no_command_and_help_print_help() {
+        assert_eq!(parse_str(""), Ok(Task::Help));
+        assert_eq!(parse_str("help"), Ok(Task::Help));
+        assert_eq!(parse_str("test --help"), Ok(Task::Help));
+    }
+
+    #[test]
+    fn dev_takes_reset() {
+        assert_eq!(parse_str("dev"), Ok(Task::Dev(Dev { reset: false })));
+        assert_eq!(parse_str("dev --reset"), Ok(Task::Dev(Dev { reset: true })));
+        assert!(parse_str("dev --nope").is_err());
+        assert!(parse_str("dev -- x").is_err());
+    }
+
+    #[test]
+    fn test_passes_everything_after_the_separator_to_cargo() {
+        assert_eq!(
+            parse_str("test -- login -- --nocapture"),
+            Ok(Task::Test(Test {
+                cargo_args: vec!["login".into(), "--".into(), "--nocapture".into()]
+            }))
+        );
+        assert!(parse_str("test --release").is_err());
+    }
+
+    #[test]
+    fn coverage_reads_its_flags_in_both_spellings() {
+        let Ok(Task::Coverage(c)) =
+            parse_str("coverage --fail-under 75.5 -p domain --package=application -- --verbose")
+        else {
+            panic!("not coverage");
+        };
+        assert_eq!(c.fail_under, Some(75.5));
+        assert_eq!(c.packages, vec!["domain", "application"]);
+        assert_eq!(c.tarpaulin_args, vec!["--verbose"]);
+        assert!(matches!(
+            parse_str("coverage --fail-under=80"),
+            Ok(Task::Coverage(Coverage { fail_under: Some(f), .. })) if f == 80.0
+        ));
+    }
+
+    #[test]
+    fn coverage_rejects_bad_thresholds() {
+        assert!(parse_str("coverage --fail-under").is_err());
+        assert!(parse_str("coverage --fail-under lots").is_err());
+        assert!(parse_str("coverage --fail-under 101").is_err());
+    }
+
+    #[test]
+    fn simple_commands_take_nothing() {
+        assert_eq!(parse_str("migrate"), Ok(Task::Migrate));
+        assert_eq!(parse_str("fence"), Ok(Task::Fence));
+        assert_eq!(parse_str("stop"), Ok(Task::Stop));
+        assert!(parse_str("migrate --x").is_err());
+        assert!(parse_str("bench").is_err());
+    }
+}

@@ -1,0 +1,140 @@
+//! Project hygiene, checked as a test so that `cargo xtask test` and CI enforce it: every
+//! source file opens with a `//!` module doc saying what it holds, and no `dbg!` call is
+//! left anywhere in the Rust sources.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The macro call we hunt, spelled in two halves so that this file does not match it.
+const DBG: &str = concat!("dbg", "!(");
+
+fn workspace_root() -> PathBuf {
+    // xtask/ sits in the workspace root; an empty path makes the tests below say so.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Every `.rs` file below `dir`, skipping build output and hidden directories.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name == "target" {
+            continue;
+        }
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if name.ends_with(".rs") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The `src` trees whose files must carry module docs: every crate's, and xtask's.
+fn source_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Ok(crates) = fs::read_dir(root.join("crates")) {
+        let mut crates: Vec<PathBuf> = crates.flatten().map(|e| e.path()).collect();
+        crates.sort();
+        for krate in crates {
+            files.extend(rust_files(&krate.join("src")));
+        }
+    }
+    files.extend(rust_files(&root.join("xtask").join("src")));
+    files
+}
+
+/// Whether the file opens with a module doc: `//!`, `/*!` or `#![doc = …]`, possibly
+/// after blank lines, plain comments and other inner attributes.
+fn has_module_doc(text: &str) -> bool {
+    for line in text.lines().map(str::trim) {
+        if line.starts_with("//!") || line.starts_with("/*!") || line.starts_with("#![doc") {
+            return true;
+        }
+        let preamble = line.is_empty() || line.starts_with("//") || line.starts_with("#![");
+        if !preamble {
+            return false;
+        }
+    }
+    false
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn every_source_file_starts_with_a_module_doc() {
+    let root = workspace_root();
+    let files = source_files(&root);
+    assert!(
+        !files.is_empty(),
+        "no sources found under {}",
+        root.display()
+    );
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|f| !has_module_doc(&fs::read_to_string(f).unwrap_or_default()))
+        .map(|f| relative(&root, f))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "these files lack a `//!` module doc at the top saying what they hold:\n  {}",
+        missing.join("\n  ")
+    );
+}
+
+#[test]
+fn no_dbg_macro_anywhere() {
+    let root = workspace_root();
+    let mut files = rust_files(&root.join("crates"));
+    files.extend(rust_files(&root.join("xtask")));
+    let mut found = Vec::new();
+    for file in &files {
+        let text = fs::read_to_string(file).unwrap_or_default();
+        for (number, line) in text.lines().enumerate() {
+            if line.contains(DBG) {
+                found.push(format!("{}:{}", relative(&root, file), number + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "remove the {DBG}…) calls (use tracing):\n  {}",
+        found.join("\n  ")
+    );
+}
+
+#[test]
+fn module_doc_detection_accepts_the_usual_openings() {
+    assert!(has_module_doc("//! Users.\n\nuse x;"));
+    assert!(has_module_doc(
+        "#![doc = include_str!(\"../README.md\")]\n\npub mod a;"
+    ));
+    assert!(has_module_doc(
+        "// SPDX-License-Identifier: GPL-3.0-or-later\n//! Users.\n"
+    ));
+    assert!(has_module_doc("#![forbid(unsafe_code)]\n//! Users.\n"));
+    assert!(has_module_doc("\n/*! Users. */\n"));
+}
+
+#[test]
+fn module_doc_detection_rejects_files_that_start_with_code() {
+    assert!(!has_module_doc(""));
+    assert!(!has_module_doc("use x;\n//! too late\n"));
+    assert!(!has_module_doc(
+        "/// An item doc is not a module doc.\npub struct A;\n"
+    ));
+}
