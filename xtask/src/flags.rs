@@ -18,7 +18,7 @@ COMMANDS:
                         cluster. --reset drops and recreates ems_dev first.
     test [-- ARGS]      Check the dependency fence, start the test cluster (port 54321)
                         and a private Redis if redis-server is installed, drop leftover
-                        ems_test_* databases, then run
+                        ems_test_* and ems_tpl_* databases, then run
                         `cargo test --workspace --all-targets ARGS` and
                         `cargo test --workspace --doc ARGS`. ARGS go to cargo test, e.g.
                         `-- login` (a filter) or `-- -- --nocapture` (to the harness).

@@ -8,9 +8,12 @@ use crate::pg::{self, Cluster};
 use crate::redis::PrivateRedis;
 use crate::ui;
 
-/// Prefix of every database the test helpers create (per-test databases and the
-/// migrated template); anything left with it is debris of an interrupted run.
-pub const TEST_DB_PREFIX: &str = "ems_test_";
+/// Prefixes of the databases the test helpers of `adapters-postgres` create: one
+/// `ems_test_<uuid>` per test, and `ems_tpl_<digest of the migrations>` templates. At
+/// the start of a run every one of them is debris: per-test databases of an interrupted
+/// run, templates of migrations since changed, half-built `…_build` templates. The run
+/// rebuilds the one template it needs once, which costs one migration.
+pub const TEST_DB_PREFIXES: [&str; 2] = ["ems_test_", "ems_tpl_"];
 
 /// The running test services; dropping them stops what this run started.
 #[derive(Debug)]
@@ -20,10 +23,14 @@ pub struct TestServices {
 }
 
 impl TestServices {
-    /// Starts (or reuses) the test cluster and Redis, and drops leftover test databases.
+    /// Starts (or reuses) the test cluster and Redis, and drops leftover test databases
+    /// and templates.
     pub fn start(paths: &Paths) -> Result<Self> {
         let pg = Cluster::new(pg::TEST, paths)?.start()?;
-        let dropped = pg.drop_databases_with_prefix(TEST_DB_PREFIX)?;
+        let mut dropped = Vec::new();
+        for prefix in TEST_DB_PREFIXES {
+            dropped.extend(pg.drop_databases_with_prefix(prefix)?);
+        }
         if !dropped.is_empty() {
             ui::note(format!(
                 "dropped {} leftover test database(s): {}",
