@@ -1,1 +1,11 @@
-//! placeholder
+//! The EMS HTTP edge (actix-web + paperclip) and the composition root of the `ems`
+//! binary. No business rule lives here: handlers turn DTOs into use-case calls and
+//! errors into the contract's body.
+
+pub mod config;
+pub mod dto;
+pub mod http;
+pub mod routes;
+pub mod security;
+pub mod startup;
+pub mod telemetry;

@@ -1,7 +1,12 @@
-//! HTTP plumbing shared by every route: the contract's error body and the request id.
+//! HTTP plumbing shared by every route: the contract's error body and its mapping from
+//! application errors, request ids, the auth and context extractors, typed responders.
 
+pub mod auth;
+pub mod context;
 pub mod error;
+pub mod problem;
 pub mod request_id;
+pub mod respond;
 
 pub use error::{ApiError, ErrorBody, ErrorCode, FieldDetail};
 pub use request_id::RequestId;

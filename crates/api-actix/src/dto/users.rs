@@ -1,0 +1,161 @@
+//! Admin user-management bodies and query strings.
+
+use chrono::{DateTime, Utc};
+use domain::page::{UserFilter, UserQuery, UserSort};
+use domain::FieldError;
+use paperclip::actix::Apiv2Schema;
+use serde::{Deserialize, Serialize};
+
+use super::list::PageParams;
+use super::user::{RoleDto, StatusDto};
+
+/// `POST /users` body.
+#[derive(Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// 3–32 characters of `[A-Za-z0-9._-]`.
+    pub username: String,
+    /// Optional email.
+    pub email: Option<String>,
+    /// 1–100 characters.
+    pub display_name: String,
+    /// Initial password.
+    pub password: String,
+    /// `USER` (default) or `ADMIN`.
+    pub role: Option<RoleDto>,
+}
+
+impl From<CreateUserRequest> for application::users::NewUserInput {
+    fn from(r: CreateUserRequest) -> Self {
+        Self {
+            username: r.username,
+            email: r.email,
+            display_name: r.display_name,
+            password: domain::password::Password::new(r.password),
+            role: r.role.map(Into::into),
+        }
+    }
+}
+
+/// `PATCH /users/{id}` body.
+#[derive(Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserPatchDto {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New email; null removes it.
+    #[serde(default, deserialize_with = "super::double_option")]
+    pub email: Option<Option<String>>,
+    /// New role.
+    pub role: Option<RoleDto>,
+    /// New status.
+    pub status: Option<StatusDto>,
+}
+
+impl From<UserPatchDto> for application::users::UserPatch {
+    fn from(p: UserPatchDto) -> Self {
+        Self {
+            display_name: p.display_name,
+            email: p.email,
+            role: p.role.map(Into::into),
+            status: p.status.map(Into::into),
+        }
+    }
+}
+
+/// `PATCH /users/{id}/reset-password` body.
+#[derive(Deserialize, Apiv2Schema, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The temporary password to set; generated when absent.
+    pub new_password: Option<String>,
+}
+
+/// `PATCH /users/{id}/reset-password` answer.
+#[derive(Serialize, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetPasswordResponse {
+    /// Shown once; the user must change it at next sign-in.
+    pub temporary_password: String,
+}
+
+/// `GET /users` query.
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListUsersParams {
+    /// Substring of username, display name or email.
+    pub q: Option<String>,
+    /// Only this role.
+    pub role: Option<RoleDto>,
+    /// Only this status.
+    pub status: Option<StatusDto>,
+    /// Created at or after (RFC 3339).
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created at or before (RFC 3339).
+    pub created_to: Option<DateTime<Utc>>,
+    /// Include soft-deleted users.
+    pub include_deleted: Option<bool>,
+    /// Comma list of username, displayName, email, createdAt, lastLoginAt; `-` for descending.
+    pub sort: Option<String>,
+    /// Page size, 1–100.
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: Option<i64>,
+    /// Cursor from `nextCursor`.
+    pub cursor: Option<String>,
+}
+
+impl ListUsersParams {
+    /// Validates into a domain query; every problem is reported.
+    pub fn to_query(&self) -> Result<UserQuery, Vec<FieldError>> {
+        let mut problems = Vec::new();
+        let page = PageParams {
+            limit: self.limit,
+            offset: self.offset,
+            cursor: self.cursor.clone(),
+        }
+        .to_request()
+        .map_err(|e| problems.push(e))
+        .ok();
+        let sort = match self.sort.as_deref() {
+            Some(raw) => UserSort::parse(raw).map_err(|e| problems.push(e)).ok(),
+            None => Some(UserSort::default()),
+        };
+        let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+        if q.is_some_and(|q| q.chars().count() > 100 || q.chars().any(char::is_control)) {
+            problems.push(FieldError::new(
+                "q",
+                "must be at most 100 characters without control characters",
+            ));
+        }
+        match (page, sort) {
+            (Some(page), Some(sort)) if problems.is_empty() => Ok(UserQuery {
+                filter: UserFilter {
+                    q: q.map(str::to_owned),
+                    role: self.role.map(Into::into),
+                    status: self.status.map(Into::into),
+                    created_from: self.created_from,
+                    created_to: self.created_to,
+                    include_deleted: self.include_deleted.unwrap_or(false),
+                },
+                sort,
+                page,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+/// `GET /users/search` query.
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchUsersParams {
+    /// The search term.
+    pub q: String,
+    /// Page size, 1–100.
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: Option<i64>,
+    /// Cursor from `nextCursor`.
+    pub cursor: Option<String>,
+}

@@ -1,0 +1,50 @@
+//! The `Authenticated` extractor: bearer token in, current [`Principal`] out. It only
+//! extracts the token; deciding whether it is still good is the `Authenticate` use case.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{web, FromRequest, HttpRequest};
+use application::{AppError, Principal};
+use paperclip::actix::Apiv2Security;
+
+use crate::http::error::ApiError;
+use crate::startup::AppState;
+
+/// The signed-in caller of a protected route.
+#[derive(Apiv2Security)]
+#[openapi(
+    apiKey,
+    alias = "bearerAuth",
+    in = "header",
+    name = "Authorization",
+    description = "`Bearer <accessToken>` from POST /api/v1/auth/login or /auth/refresh"
+)]
+pub struct Authenticated(pub Principal);
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 4096)
+        .then(|| token.to_owned())
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(ApiError::internal)?;
+            let token = token.ok_or(AppError::Unauthorized)?;
+            let principal = state.use_cases.authenticate.execute(&token).await?;
+            Ok(Self(principal))
+        })
+    }
+}

@@ -1,0 +1,137 @@
+//! The OpenAPI 3 document (`/api/docs/openapi.json`) and the Swagger UI explorer
+//! (`/api/docs`), whose assets ship inside paperclip: nothing is fetched at run time.
+
+use actix_web::http::header;
+use actix_web::HttpResponse;
+use paperclip::actix::{api_v2_operation, web, HttpResponseWrapper};
+use paperclip::v2::models::{DefaultApiRaw, Info, Tag};
+
+/// Where the document is served.
+pub const SPEC_PATH: &str = "/api/docs/openapi.json";
+/// Where the explorer is served.
+pub const UI_PATH: &str = "/api/docs";
+
+/// Files of the Swagger UI bundled in paperclip-actix; paperclip's own handler panics
+/// on any other name, so those are answered 404 before it sees them.
+const SWAGGER_FILES: &[&str] = &[
+    "index.html",
+    "oauth2-redirect.html",
+    "favicon-16x16.png",
+    "favicon-32x32.png",
+    "swagger-ui.css",
+    "swagger-ui.css.map",
+    "swagger-ui.js",
+    "swagger-ui.js.map",
+    "swagger-ui-bundle.js",
+    "swagger-ui-bundle.js.map",
+    "swagger-ui-es-bundle.js",
+    "swagger-ui-es-bundle.js.map",
+    "swagger-ui-es-bundle-core.js",
+    "swagger-ui-es-bundle-core.js.map",
+    "swagger-ui-standalone-preset.js",
+    "swagger-ui-standalone-preset.js.map",
+];
+
+fn tag(name: &str, description: &str) -> Tag {
+    Tag {
+        name: name.into(),
+        description: Some(description.into()),
+        external_docs: None,
+    }
+}
+
+/// Title, version and tags of the document.
+pub fn spec_defaults() -> DefaultApiRaw {
+    let info = Info {
+        title: "EMS API".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        description: Some(
+            "User, session and access management. Errors share one body: \
+             {statusCode, error, code, message, details?, timestamp, path, requestId}."
+                .into(),
+        ),
+        ..Default::default()
+    };
+    let tags = vec![
+        tag("Auth", "Sign-in, token rotation and sign-out"),
+        tag("Profile", "The signed-in user about themselves"),
+        tag("Users", "Admin user management"),
+        tag("Operations", "Health and signing keys"),
+    ];
+    DefaultApiRaw {
+        info,
+        tags,
+        ..DefaultApiRaw::default()
+    }
+}
+
+/// Post-processes paperclip's v3 output: bearer auth as an `http` scheme (paperclip can
+/// only emit apiKey), and response headers with a schema instead of an empty `content`.
+pub fn finish_v3(spec: &mut serde_json::Value) {
+    spec["components"]["securitySchemes"]["bearerAuth"] = serde_json::json!({
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "Access token from POST /api/v1/auth/login or /auth/refresh",
+    });
+    let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let operations = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut());
+    for op in operations {
+        let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+            continue;
+        };
+        let headers = responses
+            .values_mut()
+            .filter_map(|r| r.get_mut("headers").and_then(|h| h.as_object_mut()))
+            .flat_map(|h| h.values_mut())
+            .filter_map(|h| h.as_object_mut());
+        for h in headers {
+            if h.get("content")
+                .is_some_and(|c| c.as_object().is_some_and(|m| m.is_empty()))
+            {
+                h.remove("content");
+                h.insert("schema".into(), serde_json::json!({ "type": "string" }));
+            }
+        }
+    }
+}
+
+/// Serves the rendered document.
+pub async fn serve_spec(body: web::Bytes) -> HttpResponseWrapper {
+    HttpResponseWrapper(
+        HttpResponse::Ok()
+            .content_type("application/json")
+            .body(body),
+    )
+}
+
+/// `/api/docs` → the explorer, pointed at the v3 document, with no external validator.
+#[api_v2_operation(skip)]
+pub async fn explorer_redirect() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((
+            header::LOCATION,
+            format!("{UI_PATH}/index.html?url={SPEC_PATH}&validatorUrl=none"),
+        ))
+        .finish()
+}
+
+#[api_v2_operation(skip)]
+async fn unknown_asset() -> HttpResponse {
+    HttpResponse::NotFound().finish()
+}
+
+/// 404 for every explorer path that is not a bundled file.
+pub fn unknown_assets() -> web::Resource {
+    web::resource(format!("{UI_PATH}/{{filename:.*}}").as_str())
+        .guard(actix_web::guard::fn_guard(|ctx| {
+            let file = ctx.head().uri.path().rsplit('/').next().unwrap_or("");
+            !SWAGGER_FILES.contains(&file) && !ctx.head().uri.path().ends_with("openapi.json")
+        }))
+        .route(web::get().to(unknown_asset))
+}

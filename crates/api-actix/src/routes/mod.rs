@@ -1,0 +1,109 @@
+//! Routing: every documented route, the OpenAPI document and the explorer. Handlers are
+//! three lines of intent: DTO in, use case called, DTO out.
+
+mod auth;
+mod docs;
+mod health;
+mod profile;
+mod users;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, Error};
+use paperclip::actix::{web, OpenApiExt};
+
+use crate::http::error::{
+    error_body_middleware, json_config, method_not_allowed, not_found, path_config, query_config,
+};
+use crate::http::request_id::request_id_middleware;
+use crate::startup::AppState;
+
+/// Default JSON body limit; larger bodies get 413 PAYLOAD_TOO_LARGE.
+pub const JSON_LIMIT_BYTES: usize = 64 * 1024;
+
+/// `/api/v1`.
+fn api_v1() -> web::Scope {
+    let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
+    web::scope("/api/v1")
+        .service(resource("/auth/login").route(web::post().to(auth::login)))
+        .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
+        .service(resource("/auth/logout").route(web::post().to(auth::logout)))
+        .service(resource("/auth/logout-all").route(web::post().to(auth::logout_all)))
+        .service(
+            resource("/profile")
+                .route(web::get().to(profile::get_profile))
+                .route(web::patch().to(profile::update_profile)),
+        )
+        .service(resource("/profile/password").route(web::put().to(profile::change_password)))
+        .service(
+            resource("/profile/preferences")
+                .route(web::get().to(profile::get_preferences))
+                .route(web::put().to(profile::put_preferences)),
+        )
+        .service(
+            resource("/users")
+                .route(web::get().to(users::list))
+                .route(web::post().to(users::create)),
+        )
+        // Static segments before the `{id}` template.
+        .service(resource("/users/search").route(web::get().to(users::search)))
+        .service(
+            resource("/users/{id}")
+                .route(web::get().to(users::get))
+                .route(web::patch().to(users::update))
+                .route(web::delete().to(users::delete)),
+        )
+        .service(resource("/users/{id}/restore").route(web::post().to(users::restore)))
+        .service(
+            resource("/users/{id}/reset-password").route(web::patch().to(users::reset_password)),
+        )
+}
+
+/// The whole application over `state`.
+pub fn app(
+    state: actix_web::web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
+    let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
+    let app = App::new()
+        .wrap_api_with_spec(docs::spec_defaults())
+        .app_data(state)
+        .app_data(json_config(JSON_LIMIT_BYTES))
+        .app_data(query_config())
+        .app_data(path_config())
+        // `.wrap` resets paperclip's spec path: every wrap comes before the spec routes.
+        .wrap(from_fn(error_body_middleware))
+        .wrap(from_fn(request_id_middleware))
+        .service(resource("/api/health").route(web::get().to(health::live)))
+        .service(resource("/api/health/ready").route(web::get().to(health::ready)))
+        .service(resource("/.well-known/jwks.json").route(web::get().to(health::jwks)))
+        .service(api_v1())
+        .default_service(web::to(not_found));
+    // The v3 document is rendered once from what is registered so far, post-processed,
+    // and served from memory; the explorer and its assets follow.
+    app.with_raw_json_spec_v3(|app, mut spec| {
+        docs::finish_v3(&mut spec);
+        let body = actix_web::web::Bytes::from(serde_json::to_vec(&spec).unwrap_or_default());
+        app.route(
+            docs::SPEC_PATH,
+            web::get().to(move || docs::serve_spec(body.clone())),
+        )
+    })
+    .with_json_spec_v3_at(docs::SPEC_PATH)
+    .route(docs::UI_PATH, web::get().to(docs::explorer_redirect))
+    .route(
+        &format!("{}/", docs::UI_PATH),
+        web::get().to(docs::explorer_redirect),
+    )
+    .service(docs::unknown_assets())
+    .with_swagger_ui_at(docs::UI_PATH)
+    .build()
+}

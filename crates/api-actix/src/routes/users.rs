@@ -1,0 +1,185 @@
+//! `/api/v1/users*`: admin user management.
+
+use actix_web::HttpRequest;
+use domain::password::Password;
+use domain::user::UserId;
+use paperclip::actix::{api_v2_operation, web, NoContent};
+use uuid::Uuid;
+
+use crate::dto::list::{PageParams, UserList};
+use crate::dto::user::UserDto;
+use crate::dto::users::{
+    CreateUserRequest, ListUsersParams, ResetPasswordRequest, ResetPasswordResponse,
+    SearchUsersParams, UserPatchDto,
+};
+use crate::http::auth::Authenticated;
+use crate::http::context::Ctx;
+use crate::http::error::ApiError;
+use crate::http::respond::{etag, if_match_version, Created, OptionalJson, Tagged};
+use crate::startup::AppState;
+
+/// List users
+///
+/// Filters, sort and offset or cursor pages; soft-deleted users only with
+/// `includeDeleted=true`.
+#[api_v2_operation(tags(Users), operation_id = "listUsers")]
+pub async fn list(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    params: web::Query<ListUsersParams>,
+) -> Result<web::Json<UserList>, ApiError> {
+    let query = params
+        .to_query()
+        .map_err(|fields| ApiError::from(application::AppError::Validation(fields)))?;
+    let page = state.use_cases.list_users.execute(&who.0, &query).await?;
+    Ok(web::Json(UserList::new(page, &query.page)))
+}
+
+/// Search users
+///
+/// Best matches first: exact username, then prefix, then substring of username,
+/// display name or email.
+#[api_v2_operation(tags(Users), operation_id = "searchUsers")]
+pub async fn search(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    params: web::Query<SearchUsersParams>,
+) -> Result<web::Json<UserList>, ApiError> {
+    let request = PageParams {
+        limit: params.limit,
+        offset: params.offset,
+        cursor: params.cursor.clone(),
+    }
+    .to_request()
+    .map_err(|e| ApiError::from(application::AppError::Validation(vec![e])))?;
+    let page = state
+        .use_cases
+        .search_users
+        .execute(&who.0, &params.q, &request)
+        .await?;
+    Ok(web::Json(UserList::new(page, &request)))
+}
+
+/// Create a user
+#[api_v2_operation(tags(Users), operation_id = "createUser")]
+pub async fn create(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: Ctx,
+    body: web::Json<CreateUserRequest>,
+) -> Result<Created<UserDto>, ApiError> {
+    let user = state
+        .use_cases
+        .create_user
+        .execute(&who.0, body.into_inner().into(), &ctx.0)
+        .await?;
+    Ok(Created {
+        location: format!("/api/v1/users/{}", user.id),
+        etag: etag(user.version),
+        body: user.into(),
+    })
+}
+
+/// Get a user
+///
+/// Soft-deleted users included; `ETag` with `If-None-Match` support.
+#[api_v2_operation(tags(Users), operation_id = "getUser")]
+pub async fn get(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<Uuid>,
+) -> Result<Tagged<UserDto>, ApiError> {
+    let user = state
+        .use_cases
+        .get_user
+        .execute(&who.0, UserId(id.into_inner()))
+        .await?;
+    let version = user.version;
+    Ok(Tagged::new(user.into(), version))
+}
+
+/// Update a user
+///
+/// Display name, email, role and status. With `If-Match`, a stale tag is 412 and
+/// changes nothing. Blocking revokes the user's sessions.
+#[api_v2_operation(tags(Users), operation_id = "updateUser")]
+pub async fn update(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: Ctx,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: web::Json<UserPatchDto>,
+) -> Result<Tagged<UserDto>, ApiError> {
+    let user = state
+        .use_cases
+        .update_user
+        .execute(
+            &who.0,
+            UserId(id.into_inner()),
+            body.into_inner().into(),
+            if_match_version(&req),
+            &ctx.0,
+        )
+        .await?;
+    let version = user.version;
+    Ok(Tagged::new(user.into(), version))
+}
+
+/// Delete a user (soft)
+///
+/// Sets `deletedAt` and revokes the user's sessions.
+#[api_v2_operation(tags(Users), operation_id = "deleteUser")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: Ctx,
+    id: web::Path<Uuid>,
+) -> Result<NoContent, ApiError> {
+    state
+        .use_cases
+        .delete_user
+        .execute(&who.0, UserId(id.into_inner()), &ctx.0)
+        .await?;
+    Ok(NoContent)
+}
+
+/// Restore a soft-deleted user
+#[api_v2_operation(tags(Users), operation_id = "restoreUser")]
+pub async fn restore(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: Ctx,
+    id: web::Path<Uuid>,
+) -> Result<Tagged<UserDto>, ApiError> {
+    let user = state
+        .use_cases
+        .restore_user
+        .execute(&who.0, UserId(id.into_inner()), &ctx.0)
+        .await?;
+    let version = user.version;
+    Ok(Tagged::new(user.into(), version))
+}
+
+/// Reset a user's password
+///
+/// Sets the given or a generated temporary password, requires a change at next use and
+/// revokes every session of the user.
+#[api_v2_operation(tags(Users), operation_id = "resetPassword")]
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: Ctx,
+    id: web::Path<Uuid>,
+    body: OptionalJson<ResetPasswordRequest>,
+) -> Result<web::Json<ResetPasswordResponse>, ApiError> {
+    let given = body.0.and_then(|b| b.new_password).map(Password::new);
+    let temporary = state
+        .use_cases
+        .reset_password
+        .execute(&who.0, UserId(id.into_inner()), given, &ctx.0)
+        .await?;
+    Ok(web::Json(ResetPasswordResponse {
+        temporary_password: temporary.expose().to_owned(),
+    }))
+}

@@ -1,0 +1,161 @@
+//! The composition root: adapters are built here, handed to the use cases as ports, and
+//! the use cases to the HTTP server. [`Application::port`] lets tests bind port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, HttpServer};
+use adapters_postgres::{PgConfig, PgStore};
+use application::{AppError, Policy, Ports, UseCases};
+use domain::password::Password;
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+use crate::routes;
+use crate::security::{
+    Argon2Hasher, JwtIssuer, JwtKeys, OsSecretGenerator, SystemClock, UuidV7Ids,
+};
+
+/// What every handler shares.
+pub struct AppState {
+    /// The use cases.
+    pub use_cases: UseCases,
+    /// The signing keys, for the JWKS document.
+    pub keys: Arc<JwtKeys>,
+}
+
+/// Why the server could not start; each renders as one line naming the culprit.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A signing key could not be loaded.
+    #[error("{0}")]
+    Keys(#[from] crate::security::JwtKeyError),
+    /// The database settings were refused.
+    #[error("DATABASE_URL: {0}")]
+    Database(domain::RepoError),
+    /// A duration does not fit the token arithmetic.
+    #[error("{0}: duration out of range")]
+    Duration(&'static str),
+    /// The password hasher could not start.
+    #[error("password hasher: {0}")]
+    Hasher(domain::error::ServiceError),
+    /// The configured admin could not be created.
+    #[error("ADMIN_USERNAME: could not create the admin: {0}")]
+    Admin(String),
+    /// The listen address could not be bound.
+    #[error("BIND_ADDR: {0}")]
+    Bind(std::io::Error),
+}
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+fn chrono_duration(
+    value: std::time::Duration,
+    var: &'static str,
+) -> Result<chrono::Duration, StartupError> {
+    chrono::Duration::from_std(value).map_err(|_| StartupError::Duration(var))
+}
+
+impl Application {
+    /// Builds every adapter and binds the listener. Creates the configured admin when
+    /// no admin exists yet.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let keys = Arc::new(JwtKeys::load(&settings.jwt_signing_keys)?);
+        if keys.is_ephemeral() {
+            tracing::warn!(
+                "JWT_SIGNING_KEYS is unset: signing with an ephemeral key; tokens die with this process"
+            );
+        }
+        let store = PgStore::new(&PgConfig {
+            url: settings.database_url.expose_secret().to_owned(),
+            max_connections: settings.database_max_connections as usize,
+            acquire_timeout: settings.database_timeout,
+            connect_timeout: settings.database_timeout,
+            statement_timeout: settings.database_statement_timeout,
+            audit_enabled: settings.audit_enabled,
+        })
+        .map_err(StartupError::Database)?;
+        if settings.redis_url.is_none() {
+            tracing::info!("REDIS_URL is unset: in-process adapters, single instance only");
+        }
+        let store = Arc::new(store);
+        let ports = Ports {
+            users: store.clone(),
+            sessions: store.clone(),
+            uow: store.clone(),
+            hasher: Arc::new(Argon2Hasher::new().map_err(StartupError::Hasher)?),
+            tokens: Arc::new(JwtIssuer::new(
+                keys.clone(),
+                settings.jwt_issuer.clone(),
+                settings.jwt_audience.clone(),
+            )),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(UuidV7Ids),
+            secrets: Arc::new(OsSecretGenerator),
+            database: store,
+        };
+        let policy = Policy {
+            access_ttl: chrono_duration(settings.jwt_access_expiry, "JWT_ACCESS_EXPIRY")?,
+            refresh_ttl: chrono_duration(settings.jwt_refresh_expiry, "JWT_REFRESH_EXPIRY")?,
+            reuse_grace: chrono_duration(settings.refresh_reuse_grace, "REFRESH_REUSE_GRACE")?,
+            lockout_threshold: settings.lockout_threshold,
+            lockout_duration: chrono_duration(settings.lockout_duration, "LOCKOUT_DURATION")?,
+        };
+        let use_cases = UseCases::new(ports, policy);
+        if let Some(admin) = &settings.admin {
+            let password = Password::new(admin.password.expose_secret());
+            match use_cases
+                .bootstrap_admin
+                .execute(admin.username.as_str(), password)
+                .await
+            {
+                Ok(Some(user)) => {
+                    tracing::info!(user.id = %user.id, "created the configured admin")
+                }
+                Ok(None) => tracing::debug!("an admin exists; ADMIN_USERNAME left alone"),
+                Err(err) => return Err(StartupError::Admin(describe(&err))),
+            }
+        }
+
+        let listener = TcpListener::bind(settings.bind_addr).map_err(StartupError::Bind)?;
+        let port = listener.local_addr().map_err(StartupError::Bind)?.port();
+        let state = web::Data::new(AppState { use_cases, keys });
+        let server = HttpServer::new(move || routes::app(state.clone()))
+            .listen(listener)
+            .map_err(StartupError::Bind)?
+            .shutdown_timeout(30)
+            .run();
+        Ok(Self { port, server })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then finishes in-flight requests (up to 30 s).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// A start-up failure in one line, without internals of secrets.
+fn describe(err: &AppError) -> String {
+    match err {
+        AppError::Validation(fields) => fields
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+        AppError::WeakPassword { feedback, .. } => {
+            format!("ADMIN_PASSWORD is too weak: {}", feedback.join(" "))
+        }
+        AppError::Unavailable(cause) => format!("database unavailable ({cause})"),
+        other => other.to_string(),
+    }
+}
