@@ -1,1 +1,20 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+mod cursor;
+mod error;
+mod migrations;
+mod pool;
+mod rows;
+mod schema;
+mod sql;
+mod store;
+mod transaction;
+mod users;
+
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use migrations::{embedded_versions, run_migrations, MigrationError};
+pub use pool::{redact_url, PgConfig};
+pub use store::{PgStore, PoolStatus};
+pub use transaction::PgTransaction;

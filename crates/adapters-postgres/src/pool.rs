@@ -1,0 +1,214 @@
+//! Connection settings, connection set-up and the deadpool pool.
+//!
+//! Every wait is bounded so that a database outage turns into fast `Unavailable` errors
+//! instead of hung requests: the pool's wait/create/recycle timeouts, the TCP connect
+//! timeout, a per-connection `statement_timeout`, TCP keepalives and a user timeout that
+//! notice a peer that vanished. Broken connections are discarded by the pool on recycle
+//! (closed socket, open or failed transaction, failed ping), so the pool heals by itself
+//! once PostgreSQL is back.
+
+use std::fmt;
+use std::time::Duration;
+
+use deadpool::managed::Timeouts;
+use deadpool::Runtime;
+use diesel::ConnectionError;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::AsyncPgConnection;
+use domain::RepoError;
+use futures_util::FutureExt;
+
+use crate::error::StoreFailure;
+
+/// How to reach PostgreSQL and how long to wait for it.
+#[derive(Clone)]
+pub struct PgConfig {
+    /// `postgres://user:password@host:port/database` (may hold a password: never printed).
+    pub url: String,
+    /// Most connections the pool opens.
+    pub max_connections: usize,
+    /// Longest wait for a free pooled connection.
+    pub acquire_timeout: Duration,
+    /// Longest wait to open (connect, authenticate, set up) a new connection.
+    pub connect_timeout: Duration,
+    /// Server-side limit of one statement (`SET statement_timeout`).
+    pub statement_timeout: Duration,
+    /// When false, `append_audit` writes nothing (`AUDIT_ENABLED=false`).
+    pub audit_enabled: bool,
+}
+
+impl PgConfig {
+    /// Settings for `url` with defaults suited to a small service: 10 connections, 2 s to
+    /// acquire, 3 s to connect, 10 s per statement, auditing on.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(10),
+            audit_enabled: true,
+        }
+    }
+
+    /// The longest any one port call may take before it reports `Unavailable`: a safety
+    /// net for a database that accepted the connection but stopped answering.
+    pub(crate) fn operation_deadline(&self) -> Duration {
+        self.acquire_timeout
+            + self.connect_timeout
+            + self.statement_timeout * 2
+            + Duration::from_secs(1)
+    }
+}
+
+impl fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("audit_enabled", &self.audit_enabled)
+            .finish()
+    }
+}
+
+/// The URL with any password replaced by `***`, for logs.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return "***".into();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{}{}{}", &url[..scheme_end + 3], masked, &rest[at..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Parses the URL into a driver config with the connect timeout and keepalives set.
+pub(crate) fn driver_config(
+    url: &str,
+    connect_timeout: Duration,
+) -> Result<tokio_postgres::Config, String> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| format!("invalid database URL: {e}"))?;
+    config.connect_timeout(connect_timeout);
+    config.keepalives(true);
+    config.keepalives_idle(Duration::from_secs(30));
+    config.keepalives_interval(Duration::from_secs(10));
+    config.keepalives_retries(3);
+    if config.get_application_name().is_none() {
+        config.application_name("ems");
+    }
+    Ok(config)
+}
+
+/// Opens one connection: TCP connect bounded by the driver's connect timeout, the whole
+/// handshake bounded by `connect_timeout`, and `statement_timeout` sent in the startup
+/// packet (no extra round trip).
+pub(crate) async fn connect(
+    mut config: tokio_postgres::Config,
+    connect_timeout: Duration,
+    statement_timeout: Option<Duration>,
+) -> Result<AsyncPgConnection, ConnectionError> {
+    if let Some(timeout) = statement_timeout {
+        let setting = format!("-c statement_timeout={}", timeout.as_millis().max(1));
+        let options = match config.get_options() {
+            Some(existing) if !existing.is_empty() => format!("{existing} {setting}"),
+            _ => setting,
+        };
+        config.options(options);
+    }
+    let handshake = async {
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+        AsyncPgConnection::try_from_client_and_connection(client, connection).await
+    };
+    tokio::time::timeout(connect_timeout, handshake)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ConnectionError::BadConnection(
+                "timed out connecting to the database".into(),
+            ))
+        })
+}
+
+/// Builds the pool; opens no connection (the first `get` does).
+pub(crate) fn build_pool(cfg: &PgConfig) -> Result<Pool<AsyncPgConnection>, RepoError> {
+    let driver = driver_config(&cfg.url, cfg.connect_timeout)
+        .map_err(|m| RepoError::from(StoreFailure::new("configuration", m)))?;
+    // Keepalives alone take ~60 s to notice a dead peer; a bounded time for unacknowledged
+    // writes makes a query on a vanished server fail with the statement timeout scale.
+    let mut driver = driver;
+    driver.tcp_user_timeout(cfg.statement_timeout + cfg.connect_timeout);
+    let connect_timeout = cfg.connect_timeout;
+    let statement_timeout = cfg.statement_timeout;
+    let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+    manager_config.custom_setup = Box::new(move |_url| {
+        connect(driver.clone(), connect_timeout, Some(statement_timeout)).boxed()
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        &cfg.url,
+        manager_config,
+    );
+    Pool::builder(manager)
+        .max_size(cfg.max_connections.max(1))
+        .timeouts(Timeouts {
+            wait: Some(cfg.acquire_timeout),
+            create: Some(cfg.connect_timeout),
+            recycle: Some(cfg.connect_timeout),
+        })
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreFailure::new("pool", e.to_string()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_masks_the_password_only() {
+        assert_eq!(
+            redact_url("postgres://ems:s3cret@db:5432/ems?sslmode=disable"),
+            "postgres://ems:***@db:5432/ems?sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1:5432/postgres"),
+            "postgres://postgres@127.0.0.1:5432/postgres"
+        );
+        assert_eq!(redact_url("host=x password=y"), "***");
+    }
+
+    #[test]
+    fn debug_of_config_never_shows_the_password() {
+        let cfg = PgConfig::new("postgres://ems:s3cret@db/ems");
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_malformed_url_is_refused_without_echoing_it() {
+        let err = driver_config(
+            "postgres://ems:s3cret@db:notaport/ems",
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+}

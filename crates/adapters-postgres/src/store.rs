@@ -1,0 +1,345 @@
+//! [`PgStore`]: the pool and the read ports (users, sessions, health), plus the
+//! [`UnitOfWork`] that opens [`PgTransaction`]s for writes.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager};
+use domain::page::{Page, PageRequest, Position, UserQuery};
+use domain::ports::{HealthCheck, SessionRepository, Transaction, UnitOfWork, UserRepository};
+use domain::preferences::Preferences;
+use domain::session::{Session, SessionId};
+use domain::user::{User, UserId, Username};
+use domain::RepoError;
+
+use crate::cursor::{self, CursorBody};
+use crate::error::{deadline_passed, pool_error, query_error};
+use crate::pool::{build_pool, PgConfig};
+use crate::rows::{PreferencesRow, SessionRow, UserRow};
+use crate::schema::{sessions, user_preferences, users};
+use crate::transaction::PgTransaction;
+
+/// A connection checked out of the pool.
+pub(crate) type PooledConn = Object<AsyncPgConnection>;
+
+diesel::define_sql_function! {
+    /// PostgreSQL's `lower(text)`.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Occupancy of the connection pool, for `/api/health/detailed` and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open now.
+    pub size: usize,
+    /// Open connections not checked out.
+    pub idle: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
+/// The PostgreSQL store: implements the repository, unit-of-work and health ports.
+/// Cheap to clone; clones share one pool.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool<AsyncPgConnection>,
+    audit_enabled: bool,
+    deadline: Duration,
+    statement_timeout: Duration,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool", &self.pool_status())
+            .field("audit_enabled", &self.inner.audit_enabled)
+            .finish()
+    }
+}
+
+/// Runs `fut`, turning a passed deadline into `Unavailable`: the last resort against a
+/// database that accepted a connection and then stopped answering.
+pub(crate) async fn with_deadline<T>(
+    deadline: Duration,
+    fut: impl Future<Output = Result<T, RepoError>>,
+) -> Result<T, RepoError> {
+    tokio::time::timeout(deadline, fut)
+        .await
+        .unwrap_or_else(|_| Err(deadline_passed()))
+}
+
+impl PgStore {
+    /// Builds the store and its pool. Does no I/O: connections open on first use, so the
+    /// server starts (and answers `/api/health`) while the database is still down.
+    pub fn new(cfg: &PgConfig) -> Result<PgStore, RepoError> {
+        let pool = build_pool(cfg)?;
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                pool,
+                audit_enabled: cfg.audit_enabled,
+                deadline: cfg.operation_deadline(),
+                statement_timeout: cfg.statement_timeout,
+            }),
+        })
+    }
+
+    /// The pool's current occupancy.
+    pub fn pool_status(&self) -> PoolStatus {
+        let status = self.inner.pool.status();
+        PoolStatus {
+            size: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        }
+    }
+
+    /// Checks a connection out of the pool.
+    async fn conn(&self) -> Result<PooledConn, RepoError> {
+        self.inner.pool.get().await.map_err(pool_error)
+    }
+}
+
+#[async_trait]
+impl UserRepository for PgStore {
+    #[tracing::instrument(name = "pg.users.get", skip_all, fields(user.id = %id))]
+    async fn get(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        with_deadline(self.inner.deadline, async {
+            let mut conn = self.conn().await?;
+            let row: Option<UserRow> = users::table
+                .find(id.0)
+                .select(UserRow::as_select())
+                .first(&mut conn)
+                .await
+                .optional()
+                .map_err(|e| query_error("get user", e))?;
+            row.map(User::try_from).transpose().map_err(RepoError::from)
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "pg.users.find_by_username", skip_all)]
+    async fn find_by_username(&self, username: &Username) -> Result<Option<User>, RepoError> {
+        with_deadline(self.inner.deadline, async {
+            let mut conn = self.conn().await?;
+            let row: Option<UserRow> = users::table
+                .filter(lower(users::username).eq(lower(username.as_str())))
+                .select(UserRow::as_select())
+                .first(&mut conn)
+                .await
+                .optional()
+                .map_err(|e| query_error("find user by name", e))?;
+            row.map(User::try_from).transpose().map_err(RepoError::from)
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "pg.users.list",
+        skip_all,
+        fields(page.limit = query.page.limit.get(), page.cursor = matches!(query.page.position, Position::After(_)))
+    )]
+    async fn list(&self, query: &UserQuery) -> Result<Page<User>, RepoError> {
+        with_deadline(self.inner.deadline, async {
+            let mut conn = self.conn().await?;
+            crate::users::list(&mut conn, query).await
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "pg.users.search",
+        skip_all,
+        fields(page.limit = page.limit.get(), search.term_len = term.chars().count())
+    )]
+    async fn search(&self, term: &str, page: &PageRequest) -> Result<Page<User>, RepoError> {
+        with_deadline(self.inner.deadline, async {
+            let mut conn = self.conn().await?;
+            crate::users::search(&mut conn, term, page).await
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "pg.users.any_admin", skip_all)]
+    async fn any_admin(&self) -> Result<bool, RepoError> {
+        with_deadline(self.inner.deadline, async {
+            let mut conn = self.conn().await?;
+            diesel::select(diesel::dsl::exists(
+                users::table
+                    .filter(users::role.eq("ADMIN"))
+                    .filter(users::deleted_at.is_null()),
+            ))
+            .get_result(&mut conn)
+            .await
+            .map_err(|e| query_error("any admin", e))
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "pg.users.preferences", skip_all, fields(user.id = %id))]
+    async fn preferences(&self, id: UserId) -> Result<Option<Preferences>, RepoError> {
+        with_deadline(self.inner.deadline, async {
+            let mut conn = self.conn().await?;
+            let row: Option<PreferencesRow> = user_preferences::table
+                .find(id.0)
+                .select(PreferencesRow::as_select())
+                .first(&mut conn)
+                .await
+                .optional()
+                .map_err(|e| query_error("get preferences", e))?;
+            row.map(Preferences::try_from)
+                .transpose()
+                .map_err(RepoError::from)
+        })
+        .await
+    }
+}
+
+/// Cursor signature of session pages.
+const SESSIONS_SIGNATURE: &str = "sessions";
+
+/// The active sessions of a user at `now`, as a boxed query to filter further.
+fn active_sessions<'a>(
+    user_id: UserId,
+    now: DateTime<Utc>,
+) -> sessions::BoxedQuery<'a, diesel::pg::Pg> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id.0))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .into_boxed()
+}
+
+#[async_trait]
+impl SessionRepository for PgStore {
+    #[tracing::instrument(name = "pg.sessions.find_for_auth", skip_all, fields(session.id = %id))]
+    async fn find_for_auth(&self, id: SessionId) -> Result<Option<(Session, User)>, RepoError> {
+        with_deadline(self.inner.deadline, async {
+            let mut conn = self.conn().await?;
+            let row: Option<(SessionRow, UserRow)> = sessions::table
+                .inner_join(users::table)
+                .filter(sessions::id.eq(id.0))
+                .select((SessionRow::as_select(), UserRow::as_select()))
+                .first(&mut conn)
+                .await
+                .optional()
+                .map_err(|e| query_error("find session for auth", e))?;
+            match row {
+                Some((session, user)) => Ok(Some((session.into(), User::try_from(user)?))),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "pg.sessions.list_active",
+        skip_all,
+        fields(user.id = %user_id, page.limit = page.limit.get())
+    )]
+    async fn list_active(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+        page: &PageRequest,
+    ) -> Result<Page<Session>, RepoError> {
+        with_deadline(self.inner.deadline, async {
+            let mut conn = self.conn().await?;
+            let limit = i64::from(page.limit.get());
+            let mut query = active_sessions(user_id, now)
+                .select(SessionRow::as_select())
+                .order((sessions::created_at.desc(), sessions::id.desc()))
+                .limit(limit + 1);
+            let total = match &page.position {
+                Position::After(c) => {
+                    let body = CursorBody::decode(c, SESSIONS_SIGNATURE, 1)?;
+                    let at = cursor::parse_time(&body.v[0])?;
+                    query = query.filter(sessions::created_at.le(at)).filter(
+                        sessions::created_at
+                            .lt(at)
+                            .or(sessions::created_at.eq(at).and(sessions::id.lt(body.id))),
+                    );
+                    None
+                }
+                Position::Offset(n) => {
+                    query = query.offset(i64::try_from(*n).unwrap_or(i64::MAX));
+                    let total: i64 = active_sessions(user_id, now)
+                        .count()
+                        .get_result(&mut conn)
+                        .await
+                        .map_err(|e| query_error("count sessions", e))?;
+                    Some(u64::try_from(total).unwrap_or_default())
+                }
+            };
+            let mut rows: Vec<SessionRow> = query
+                .load(&mut conn)
+                .await
+                .map_err(|e| query_error("list sessions", e))?;
+            let more = rows.len() > page.limit.get() as usize;
+            rows.truncate(page.limit.get() as usize);
+            let next_cursor = match rows.last() {
+                Some(last) if more => Some(
+                    CursorBody {
+                        s: SESSIONS_SIGNATURE.to_owned(),
+                        v: vec![cursor::time_value(last.created_at)],
+                        id: last.id,
+                    }
+                    .encode(),
+                ),
+                _ => None,
+            };
+            Ok(Page {
+                items: rows.into_iter().map(Session::from).collect(),
+                total,
+                next_cursor,
+            })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl UnitOfWork for PgStore {
+    #[tracing::instrument(name = "pg.begin", skip_all)]
+    async fn begin(&self) -> Result<Box<dyn Transaction>, RepoError> {
+        with_deadline(self.inner.deadline, async {
+            let mut conn = self.conn().await?;
+            <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(
+                &mut *conn,
+            )
+            .await
+            .map_err(|e| query_error("begin", e))?;
+            Ok(Box::new(PgTransaction::new(
+                conn,
+                self.inner.audit_enabled,
+                self.inner.deadline,
+                self.inner.statement_timeout,
+            )) as Box<dyn Transaction>)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl HealthCheck for PgStore {
+    #[tracing::instrument(name = "pg.ping", skip_all)]
+    async fn ping(&self) -> Result<(), RepoError> {
+        with_deadline(self.inner.deadline, async {
+            let mut conn = self.conn().await?;
+            diesel::sql_query("SELECT 1")
+                .execute(&mut conn)
+                .await
+                .map(|_| ())
+                .map_err(|e| query_error("ping", e))
+        })
+        .await
+    }
+}

@@ -1,0 +1,602 @@
+//! [`PgTransaction`]: one pooled connection with an open transaction, the write port.
+//!
+//! Dropping it without `commit` rolls back: a task on the runtime issues ROLLBACK and
+//! only then returns the connection to the pool; if that fails or cannot run (no runtime),
+//! the connection is detached from the pool and closed, which makes PostgreSQL roll back.
+//! Either way no connection stuck in a transaction is ever handed out again.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Timestamptz, Uuid as SqlUuid};
+use diesel::PgExpressionMethods;
+use diesel_async::pooled_connection::deadpool::Object;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager};
+use domain::audit::AuditEntry;
+use domain::ports::{FailedLogin, Transaction};
+use domain::preferences::Preferences;
+use domain::session::{RevocationReason, Session, SessionId};
+use domain::token::{RefreshToken, TokenHash};
+use domain::user::{User, UserId};
+use domain::RepoError;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use uuid::Uuid;
+
+use crate::error::{query_error, StoreFailure};
+use crate::rows::{NewAuditRow, NewPreferencesRow, RefreshTokenRow, SessionRow, UserRow};
+use crate::schema::{audit_logs, refresh_tokens, sessions, user_preferences, users};
+use crate::store::{with_deadline, PooledConn};
+
+type Tm = <AsyncPgConnection as AsyncConnection>::TransactionManager;
+
+/// Key of the transaction-scoped advisory lock that serializes every transaction which
+/// counts active admins ("EMS_ADMN" in ASCII).
+pub(crate) const ADMIN_LOCK_KEY: i64 = 0x454D_535F_4144_4D4E;
+
+/// The one atomic statement of `record_failed_login`. The sub-select locks the row and
+/// exposes its values before the update (RETURNING only sees the new ones), so that
+/// `newly_locked` is true only for the update that started the lockout.
+const RECORD_FAILED_LOGIN: &str = "\
+UPDATE users AS u SET
+    failed_login_attempts = CASE
+        WHEN o.locked_until IS NOT NULL AND o.locked_until <= $2 THEN 1
+        ELSE o.failed_login_attempts + 1 END,
+    locked_until = CASE
+        WHEN o.locked_until > $2 THEN o.locked_until
+        WHEN (CASE WHEN o.locked_until IS NOT NULL AND o.locked_until <= $2 THEN 1
+                   ELSE o.failed_login_attempts + 1 END) >= $3 THEN $4
+        ELSE NULL END,
+    updated_at = $2,
+    version = o.version + 1
+FROM (SELECT id, failed_login_attempts, locked_until, version
+      FROM users WHERE id = $1 FOR UPDATE) AS o
+WHERE u.id = o.id
+RETURNING u.failed_login_attempts AS attempts,
+          u.locked_until AS locked_until,
+          (u.locked_until > $2 AND NOT coalesce(o.locked_until > $2, false)) AS newly_locked";
+
+#[derive(QueryableByName)]
+struct FailedLoginRow {
+    #[diesel(sql_type = Integer)]
+    attempts: i32,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    locked_until: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    newly_locked: Option<bool>,
+}
+
+/// An open transaction on a pooled connection.
+pub struct PgTransaction {
+    conn: Option<PooledConn>,
+    audit_enabled: bool,
+    deadline: Duration,
+    rollback_timeout: Duration,
+}
+
+impl std::fmt::Debug for PgTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTransaction")
+            .field("open", &self.conn.is_some())
+            .finish()
+    }
+}
+
+impl PgTransaction {
+    /// Wraps a connection on which a transaction was just begun.
+    pub(crate) fn new(
+        conn: PooledConn,
+        audit_enabled: bool,
+        deadline: Duration,
+        rollback_timeout: Duration,
+    ) -> Self {
+        Self {
+            conn: Some(conn),
+            audit_enabled,
+            deadline,
+            rollback_timeout,
+        }
+    }
+
+    /// The connection, while the transaction is open.
+    fn conn(&mut self) -> Result<&mut AsyncPgConnection, RepoError> {
+        match self.conn.as_mut() {
+            Some(conn) => Ok(&mut **conn),
+            None => Err(StoreFailure::new("transaction", "already committed").into()),
+        }
+    }
+}
+
+/// Runs one statement in a savepoint, so that an expected failure (a unique violation the
+/// caller turns into 409) leaves the transaction usable, e.g. for per-row bulk results.
+async fn in_savepoint<T, F>(
+    conn: &mut AsyncPgConnection,
+    context: &'static str,
+    statement: F,
+) -> Result<T, RepoError>
+where
+    F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<T>>,
+{
+    Tm::begin_transaction(conn)
+        .await
+        .map_err(|e| query_error("savepoint", e))?;
+    match statement(conn).await {
+        Ok(value) => {
+            Tm::commit_transaction(conn)
+                .await
+                .map_err(|e| query_error("release savepoint", e))?;
+            Ok(value)
+        }
+        Err(e) => {
+            Tm::rollback_transaction(conn)
+                .await
+                .map_err(|e| query_error("rollback to savepoint", e))?;
+            Err(query_error(context, e))
+        }
+    }
+}
+
+/// Rolls the connection back in the background, then returns it to the pool; closes it
+/// instead when that is impossible.
+fn rollback_in_background(mut conn: PooledConn, timeout: Duration) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn(async move {
+                let rolled_back =
+                    tokio::time::timeout(timeout, Tm::rollback_transaction(&mut *conn)).await;
+                if !matches!(rolled_back, Ok(Ok(()))) {
+                    tracing::warn!(
+                        "rollback of a dropped transaction failed; closing its connection"
+                    );
+                    drop(Object::take(conn));
+                }
+            });
+        }
+        Err(_) => drop(Object::take(conn)),
+    }
+}
+
+impl Drop for PgTransaction {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            rollback_in_background(conn, self.rollback_timeout);
+        }
+    }
+}
+
+#[async_trait]
+impl Transaction for PgTransaction {
+    #[tracing::instrument(name = "pg.tx.user_for_update", skip_all, fields(user.id = %id))]
+    async fn user_for_update(&mut self, id: UserId) -> Result<Option<User>, RepoError> {
+        let deadline = self.deadline;
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            let row: Option<UserRow> = users::table
+                .find(id.0)
+                .select(UserRow::as_select())
+                .for_update()
+                .first(conn)
+                .await
+                .optional()
+                .map_err(|e| query_error("lock user", e))?;
+            row.map(User::try_from).transpose().map_err(RepoError::from)
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "pg.tx.insert_user", skip_all, fields(user.id = %user.id))]
+    async fn insert_user(&mut self, user: &User) -> Result<(), RepoError> {
+        let deadline = self.deadline;
+        let row = UserRow::from(user);
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            in_savepoint(conn, "insert user", |c| {
+                async move {
+                    diesel::insert_into(users::table)
+                        .values(&row)
+                        .execute(c)
+                        .await
+                }
+                .boxed()
+            })
+            .await
+            .map(|_| ())
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "pg.tx.update_user",
+        skip_all,
+        fields(user.id = %user.id, user.version = expected_version)
+    )]
+    async fn update_user(&mut self, user: &User, expected_version: i64) -> Result<(), RepoError> {
+        let deadline = self.deadline;
+        let row = UserRow::from(user);
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            let id = row.id;
+            let updated = in_savepoint(conn, "update user", |c| {
+                async move {
+                    diesel::update(
+                        users::table
+                            .filter(users::id.eq(row.id))
+                            .filter(users::version.eq(expected_version)),
+                    )
+                    .set(&row)
+                    .execute(c)
+                    .await
+                }
+                .boxed()
+            })
+            .await?;
+            if updated == 1 {
+                return Ok(());
+            }
+            let exists: bool = diesel::select(diesel::dsl::exists(users::table.find(id)))
+                .get_result(conn)
+                .await
+                .map_err(|e| query_error("update user", e))?;
+            Err(if exists {
+                RepoError::Conflict
+            } else {
+                RepoError::NotFound
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "pg.tx.record_failed_login",
+        skip_all,
+        fields(user.id = %id, login.threshold = threshold)
+    )]
+    async fn record_failed_login(
+        &mut self,
+        id: UserId,
+        at: DateTime<Utc>,
+        threshold: i32,
+        lock_until: DateTime<Utc>,
+    ) -> Result<FailedLogin, RepoError> {
+        let deadline = self.deadline;
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            let row: Option<FailedLoginRow> = diesel::sql_query(RECORD_FAILED_LOGIN)
+                .bind::<SqlUuid, _>(id.0)
+                .bind::<Timestamptz, _>(at)
+                .bind::<Integer, _>(threshold)
+                .bind::<Timestamptz, _>(lock_until)
+                .get_result(conn)
+                .await
+                .optional()
+                .map_err(|e| query_error("record failed login", e))?;
+            let row = row.ok_or(RepoError::NotFound)?;
+            Ok(FailedLogin {
+                attempts: row.attempts,
+                locked_until: row.locked_until,
+                newly_locked: row.newly_locked.unwrap_or(false),
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "pg.tx.record_login", skip_all, fields(user.id = %id))]
+    async fn record_login(&mut self, id: UserId, at: DateTime<Utc>) -> Result<User, RepoError> {
+        let deadline = self.deadline;
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            let row: Option<UserRow> = diesel::update(users::table.find(id.0))
+                .set((
+                    users::last_login_at.eq(at),
+                    users::login_count.eq(users::login_count + 1),
+                    users::failed_login_attempts.eq(0),
+                    users::locked_until.eq(None::<DateTime<Utc>>),
+                    users::version.eq(users::version + 1),
+                    users::updated_at.eq(at),
+                ))
+                .returning(UserRow::as_returning())
+                .get_result(conn)
+                .await
+                .optional()
+                .map_err(|e| query_error("record login", e))?;
+            User::try_from(row.ok_or(RepoError::NotFound)?).map_err(RepoError::from)
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "pg.tx.count_active_admins", skip_all)]
+    async fn count_active_admins(&mut self) -> Result<i64, RepoError> {
+        let deadline = self.deadline;
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            // Held until commit or rollback: every transaction that counts admins (and so
+            // may remove one) runs after the previous one finished, and its count, taken
+            // by a later statement, sees that one's outcome.
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<BigInt, _>(ADMIN_LOCK_KEY)
+                .execute(conn)
+                .await
+                .map_err(|e| query_error("lock admins", e))?;
+            users::table
+                .filter(users::role.eq("ADMIN"))
+                .filter(users::status.eq("ACTIVE"))
+                .filter(users::deleted_at.is_null())
+                .count()
+                .get_result(conn)
+                .await
+                .map_err(|e| query_error("count admins", e))
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "pg.tx.put_preferences", skip_all, fields(user.id = %id))]
+    async fn put_preferences(&mut self, id: UserId, prefs: &Preferences) -> Result<(), RepoError> {
+        let deadline = self.deadline;
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            let row = NewPreferencesRow {
+                user_id: id.0,
+                theme: prefs.theme.as_str(),
+                language: prefs.language.as_str(),
+                notifications: prefs.notifications,
+            };
+            diesel::insert_into(user_preferences::table)
+                .values(&row)
+                .on_conflict(user_preferences::user_id)
+                .do_update()
+                .set((&row, user_preferences::updated_at.eq(diesel::dsl::now)))
+                .execute(conn)
+                .await
+                .map(|_| ())
+                .map_err(|e| query_error("put preferences", e))
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "pg.tx.insert_session",
+        skip_all,
+        fields(session.id = %session.id, user.id = %session.user_id)
+    )]
+    async fn insert_session(&mut self, session: &Session) -> Result<(), RepoError> {
+        let deadline = self.deadline;
+        let row = SessionRow::from(session);
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            diesel::insert_into(sessions::table)
+                .values(&row)
+                .execute(conn)
+                .await
+                .map(|_| ())
+                .map_err(|e| query_error("insert session", e))
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "pg.tx.session_for_update", skip_all, fields(session.id = %id))]
+    async fn session_for_update(&mut self, id: SessionId) -> Result<Option<Session>, RepoError> {
+        let deadline = self.deadline;
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            let row: Option<SessionRow> = sessions::table
+                .find(id.0)
+                .select(SessionRow::as_select())
+                .for_update()
+                .first(conn)
+                .await
+                .optional()
+                .map_err(|e| query_error("lock session", e))?;
+            Ok(row.map(Session::from))
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "pg.tx.touch_session", skip_all, fields(session.id = %id))]
+    async fn touch_session(
+        &mut self,
+        id: SessionId,
+        last_used_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let deadline = self.deadline;
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            let n = diesel::update(sessions::table.find(id.0))
+                .set((
+                    sessions::last_used_at.eq(last_used_at),
+                    sessions::expires_at.eq(expires_at),
+                ))
+                .execute(conn)
+                .await
+                .map_err(|e| query_error("touch session", e))?;
+            if n == 0 {
+                Err(RepoError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "pg.tx.revoke_session",
+        skip_all,
+        fields(session.id = %id, session.revocation_reason = reason.as_str())
+    )]
+    async fn revoke_session(
+        &mut self,
+        id: SessionId,
+        at: DateTime<Utc>,
+        reason: RevocationReason,
+    ) -> Result<bool, RepoError> {
+        let deadline = self.deadline;
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            let n = diesel::update(
+                sessions::table
+                    .filter(sessions::id.eq(id.0))
+                    .filter(sessions::revoked_at.is_null()),
+            )
+            .set((
+                sessions::revoked_at.eq(at),
+                sessions::revoked_reason.eq(reason.as_str()),
+            ))
+            .execute(conn)
+            .await
+            .map_err(|e| query_error("revoke session", e))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "pg.tx.revoke_user_sessions",
+        skip_all,
+        fields(user.id = %user_id, session.revocation_reason = reason.as_str())
+    )]
+    async fn revoke_user_sessions(
+        &mut self,
+        user_id: UserId,
+        at: DateTime<Utc>,
+        reason: RevocationReason,
+        except: Option<SessionId>,
+    ) -> Result<u64, RepoError> {
+        let deadline = self.deadline;
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            let n = diesel::update(
+                sessions::table
+                    .filter(sessions::user_id.eq(user_id.0))
+                    .filter(sessions::revoked_at.is_null())
+                    .filter(
+                        sessions::id
+                            .nullable()
+                            .is_distinct_from(except.map(|s| s.0)),
+                    ),
+            )
+            .set((
+                sessions::revoked_at.eq(at),
+                sessions::revoked_reason.eq(reason.as_str()),
+            ))
+            .execute(conn)
+            .await
+            .map_err(|e| query_error("revoke user sessions", e))?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "pg.tx.insert_refresh_token",
+        skip_all,
+        fields(session.id = %token.session_id, token.id = %token.id)
+    )]
+    async fn insert_refresh_token(&mut self, token: &RefreshToken) -> Result<(), RepoError> {
+        let deadline = self.deadline;
+        let row = RefreshTokenRow::from(token);
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            diesel::insert_into(refresh_tokens::table)
+                .values(&row)
+                .execute(conn)
+                .await
+                .map(|_| ())
+                .map_err(|e| query_error("insert refresh token", e))
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "pg.tx.refresh_token_for_update", skip_all)]
+    async fn refresh_token_for_update(
+        &mut self,
+        hash: &TokenHash,
+    ) -> Result<Option<RefreshToken>, RepoError> {
+        let deadline = self.deadline;
+        let hash = hash.0.to_vec();
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            let row: Option<RefreshTokenRow> = refresh_tokens::table
+                .filter(refresh_tokens::token_hash.eq(&hash))
+                .select(RefreshTokenRow::as_select())
+                .for_update()
+                .first(conn)
+                .await
+                .optional()
+                .map_err(|e| query_error("lock refresh token", e))?;
+            row.map(RefreshToken::try_from)
+                .transpose()
+                .map_err(RepoError::from)
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "pg.tx.spend_refresh_token", skip_all, fields(token.id = %id))]
+    async fn spend_refresh_token(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<(), RepoError> {
+        let deadline = self.deadline;
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            // The first spend time is kept: the reuse grace window is measured from it.
+            let n = diesel::update(
+                refresh_tokens::table
+                    .filter(refresh_tokens::id.eq(id))
+                    .filter(refresh_tokens::spent_at.is_null()),
+            )
+            .set(refresh_tokens::spent_at.eq(at))
+            .execute(conn)
+            .await
+            .map_err(|e| query_error("spend refresh token", e))?;
+            if n == 1 {
+                return Ok(());
+            }
+            let exists: bool = diesel::select(diesel::dsl::exists(refresh_tokens::table.find(id)))
+                .get_result(conn)
+                .await
+                .map_err(|e| query_error("spend refresh token", e))?;
+            if exists {
+                Ok(())
+            } else {
+                Err(RepoError::NotFound)
+            }
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "pg.tx.append_audit",
+        skip_all,
+        fields(audit.action = entry.action.as_str(), audit.id = %entry.id)
+    )]
+    async fn append_audit(&mut self, entry: &AuditEntry) -> Result<(), RepoError> {
+        if !self.audit_enabled {
+            return Ok(());
+        }
+        let deadline = self.deadline;
+        let conn = self.conn()?;
+        with_deadline(deadline, async {
+            diesel::insert_into(audit_logs::table)
+                .values(&NewAuditRow::from(entry))
+                .execute(conn)
+                .await
+                .map(|_| ())
+                .map_err(|e| query_error("append audit entry", e))
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "pg.tx.commit", skip_all)]
+    async fn commit(&mut self) -> Result<(), RepoError> {
+        let Some(mut conn) = self.conn.take() else {
+            return Err(StoreFailure::new("transaction", "already committed").into());
+        };
+        // On any failure the connection goes back to the pool, which discards it if its
+        // transaction state is unknown (a timed-out COMMIT leaves it marked broken).
+        with_deadline(self.deadline, async {
+            Tm::commit_transaction(&mut *conn)
+                .await
+                .map_err(|e| query_error("commit", e))
+        })
+        .await
+    }
+}

@@ -1,0 +1,491 @@
+//! The user list (filters, any sort, offset or keyset pages) and the ranked search.
+//!
+//! Sort keys map to non-null expressions, so that ORDER BY and the keyset comparison
+//! agree without NULLS FIRST/LAST subtleties. The id is always the final tie-breaker, so
+//! the order is total and a keyset page never skips or repeats a row. The id runs in the
+//! direction of the last sort key: then every single-key sort (the default `-createdAt`
+//! included) has one direction throughout, its keyset condition is a row comparison
+//! `(key, id) < ($1, $2)` that PostgreSQL uses as an index bound on the `(key, id)`
+//! indexes of the migrations, and a page costs the same at any depth even inside a large
+//! tie group (say, 100 000 users who never logged in). An ascending id under a descending
+//! key would make every page re-sort the whole tie group.
+
+use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::QueryableByName;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use domain::page::{Page, PageRequest, Position, UserFilter, UserQuery, UserSortField};
+use domain::user::User;
+use domain::RepoError;
+use serde_json::Value;
+
+use crate::cursor::{self, CursorBody};
+use crate::error::query_error;
+use crate::rows::UserRow;
+use crate::sql::{contains_pattern, prefix_pattern, Bind, SqlBuilder};
+
+/// Every column of `users`, in the order of [`UserRow`].
+pub(crate) const USER_COLUMNS: &str = "id, username, email, display_name, password_hash, \
+     role, status, must_change_password, created_at, updated_at, last_login_at, login_count, \
+     failed_login_attempts, locked_until, password_changed_at, deleted_at, version";
+
+/// A list row: the user and the values of its text sort keys as PostgreSQL computed them
+/// (so the cursor repeats exactly what the database compares, collation included).
+#[derive(QueryableByName)]
+struct ListRow {
+    #[diesel(embed)]
+    user: UserRow,
+    #[diesel(sql_type = Text)]
+    sk_username: String,
+    #[diesel(sql_type = Text)]
+    sk_display_name: String,
+    #[diesel(sql_type = Text)]
+    sk_email: String,
+}
+
+/// A search row: the user, its rank and its lower-cased name.
+#[derive(QueryableByName)]
+struct SearchRow {
+    #[diesel(embed)]
+    user: UserRow,
+    #[diesel(sql_type = Integer)]
+    rank: i32,
+    #[diesel(sql_type = Text)]
+    sk_username: String,
+}
+
+/// `SELECT count(*) AS n`.
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The non-null SQL expression a sort field orders by.
+fn sort_expr(field: UserSortField) -> &'static str {
+    match field {
+        UserSortField::Username => "lower(username)",
+        UserSortField::DisplayName => "lower(display_name)",
+        UserSortField::Email => "coalesce(lower(email), '')",
+        UserSortField::CreatedAt => "created_at",
+        UserSortField::LastLoginAt => "coalesce(last_login_at, '-infinity'::timestamptz)",
+    }
+}
+
+/// The contract's spelling of a sort field (for cursor signatures).
+fn sort_name(field: UserSortField) -> &'static str {
+    match field {
+        UserSortField::Username => "username",
+        UserSortField::DisplayName => "displayName",
+        UserSortField::Email => "email",
+        UserSortField::CreatedAt => "createdAt",
+        UserSortField::LastLoginAt => "lastLoginAt",
+    }
+}
+
+/// What a cursor is bound to: the sort, in the contract's spelling.
+fn signature(query: &UserQuery) -> String {
+    let keys: Vec<String> = query
+        .sort
+        .keys()
+        .iter()
+        .map(|k| {
+            format!(
+                "{}{}",
+                if k.descending { "-" } else { "" },
+                sort_name(k.field)
+            )
+        })
+        .collect();
+    format!("users:{}", keys.join(","))
+}
+
+/// Appends the WHERE conditions of the filter (after a `WHERE TRUE`).
+fn push_filter(b: &mut SqlBuilder, filter: &UserFilter) {
+    if !filter.include_deleted {
+        b.push(" AND deleted_at IS NULL");
+    }
+    if let Some(q) = &filter.q {
+        let p = b.bind(Bind::Text(contains_pattern(q)));
+        b.push(" AND (username ILIKE ")
+            .param(p)
+            .push(" OR display_name ILIKE ")
+            .param(p)
+            .push(" OR email ILIKE ")
+            .param(p)
+            .push(")");
+    }
+    if let Some(role) = filter.role {
+        b.push(" AND role = ")
+            .push_bind(Bind::Text(role.as_str().to_owned()));
+    }
+    if let Some(status) = filter.status {
+        b.push(" AND status = ")
+            .push_bind(Bind::Text(status.as_str().to_owned()));
+    }
+    if let Some(from) = filter.created_from {
+        b.push(" AND created_at >= ").push_bind(Bind::Time(from));
+    }
+    if let Some(to) = filter.created_to {
+        b.push(" AND created_at <= ").push_bind(Bind::Time(to));
+    }
+}
+
+/// The bind of one cursor value for `field`, and whether it needs the `-infinity` mapping.
+fn key_bind(field: UserSortField, v: &Value) -> Result<Bind, RepoError> {
+    Ok(match field {
+        UserSortField::Username | UserSortField::DisplayName | UserSortField::Email => {
+            Bind::Text(cursor::parse_text(v)?)
+        }
+        UserSortField::CreatedAt => Bind::Time(cursor::parse_time(v)?),
+        UserSortField::LastLoginAt => Bind::OptTime(cursor::parse_opt_time(v)?),
+    })
+}
+
+/// Whether the id tie-breaker sorts descending: it follows the last sort key.
+fn id_descending(query: &UserQuery) -> bool {
+    query.sort.keys().last().is_some_and(|k| k.descending)
+}
+
+/// Appends the keyset condition "strictly after the cursor's row".
+///
+/// When every key runs in the id's direction this is one row comparison,
+/// `ROW(k1, …, id) > ROW(v1, …, vid)` (or `<`), which PostgreSQL turns into an index
+/// bound. For mixed directions it is expanded to
+/// `(k1 ⋛ v1) OR (k1 = v1 AND k2 ⋛ v2) OR … OR (k1 = v1 AND … AND id ⋛ vid)`, preceded by
+/// the redundant `k1 ≥ v1` (or `≤`) that still lets an index on the first key start the
+/// scan at the cursor rather than at the first row.
+fn push_keyset(b: &mut SqlBuilder, query: &UserQuery, body: &CursorBody) -> Result<(), RepoError> {
+    let keys = query.sort.keys();
+    let mut params = Vec::with_capacity(keys.len());
+    for (key, v) in keys.iter().zip(&body.v) {
+        let bind = key_bind(key.field, v)?;
+        params.push((key, b.bind(bind)));
+    }
+    let id = b.bind(Bind::Uuid(body.id));
+    let id_desc = id_descending(query);
+    let push_value = |b: &mut SqlBuilder, field: UserSortField, p| {
+        if field == UserSortField::LastLoginAt {
+            b.push("coalesce(")
+                .param(p)
+                .push("::timestamptz, '-infinity'::timestamptz)");
+        } else {
+            b.param(p);
+        }
+    };
+    let after = |descending: bool| if descending { " < " } else { " > " };
+
+    if keys.iter().all(|k| k.descending == id_desc) {
+        b.push(" AND ROW(");
+        for (key, _) in &params {
+            b.push(sort_expr(key.field)).push(", ");
+        }
+        b.push("id)").push(after(id_desc)).push("ROW(");
+        for (key, p) in &params {
+            push_value(b, key.field, *p);
+            b.push(", ");
+        }
+        b.param(id).push(")");
+        return Ok(());
+    }
+
+    if let Some((first, p)) = <[_]>::first(&params) {
+        b.push(" AND ").push(sort_expr(first.field));
+        b.push(if first.descending { " <= " } else { " >= " });
+        push_value(b, first.field, *p);
+    }
+    b.push(" AND (");
+    for i in 0..=params.len() {
+        if i > 0 {
+            b.push(" OR ");
+        }
+        b.push("(");
+        for (key, p) in &params[..i] {
+            b.push(sort_expr(key.field)).push(" = ");
+            push_value(b, key.field, *p);
+            b.push(" AND ");
+        }
+        match params.get(i) {
+            Some((key, p)) => {
+                b.push(sort_expr(key.field)).push(after(key.descending));
+                push_value(b, key.field, *p);
+            }
+            None => {
+                b.push("id").push(after(id_desc)).param(id);
+            }
+        }
+        b.push(")");
+    }
+    b.push(")");
+    Ok(())
+}
+
+/// Appends ORDER BY for the sort plus the id tie-breaker.
+fn push_order(b: &mut SqlBuilder, query: &UserQuery) {
+    b.push(" ORDER BY ");
+    for key in query.sort.keys() {
+        b.push(sort_expr(key.field));
+        b.push(if key.descending { " DESC, " } else { " ASC, " });
+    }
+    b.push(if id_descending(query) {
+        "id DESC"
+    } else {
+        "id ASC"
+    });
+}
+
+/// `LIMIT limit+1 [OFFSET n]`: one extra row tells whether a next page exists.
+fn push_limit(b: &mut SqlBuilder, page: &PageRequest) {
+    b.push(" LIMIT ")
+        .push_bind(Bind::BigInt(i64::from(page.limit.get()) + 1));
+    if let Position::Offset(n) = page.position {
+        if n > 0 {
+            b.push(" OFFSET ")
+                .push_bind(Bind::BigInt(i64::try_from(n).unwrap_or(i64::MAX)));
+        }
+    }
+}
+
+/// Counts the rows of a filter (offset pages only).
+async fn count(conn: &mut AsyncPgConnection, b: SqlBuilder) -> Result<u64, RepoError> {
+    let row: CountRow = b
+        .build()
+        .get_result(conn)
+        .await
+        .map_err(|e| query_error("count users", e))?;
+    Ok(u64::try_from(row.n).unwrap_or_default())
+}
+
+/// Converts rows, keeping `limit` of the `limit + 1` fetched, and builds the cursor from
+/// the last kept row when there was one more.
+fn finish<R>(
+    mut rows: Vec<R>,
+    page: &PageRequest,
+    total: Option<u64>,
+    cursor_of: impl Fn(&R) -> CursorBody,
+    user_of: impl Fn(R) -> UserRow,
+) -> Result<Page<User>, RepoError> {
+    let limit = page.limit.get() as usize;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = if more {
+        rows.last().map(|r| cursor_of(r).encode())
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(|r| User::try_from(user_of(r)).map_err(RepoError::from))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page {
+        items,
+        total,
+        next_cursor,
+    })
+}
+
+/// The filtered, sorted page of [`domain::ports::UserRepository::list`].
+pub(crate) async fn list(
+    conn: &mut AsyncPgConnection,
+    query: &UserQuery,
+) -> Result<Page<User>, RepoError> {
+    let signature = signature(query);
+    let mut b = SqlBuilder::new("SELECT ");
+    b.push(USER_COLUMNS).push(
+        ", lower(username) AS sk_username, lower(display_name) AS sk_display_name, \
+         coalesce(lower(email), '') AS sk_email FROM users WHERE TRUE",
+    );
+    push_filter(&mut b, &query.filter);
+    let total = match &query.page.position {
+        Position::After(c) => {
+            let body = CursorBody::decode(c, &signature, query.sort.keys().len())?;
+            push_keyset(&mut b, query, &body)?;
+            None
+        }
+        Position::Offset(_) => {
+            let mut counter = SqlBuilder::new("SELECT count(*) AS n FROM users WHERE TRUE");
+            push_filter(&mut counter, &query.filter);
+            Some(count(conn, counter).await?)
+        }
+    };
+    push_order(&mut b, query);
+    push_limit(&mut b, &query.page);
+    let rows: Vec<ListRow> = b
+        .build()
+        .load(conn)
+        .await
+        .map_err(|e| query_error("list users", e))?;
+    let keys = query.sort.keys();
+    finish(
+        rows,
+        &query.page,
+        total,
+        |r| CursorBody {
+            s: signature.clone(),
+            v: keys
+                .iter()
+                .map(|k| match k.field {
+                    UserSortField::Username => Value::String(r.sk_username.clone()),
+                    UserSortField::DisplayName => Value::String(r.sk_display_name.clone()),
+                    UserSortField::Email => Value::String(r.sk_email.clone()),
+                    UserSortField::CreatedAt => cursor::time_value(r.user.created_at),
+                    UserSortField::LastLoginAt => {
+                        r.user.last_login_at.map_or(Value::Null, cursor::time_value)
+                    }
+                })
+                .collect(),
+            id: r.user.id,
+        },
+        |r| r.user,
+    )
+}
+
+/// Cursor signature of search pages.
+const SEARCH_SIGNATURE: &str = "search";
+
+/// Appends the search match condition (after a `WHERE`).
+fn push_search_filter(b: &mut SqlBuilder, term: &str) {
+    let p = b.bind(Bind::Text(contains_pattern(term)));
+    b.push("deleted_at IS NULL AND (username ILIKE ")
+        .param(p)
+        .push(" OR display_name ILIKE ")
+        .param(p)
+        .push(" OR email ILIKE ")
+        .param(p)
+        .push(")");
+}
+
+/// Ranked search of [`domain::ports::UserRepository::search`]: rank 0 exact username,
+/// 1 username prefix, 2 substring of username, display name or email; then
+/// `lower(username)`, then id.
+pub(crate) async fn search(
+    conn: &mut AsyncPgConnection,
+    term: &str,
+    page: &PageRequest,
+) -> Result<Page<User>, RepoError> {
+    let mut b = SqlBuilder::new("SELECT * FROM (SELECT ");
+    b.push(USER_COLUMNS)
+        .push(", lower(username) AS sk_username, CASE WHEN lower(username) = lower(");
+    b.push_bind(Bind::Text(term.to_owned()));
+    b.push(") THEN 0 WHEN username ILIKE ");
+    b.push_bind(Bind::Text(prefix_pattern(term)));
+    b.push(" THEN 1 ELSE 2 END AS rank FROM users WHERE ");
+    push_search_filter(&mut b, term);
+    b.push(") AS s");
+    let total = match &page.position {
+        Position::After(c) => {
+            let body = CursorBody::decode(c, SEARCH_SIGNATURE, 2)?;
+            let rank = cursor::parse_int(&body.v[0])?;
+            let name = cursor::parse_text(&body.v[1])?;
+            b.push(" WHERE (s.rank, s.sk_username, s.id) > (");
+            b.push_bind(Bind::Int(rank)).push(", ");
+            b.push_bind(Bind::Text(name)).push(", ");
+            b.push_bind(Bind::Uuid(body.id)).push(")");
+            None
+        }
+        Position::Offset(_) => {
+            let mut counter = SqlBuilder::new("SELECT count(*) AS n FROM users WHERE ");
+            push_search_filter(&mut counter, term);
+            Some(count(conn, counter).await?)
+        }
+    };
+    b.push(" ORDER BY s.rank, s.sk_username, s.id");
+    push_limit(&mut b, page);
+    let rows: Vec<SearchRow> = b
+        .build()
+        .load(conn)
+        .await
+        .map_err(|e| query_error("search users", e))?;
+    finish(
+        rows,
+        page,
+        total,
+        |r| CursorBody {
+            s: SEARCH_SIGNATURE.to_owned(),
+            v: vec![Value::from(r.rank), Value::String(r.sk_username.clone())],
+            id: r.user.id,
+        },
+        |r| r.user,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::page::UserSort;
+    use uuid::Uuid;
+
+    fn keyset_sql(sort: &str, values: Vec<Value>) -> String {
+        let query = UserQuery {
+            sort: UserSort::parse(sort).unwrap(),
+            ..UserQuery::default()
+        };
+        let body = CursorBody {
+            s: signature(&query),
+            v: values,
+            id: Uuid::nil(),
+        };
+        let mut b = SqlBuilder::new("");
+        push_keyset(&mut b, &query, &body).unwrap();
+        push_order(&mut b, &query);
+        b.sql().to_owned()
+    }
+
+    #[test]
+    fn keyset_condition_expands_mixed_directions() {
+        let sql = keyset_sql(
+            "-createdAt,username",
+            vec![
+                cursor::time_value(chrono::Utc::now()),
+                Value::String("ann".into()),
+            ],
+        );
+        assert_eq!(
+            sql,
+            " AND created_at <= $1 AND ((created_at < $1) OR (created_at = $1 AND \
+             lower(username) > $2) OR (created_at = $1 AND lower(username) = $2 AND id > $3)) \
+             ORDER BY created_at DESC, lower(username) ASC, id ASC"
+        );
+    }
+
+    #[test]
+    fn keyset_condition_of_one_direction_is_a_row_comparison() {
+        let sql = keyset_sql("-lastLoginAt", vec![Value::Null]);
+        assert_eq!(
+            sql,
+            " AND ROW(coalesce(last_login_at, '-infinity'::timestamptz), id) < \
+             ROW(coalesce($1::timestamptz, '-infinity'::timestamptz), $2) \
+             ORDER BY coalesce(last_login_at, '-infinity'::timestamptz) DESC, id DESC"
+        );
+        assert_eq!(
+            keyset_sql("email", vec![Value::String(String::new())]),
+            " AND ROW(coalesce(lower(email), ''), id) > ROW($1, $2) \
+             ORDER BY coalesce(lower(email), '') ASC, id ASC"
+        );
+    }
+
+    #[test]
+    fn a_cursor_value_of_the_wrong_type_is_an_invalid_cursor() {
+        let query = UserQuery::default();
+        let body = CursorBody {
+            s: signature(&query),
+            v: vec![Value::from(7)],
+            id: Uuid::nil(),
+        };
+        let mut b = SqlBuilder::new("");
+        assert!(matches!(
+            push_keyset(&mut b, &query, &body),
+            Err(RepoError::InvalidCursor)
+        ));
+    }
+
+    #[test]
+    fn user_input_never_reaches_the_sql_text() {
+        let filter = UserFilter {
+            q: Some("'; DROP TABLE users; --".into()),
+            ..UserFilter::default()
+        };
+        let mut b = SqlBuilder::new("SELECT 1 FROM users WHERE TRUE");
+        push_filter(&mut b, &filter);
+        assert!(!b.sql().contains("DROP"));
+    }
+}
