@@ -1,0 +1,222 @@
+//! Sessions: auth lookup, revocation, active list.
+
+use adapters_postgres::testing::TestDatabase;
+use chrono::Duration;
+use domain::page::{Cursor, Limit, PageRequest, Position};
+use domain::ports::{SessionRepository, UnitOfWork};
+use domain::session::{RevocationReason, SessionId};
+use domain::user::UserStatus;
+use domain::RepoError;
+use uuid::Uuid;
+
+use crate::helpers::{insert, insert_sessions, session, t0, user};
+
+#[tokio::test]
+async fn find_for_auth_returns_the_session_with_its_current_user() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let mut ann = user("ann");
+    ann.status = UserStatus::Blocked;
+    insert(&store, &[&ann]).await;
+    let s = session(ann.id, t0());
+    insert_sessions(&store, &[&s]).await;
+
+    let found = store.find_for_auth(s.id).await.unwrap();
+    assert_eq!(found, Some((s, ann)));
+    assert_eq!(
+        store
+            .find_for_auth(SessionId(Uuid::now_v7()))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn revoking_a_session_once_succeeds_and_twice_reports_false() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let ann = user("ann");
+    insert(&store, &[&ann]).await;
+    let s = session(ann.id, t0());
+    insert_sessions(&store, &[&s]).await;
+
+    let at = t0() + Duration::minutes(1);
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx
+        .revoke_session(s.id, at, RevocationReason::Logout)
+        .await
+        .unwrap());
+    assert!(!tx
+        .revoke_session(s.id, at, RevocationReason::Logout)
+        .await
+        .unwrap());
+    assert!(!tx
+        .revoke_session(SessionId(Uuid::now_v7()), at, RevocationReason::Logout)
+        .await
+        .unwrap());
+    tx.commit().await.unwrap();
+
+    let (found, _) = store.find_for_auth(s.id).await.unwrap().unwrap();
+    assert_eq!(found.revoked_at, Some(at));
+    assert_eq!(
+        db.query_i64("SELECT count(*) AS n FROM sessions WHERE revoked_reason = 'LOGOUT'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn revoking_all_sessions_but_one_leaves_that_one_and_other_users_alone() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let (ann, bob) = (user("ann"), user("bob"));
+    insert(&store, &[&ann, &bob]).await;
+    let keep = session(ann.id, t0());
+    let (s2, s3) = (session(ann.id, t0()), session(ann.id, t0()));
+    let other = session(bob.id, t0());
+    insert_sessions(&store, &[&keep, &s2, &s3, &other]).await;
+
+    let at = t0() + Duration::minutes(1);
+    let mut tx = store.begin().await.unwrap();
+    let n = tx
+        .revoke_user_sessions(ann.id, at, RevocationReason::PasswordChange, Some(keep.id))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(n, 2);
+
+    let active = |id| {
+        let store = store.clone();
+        async move {
+            let (s, _) = store.find_for_auth(id).await.unwrap().unwrap();
+            s.revoked_at.is_none()
+        }
+    };
+    assert!(active(keep.id).await);
+    assert!(!active(s2.id).await);
+    assert!(!active(s3.id).await);
+    assert!(active(other.id).await);
+
+    let mut tx = store.begin().await.unwrap();
+    let n = tx
+        .revoke_user_sessions(ann.id, at, RevocationReason::LogoutAll, None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(n, 1, "only the kept one was still active");
+}
+
+#[tokio::test]
+async fn touch_session_moves_last_use_and_expiry() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let ann = user("ann");
+    insert(&store, &[&ann]).await;
+    let s = session(ann.id, t0());
+    insert_sessions(&store, &[&s]).await;
+
+    let (used, expires) = (t0() + Duration::hours(1), t0() + Duration::days(8));
+    let mut tx = store.begin().await.unwrap();
+    let locked = tx.session_for_update(s.id).await.unwrap().unwrap();
+    assert_eq!(locked, s);
+    tx.touch_session(s.id, used, expires).await.unwrap();
+    assert!(matches!(
+        tx.touch_session(SessionId(Uuid::now_v7()), used, expires)
+            .await,
+        Err(RepoError::NotFound)
+    ));
+    tx.commit().await.unwrap();
+
+    let (found, _) = store.find_for_auth(s.id).await.unwrap().unwrap();
+    assert_eq!((found.last_used_at, found.expires_at), (used, expires));
+}
+
+#[tokio::test]
+async fn list_active_shows_unrevoked_unexpired_sessions_newest_first() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let (ann, bob) = (user("ann"), user("bob"));
+    insert(&store, &[&ann, &bob]).await;
+    let old = session(ann.id, t0() - Duration::days(1));
+    let new = session(ann.id, t0());
+    let mut expired = session(ann.id, t0() - Duration::days(30));
+    expired.expires_at = t0() - Duration::days(23);
+    let revoked = session(ann.id, t0());
+    let others = session(bob.id, t0());
+    insert_sessions(&store, &[&old, &new, &expired, &revoked, &others]).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.revoke_session(revoked.id, t0(), RevocationReason::Revoked)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let page = store
+        .list_active(ann.id, t0(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(page.items, vec![new, old]);
+    assert_eq!(page.total, Some(2));
+    assert_eq!(page.next_cursor, None);
+}
+
+#[tokio::test]
+async fn list_active_pages_by_cursor_through_every_session_once() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let ann = user("ann");
+    insert(&store, &[&ann]).await;
+    // Pairs share a creation time, so the id tie-breaker matters.
+    let sessions: Vec<_> = (0..7)
+        .map(|i| session(ann.id, t0() - Duration::minutes(i / 2)))
+        .collect();
+    insert_sessions(&store, &sessions.iter().collect::<Vec<_>>()).await;
+
+    let mut seen = Vec::new();
+    let mut position = Position::Offset(0);
+    loop {
+        let page = store
+            .list_active(
+                ann.id,
+                t0(),
+                &PageRequest {
+                    limit: Limit::new(2).unwrap(),
+                    position: position.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.iter().map(|s| s.id));
+        match page.next_cursor {
+            Some(c) => position = Position::After(c),
+            None => break,
+        }
+    }
+    let mut expected: Vec<_> = sessions.iter().map(|s| (s.created_at, s.id)).collect();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(
+        seen,
+        expected.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn list_active_refuses_a_foreign_cursor() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let ann = user("ann");
+    insert(&store, &[&ann]).await;
+    let err = store
+        .list_active(
+            ann.id,
+            t0(),
+            &PageRequest {
+                limit: Limit::default(),
+                position: Position::After(Cursor("bm9wZQ".into())),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RepoError::InvalidCursor), "{err:?}");
+}

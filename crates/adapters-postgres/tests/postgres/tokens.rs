@@ -1,0 +1,97 @@
+//! Refresh tokens: stored by hash, looked up by hash, spent once.
+
+use adapters_postgres::testing::TestDatabase;
+use chrono::Duration;
+use domain::ports::UnitOfWork;
+use domain::token::{RefreshSecret, RefreshToken};
+use domain::RepoError;
+use uuid::Uuid;
+
+use crate::helpers::{insert, insert_sessions, session, t0, user};
+
+#[tokio::test]
+async fn a_refresh_token_is_found_by_its_hash_and_spent_once() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let ann = user("ann");
+    insert(&store, &[&ann]).await;
+    let s = session(ann.id, t0());
+    insert_sessions(&store, &[&s]).await;
+    let secret = RefreshSecret::new("a-very-secret-refresh-token");
+    let token = RefreshToken {
+        id: Uuid::now_v7(),
+        session_id: s.id,
+        user_id: ann.id,
+        token_hash: secret.hash(),
+        created_at: t0(),
+        expires_at: t0() + Duration::days(7),
+        spent_at: None,
+    };
+
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_refresh_token(&token).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let found = tx.refresh_token_for_update(&secret.hash()).await.unwrap();
+    assert_eq!(found.as_ref(), Some(&token));
+    let spent_at = t0() + Duration::minutes(1);
+    tx.spend_refresh_token(token.id, spent_at).await.unwrap();
+    // A second spend keeps the first time (the reuse grace window starts there).
+    tx.spend_refresh_token(token.id, spent_at + Duration::minutes(1))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let spent = tx
+        .refresh_token_for_update(&secret.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(spent.spent_at, Some(spent_at));
+    assert_eq!(
+        tx.refresh_token_for_update(&RefreshSecret::new("other").hash())
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        tx.spend_refresh_token(Uuid::now_v7(), spent_at).await,
+        Err(RepoError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn only_the_hash_of_a_refresh_secret_is_stored() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let ann = user("ann");
+    insert(&store, &[&ann]).await;
+    let s = session(ann.id, t0());
+    insert_sessions(&store, &[&s]).await;
+    let secret = RefreshSecret::new("plain-secret-value");
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_refresh_token(&RefreshToken {
+        id: Uuid::now_v7(),
+        session_id: s.id,
+        user_id: ann.id,
+        token_hash: secret.hash(),
+        created_at: t0(),
+        expires_at: t0() + Duration::days(7),
+        spent_at: None,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(
+        db.query_i64(
+            "SELECT count(*) AS n FROM refresh_tokens \
+             WHERE position(convert_to('plain-secret-value', 'UTF8') in token_hash) > 0 \
+                OR octet_length(token_hash) <> 32"
+        )
+        .await,
+        0
+    );
+}

@@ -1,0 +1,373 @@
+//! Users: insert, read, uniqueness, optimistic updates, login bookkeeping.
+
+use adapters_postgres::testing::TestDatabase;
+use chrono::Duration;
+use domain::ports::{UnitOfWork, UserRepository};
+use domain::user::{Email, Role, UserId, UserStatus, Username};
+use domain::RepoError;
+use uuid::Uuid;
+
+use crate::helpers::{insert, t0, user, user_with_email};
+
+#[tokio::test]
+async fn an_inserted_user_reads_back_identical() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let mut ann = user_with_email("ann", "Ann@Example.org");
+    ann.last_login_at = Some(t0() + Duration::microseconds(123_456));
+    ann.locked_until = Some(t0() + Duration::minutes(15));
+    ann.role = Role::Admin;
+    insert(&store, &[&ann]).await;
+
+    assert_eq!(store.get(ann.id).await.unwrap(), Some(ann));
+}
+
+#[tokio::test]
+async fn get_of_an_unknown_id_is_none() {
+    let db = TestDatabase::new().await;
+    assert_eq!(db.store().get(UserId(Uuid::now_v7())).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn find_by_username_ignores_case_and_includes_deleted_users() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let mut ann = user("Ann.Smith");
+    ann.deleted_at = Some(t0());
+    insert(&store, &[&ann]).await;
+
+    let found = store
+        .find_by_username(&Username::parse("ann.SMITH").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(found.map(|u| u.id), Some(ann.id));
+    let none = store
+        .find_by_username(&Username::parse("bob").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+}
+
+#[tokio::test]
+async fn a_username_differing_only_in_case_is_taken() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    insert(&store, &[&user("ann")]).await;
+
+    let mut tx = store.begin().await.unwrap();
+    let err = tx.insert_user(&user("ANN")).await.unwrap_err();
+    assert!(matches!(err, RepoError::UsernameTaken), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_email_differing_only_in_case_is_taken() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    insert(&store, &[&user_with_email("ann", "ann@example.org")]).await;
+
+    let mut tx = store.begin().await.unwrap();
+    let err = tx
+        .insert_user(&user_with_email("bob", "ANN@EXAMPLE.ORG"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RepoError::EmailTaken), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_soft_deleted_user_keeps_name_and_email_reserved() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let mut ann = user_with_email("ann", "ann@example.org");
+    ann.deleted_at = Some(t0());
+    insert(&store, &[&ann]).await;
+
+    let mut tx = store.begin().await.unwrap();
+    assert!(matches!(
+        tx.insert_user(&user("ann")).await,
+        Err(RepoError::UsernameTaken)
+    ));
+    assert!(matches!(
+        tx.insert_user(&user_with_email("bob", "ann@example.org"))
+            .await,
+        Err(RepoError::EmailTaken)
+    ));
+}
+
+#[tokio::test]
+async fn users_without_email_do_not_clash() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let (ann, bob) = (user("ann"), user("bob"));
+    insert(&store, &[&ann, &bob]).await;
+    assert_eq!(store.get(ann.id).await.unwrap().unwrap().email, None);
+    assert_eq!(store.get(bob.id).await.unwrap().unwrap().email, None);
+}
+
+#[tokio::test]
+async fn a_failed_insert_leaves_the_transaction_usable() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    insert(&store, &[&user("ann")]).await;
+
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.insert_user(&user("ann")).await.is_err());
+    let bob = user("bob");
+    tx.insert_user(&bob).await.unwrap();
+    tx.commit().await.unwrap();
+
+    assert!(store.get(bob.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn update_writes_every_mutable_field_when_the_version_matches() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let ann = user("ann");
+    insert(&store, &[&ann]).await;
+
+    let mut changed = ann.clone();
+    changed.username = Username::parse("ann2").unwrap();
+    changed.email = Some(Email::parse("ann2@example.org").unwrap());
+    changed.role = Role::Admin;
+    changed.status = UserStatus::Blocked;
+    changed.must_change_password = true;
+    changed.deleted_at = Some(t0() + Duration::hours(1));
+    changed.touch(t0() + Duration::hours(1));
+    let mut tx = store.begin().await.unwrap();
+    tx.update_user(&changed, ann.version).await.unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(store.get(ann.id).await.unwrap(), Some(changed));
+}
+
+#[tokio::test]
+async fn update_with_a_stale_version_is_a_conflict_and_changes_nothing() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let ann = user("ann");
+    insert(&store, &[&ann]).await;
+
+    let mut changed = ann.clone();
+    changed.role = Role::Admin;
+    changed.touch(t0());
+    let mut tx = store.begin().await.unwrap();
+    let err = tx.update_user(&changed, ann.version + 5).await.unwrap_err();
+    assert!(matches!(err, RepoError::Conflict), "{err:?}");
+    tx.commit().await.unwrap();
+
+    assert_eq!(store.get(ann.id).await.unwrap(), Some(ann));
+}
+
+#[tokio::test]
+async fn update_of_a_missing_user_is_not_found() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let mut tx = store.begin().await.unwrap();
+    let err = tx.update_user(&user("ghost"), 1).await.unwrap_err();
+    assert!(matches!(err, RepoError::NotFound), "{err:?}");
+}
+
+#[tokio::test]
+async fn update_to_a_taken_username_is_username_taken() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let ann = user("ann");
+    insert(&store, &[&ann, &user("bob")]).await;
+
+    let mut renamed = ann.clone();
+    renamed.username = Username::parse("BOB").unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let err = tx.update_user(&renamed, ann.version).await.unwrap_err();
+    assert!(matches!(err, RepoError::UsernameTaken), "{err:?}");
+}
+
+#[tokio::test]
+async fn user_for_update_reads_the_user_or_none() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let ann = user("ann");
+    insert(&store, &[&ann]).await;
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.user_for_update(ann.id).await.unwrap(), Some(ann));
+    assert_eq!(
+        tx.user_for_update(UserId(Uuid::now_v7())).await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn record_login_resets_failures_and_counts_the_login() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let mut ann = user("ann");
+    ann.failed_login_attempts = 3;
+    ann.locked_until = Some(t0() - Duration::minutes(1));
+    ann.login_count = 4;
+    insert(&store, &[&ann]).await;
+
+    let at = t0() + Duration::minutes(5);
+    let mut tx = store.begin().await.unwrap();
+    let after = tx.record_login(ann.id, at).await.unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(after.last_login_at, Some(at));
+    assert_eq!(after.login_count, 5);
+    assert_eq!(after.failed_login_attempts, 0);
+    assert_eq!(after.locked_until, None);
+    assert_eq!(after.version, ann.version + 1);
+    assert_eq!(after.updated_at, at);
+    assert_eq!(store.get(ann.id).await.unwrap(), Some(after));
+}
+
+#[tokio::test]
+async fn record_login_of_a_missing_user_is_not_found() {
+    let db = TestDatabase::new().await;
+    let mut tx = db.store().begin().await.unwrap();
+    assert!(matches!(
+        tx.record_login(UserId(Uuid::now_v7()), t0()).await,
+        Err(RepoError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn failed_logins_lock_at_the_threshold_once() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let ann = user("ann");
+    insert(&store, &[&ann]).await;
+    let lock_until = t0() + Duration::minutes(15);
+
+    let mut outcomes = Vec::new();
+    for _ in 0..4 {
+        let mut tx = store.begin().await.unwrap();
+        outcomes.push(
+            tx.record_failed_login(ann.id, t0(), 3, lock_until)
+                .await
+                .unwrap(),
+        );
+        tx.commit().await.unwrap();
+    }
+
+    let attempts: Vec<i32> = outcomes.iter().map(|o| o.attempts).collect();
+    let newly: Vec<bool> = outcomes.iter().map(|o| o.newly_locked).collect();
+    let locks: Vec<_> = outcomes.iter().map(|o| o.locked_until).collect();
+    assert_eq!(attempts, [1, 2, 3, 4]);
+    assert_eq!(newly, [false, false, true, false]);
+    assert_eq!(locks, [None, None, Some(lock_until), Some(lock_until)]);
+    let stored = store.get(ann.id).await.unwrap().unwrap();
+    assert_eq!(stored.failed_login_attempts, 4);
+    assert_eq!(stored.version, ann.version + 4);
+}
+
+#[tokio::test]
+async fn a_failure_after_an_expired_lockout_restarts_the_count() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let mut ann = user("ann");
+    ann.failed_login_attempts = 10;
+    ann.locked_until = Some(t0());
+    insert(&store, &[&ann]).await;
+
+    let mut tx = store.begin().await.unwrap();
+    let outcome = tx
+        .record_failed_login(
+            ann.id,
+            t0() + Duration::seconds(1),
+            3,
+            t0() + Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(outcome.attempts, 1);
+    assert_eq!(outcome.locked_until, None);
+    assert!(!outcome.newly_locked);
+}
+
+#[tokio::test]
+async fn record_failed_login_of_a_missing_user_is_not_found() {
+    let db = TestDatabase::new().await;
+    let mut tx = db.store().begin().await.unwrap();
+    assert!(matches!(
+        tx.record_failed_login(UserId(Uuid::now_v7()), t0(), 3, t0())
+            .await,
+        Err(RepoError::NotFound)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_failed_logins_count_fifty_and_lock_once() {
+    let db = TestDatabase::new().await;
+    let mut cfg = db.config();
+    cfg.max_connections = 10;
+    let store = adapters_postgres::PgStore::new(&cfg).unwrap();
+    let ann = user("ann");
+    insert(&store, &[&ann]).await;
+    let lock_until = t0() + Duration::minutes(15);
+
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tx = store.begin().await.unwrap();
+                let outcome = tx
+                    .record_failed_login(ann.id, t0(), 10, lock_until)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                outcome
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+
+    let mut attempts: Vec<i32> = outcomes.iter().map(|o| o.attempts).collect();
+    attempts.sort_unstable();
+    assert_eq!(attempts, (1..=50).collect::<Vec<_>>());
+    assert_eq!(outcomes.iter().filter(|o| o.newly_locked).count(), 1);
+    let locker = outcomes.iter().find(|o| o.newly_locked).unwrap();
+    assert_eq!(locker.attempts, 10);
+    let stored = store.get(ann.id).await.unwrap().unwrap();
+    assert_eq!(stored.failed_login_attempts, 50);
+    assert_eq!(stored.locked_until, Some(lock_until));
+}
+
+#[tokio::test]
+async fn any_admin_ignores_deleted_admins() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    assert!(!store.any_admin().await.unwrap());
+    let mut gone = user("gone");
+    gone.role = Role::Admin;
+    gone.deleted_at = Some(t0());
+    insert(&store, &[&gone, &user("plain")]).await;
+    assert!(!store.any_admin().await.unwrap());
+
+    let mut admin = user("admin");
+    admin.role = Role::Admin;
+    insert(&store, &[&admin]).await;
+    assert!(store.any_admin().await.unwrap());
+}
+
+#[tokio::test]
+async fn count_active_admins_counts_only_active_undeleted_admins() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let mut a = user("admin-a");
+    a.role = Role::Admin;
+    let mut blocked = user("admin-b");
+    blocked.role = Role::Admin;
+    blocked.status = UserStatus::Blocked;
+    let mut deleted = user("admin-c");
+    deleted.role = Role::Admin;
+    deleted.deleted_at = Some(t0());
+    insert(&store, &[&a, &blocked, &deleted, &user("plain")]).await;
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.count_active_admins().await.unwrap(), 1);
+}
