@@ -1,0 +1,86 @@
+//! Operations endpoints and the OpenAPI document.
+
+use crate::helpers::TestApp;
+
+#[actix_rt::test]
+async fn health_and_readiness_answer_ok() {
+    let app = TestApp::spawn().await;
+
+    let live = app.call("GET", "/api/health", None, None).await;
+    let ready = app.call("GET", "/api/health/ready", None, None).await;
+
+    assert_eq!(
+        (live.status, live.body["status"].as_str()),
+        (200, Some("ok"))
+    );
+    assert_eq!(ready.status, 200);
+}
+
+#[actix_rt::test]
+async fn the_jwks_lists_the_signing_key() {
+    let app = TestApp::spawn().await;
+
+    let jwks = app.call("GET", "/.well-known/jwks.json", None, None).await;
+
+    let key = &jwks.body["keys"][0];
+    assert_eq!(key["alg"], "EdDSA");
+    assert!(key["kid"].is_string());
+}
+
+#[actix_rt::test]
+async fn the_openapi_document_covers_every_contract_route() {
+    let app = TestApp::spawn().await;
+
+    let doc = app.call("GET", "/api/docs/openapi.json", None, None).await;
+
+    assert_eq!(doc.body["openapi"], "3.0.0");
+    let paths = doc.body["paths"].as_object().expect("paths");
+    for (path, method) in [
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/refresh", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/auth/logout-all", "post"),
+        ("/api/v1/profile", "get"),
+        ("/api/v1/profile", "patch"),
+        ("/api/v1/profile/password", "put"),
+        ("/api/v1/profile/preferences", "put"),
+        ("/api/v1/users", "get"),
+        ("/api/v1/users", "post"),
+        ("/api/v1/users/search", "get"),
+        ("/api/v1/users/{id}", "patch"),
+        ("/api/v1/users/{id}", "delete"),
+        ("/api/v1/users/{id}/restore", "post"),
+        ("/api/v1/users/{id}/reset-password", "patch"),
+        ("/api/health", "get"),
+        ("/api/health/ready", "get"),
+    ] {
+        let op = &paths[path][method];
+        assert!(op.is_object(), "{method} {path} is documented");
+        assert!(
+            op["responses"]["400"].is_object(),
+            "{method} {path} documents errors"
+        );
+    }
+    assert_eq!(
+        doc.body["components"]["securitySchemes"]["bearerAuth"]["scheme"],
+        "bearer"
+    );
+    assert!(paths["/api/v1/users"]["get"]["security"].is_array());
+}
+
+#[actix_rt::test]
+async fn the_explorer_is_served_without_external_assets() {
+    let app = TestApp::spawn().await;
+
+    let redirect = app.call("GET", "/api/docs", None, None).await;
+    let page = app.call("GET", "/api/docs/index.html", None, None).await;
+    let missing = app.call("GET", "/api/docs/nope.js", None, None).await;
+
+    assert_eq!(redirect.status, 302);
+    assert!(redirect
+        .header("location")
+        .unwrap()
+        .contains("openapi.json"));
+    assert_eq!(page.status, 200);
+    missing.assert_error(404, "NOT_FOUND");
+}

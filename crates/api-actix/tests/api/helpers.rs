@@ -1,0 +1,294 @@
+//! `TestApp`: spawns the real `ems` application on a free port over a fresh database and
+//! offers typed helpers for the calls tests make again and again.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use adapters_postgres::testing::TestDatabase;
+use api_actix::config::Settings;
+use api_actix::startup::Application;
+use serde_json::{json, Value};
+
+/// The bootstrap admin's name.
+pub const ADMIN: &str = "root";
+/// The bootstrap admin's password.
+pub const ADMIN_PASSWORD: &str = "violet-Harbor-engine-42";
+/// A strong password for users the tests create.
+pub const STRONG: &str = "amber-Kettle-orbit-77";
+
+/// Installs a subscriber once when `TEST_LOG` is set; quiet otherwise.
+fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            api_actix::telemetry::init(api_actix::telemetry::subscriber(
+                api_actix::config::LogFormat::Pretty,
+                "debug",
+            ));
+        }
+    });
+}
+
+/// A response, read whole.
+pub struct Reply {
+    pub status: u16,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// The contract's error `code`.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    /// Asserts the status and, for errors, the full contract error body.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.code(), code, "body: {}", self.body);
+        assert_error_shape(self, status);
+    }
+}
+
+/// Asserts that `reply` has the contract's error shape.
+#[track_caller]
+pub fn assert_error_shape(reply: &Reply, status: u16) {
+    let b = &reply.body;
+    assert_eq!(b["statusCode"], status, "body: {b}");
+    for key in ["error", "code", "message", "timestamp", "path", "requestId"] {
+        assert!(b[key].is_string(), "missing {key} in {b}");
+    }
+    assert_eq!(
+        reply.header("content-type").as_deref(),
+        Some("application/json"),
+        "error bodies are JSON"
+    );
+    assert_eq!(
+        reply.header("x-request-id").as_deref(),
+        b["requestId"].as_str(),
+        "the body names the request id of the header"
+    );
+}
+
+/// A running server and its database.
+pub struct TestApp {
+    pub address: String,
+    pub db: TestDatabase,
+    client: awc::Client,
+}
+
+/// Settings overrides for [`TestApp::spawn_with`].
+pub type Vars = BTreeMap<String, String>;
+
+impl TestApp {
+    /// A server with default settings and the bootstrap admin.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A server whose environment `configure` may change.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Vars)) -> Self {
+        init_logs();
+        let db = TestDatabase::new().await;
+        let mut vars: Vars = [
+            ("DATABASE_URL", db.url()),
+            ("BIND_ADDR", "127.0.0.1:0"),
+            ("APP_ENV", "test"),
+            ("ADMIN_USERNAME", ADMIN),
+            ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("DATABASE_MAX_CONNECTIONS", "4"),
+            ("DATABASE_TIMEOUT", "2s"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        configure(&mut vars);
+        let settings = Settings::from_vars(vars).expect("test settings are valid");
+        let app = Application::build(settings).await.expect("the app starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        actix_rt::spawn(app.run_until_stopped());
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .disable_redirects()
+            .finish();
+        Self {
+            address,
+            db,
+            client,
+        }
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        self.send(method, path, token, body, &[]).await
+    }
+
+    /// Like [`call`](Self::call), with extra headers.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        for (name, value) in headers {
+            req = req.insert_header((*name, *value));
+        }
+        let mut res = match body {
+            Some(body) => req.send_json(&body).await,
+            None => req.send().await,
+        }
+        .expect("the server answers");
+        let bytes = res.body().limit(10 * 1024 * 1024).await.expect("a body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body,
+        }
+    }
+
+    /// Sends raw bytes with a content type.
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut res = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .insert_header(("Content-Type", content_type))
+            .send_body(body)
+            .await
+            .expect("the server answers");
+        let bytes = res.body().limit(10 * 1024 * 1024).await.expect("a body");
+        Reply {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Signs in; panics unless it succeeds.
+    pub async fn login(&self, username: &str, password: &str) -> Value {
+        let reply = self
+            .call(
+                "POST",
+                "/api/v1/auth/login",
+                None,
+                Some(json!({ "username": username, "password": password })),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "login of {username}: {}", reply.body);
+        reply.body
+    }
+
+    /// The bootstrap admin's access token.
+    pub async fn admin_token(&self) -> String {
+        token(&self.login(ADMIN, ADMIN_PASSWORD).await)
+    }
+
+    /// Creates a user as admin and returns it.
+    pub async fn create_user(&self, admin: &str, username: &str, role: &str) -> Value {
+        let reply = self
+            .call(
+                "POST",
+                "/api/v1/users",
+                Some(admin),
+                Some(json!({
+                    "username": username,
+                    "displayName": format!("{username} display"),
+                    "email": format!("{username}@example.org"),
+                    "password": STRONG,
+                    "role": role,
+                })),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "create {username}: {}", reply.body);
+        reply.body
+    }
+
+    /// Creates a user and signs them in; returns (user, access token).
+    pub async fn user_with_token(&self, admin: &str, username: &str) -> (Value, String) {
+        let user = self.create_user(admin, username, "USER").await;
+        let pair = self.login(username, STRONG).await;
+        (user, token(&pair))
+    }
+}
+
+/// The access token of a token pair.
+pub fn token(pair: &Value) -> String {
+    pair["accessToken"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
+}
+
+/// The refresh token of a token pair.
+pub fn refresh_token(pair: &Value) -> String {
+    pair["refreshToken"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned()
+}
+
+/// Runs SQL on the test cluster's maintenance database.
+async fn on_cluster(sql: &str) {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let url = std::env::var("EMS_TEST_DATABASE_URL").expect("EMS_TEST_DATABASE_URL is set");
+    let mut conn = AsyncPgConnection::establish(&url)
+        .await
+        .expect("the cluster answers");
+    conn.batch_execute(sql).await.expect("the statement runs");
+}
+
+/// Makes the test database refuse every connection and drops the open ones: to the
+/// server, PostgreSQL is down.
+pub async fn take_database_down(db: &TestDatabase) {
+    let name = db.name();
+    on_cluster(&format!(
+        "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+    ))
+    .await;
+}
+
+/// Undoes [`take_database_down`].
+pub async fn bring_database_back(db: &TestDatabase) {
+    on_cluster(&format!(
+        "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true",
+        db.name()
+    ))
+    .await;
+}
