@@ -1,6 +1,9 @@
 //! HTTP tests: the real server on port 0 over a fresh database per test, driven
 //! through the contract alone.
 
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod auth;
 mod errors;
 mod health;
