@@ -1,7 +1,8 @@
 //! `cargo xtask test`: the whole suite with the services it needs. The fence first (it
 //! is cheap), then the test services, then every target's tests and the doc tests. Every
-//! step runs even when an earlier one failed, the services are stopped in any case, and
-//! the exit status is non-zero if anything failed.
+//! step runs even when an earlier one failed (and cargo runs every test binary,
+//! `--no-fail-fast`), so one run shows every failure; the services are stopped in any
+//! case, and the exit status is non-zero if anything failed.
 
 use crate::cmd::Cmd;
 use crate::error::Result;
@@ -28,11 +29,11 @@ pub fn run(paths: &Paths, flags: &Test) -> Result<()> {
     let suites: [(&str, &[&str]); 2] = [
         (
             "cargo test --workspace --all-targets",
-            &["test", "--workspace", "--all-targets"],
+            &["test", "--workspace", "--all-targets", "--no-fail-fast"],
         ),
         (
             "cargo test --workspace --doc",
-            &["test", "--workspace", "--doc"],
+            &["test", "--workspace", "--doc", "--no-fail-fast"],
         ),
     ];
     for (name, args) in suites {
