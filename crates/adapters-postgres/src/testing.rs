@@ -211,6 +211,16 @@ impl TestDatabase {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    /// Runs SQL on the cluster's maintenance database (e.g. to refuse connections to this
+    /// database and allow them again, as an outage would).
+    pub async fn execute_on_cluster(&self, sql: &str) {
+        admin_connection(&self.cluster)
+            .await
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     /// Runs a query returning one `bigint` column named `n`.
     pub async fn query_i64(&self, sql: &str) -> i64 {
         diesel::sql_query(sql)

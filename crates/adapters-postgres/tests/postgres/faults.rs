@@ -111,3 +111,56 @@ async fn an_exhausted_pool_answers_unavailable_after_the_acquire_timeout() {
     assert_unavailable(store.ping().await);
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_running_past_the_statement_timeout_is_unavailable() {
+    let db = TestDatabase::new().await;
+    let holder = db.store();
+    let mut cfg = db.config();
+    cfg.statement_timeout = Duration::from_millis(300);
+    let impatient = PgStore::new(&cfg).unwrap();
+
+    // The admin lock is held until `held` ends, so the second count waits on it.
+    let mut held = holder.begin().await.unwrap();
+    held.count_active_admins().await.unwrap();
+
+    let started = Instant::now();
+    let mut tx = impatient.begin().await.unwrap();
+    assert_unavailable(tx.count_active_admins().await);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    drop(tx);
+    held.commit().await.unwrap();
+
+    // The impatient store still works: the cancelled statement only ended its transaction.
+    impatient.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_pool_recovers_by_itself_after_an_outage() {
+    let db = TestDatabase::new().await;
+    let mut cfg = db.config();
+    cfg.acquire_timeout = Duration::from_secs(1);
+    cfg.connect_timeout = Duration::from_secs(1);
+    let store = PgStore::new(&cfg).unwrap();
+    store.ping().await.unwrap();
+
+    db.execute_on_cluster(&format!(
+        "ALTER DATABASE \"{0}\" ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}'",
+        db.name()
+    ))
+    .await;
+    let started = Instant::now();
+    assert_unavailable(store.ping().await);
+    assert_unavailable(store.begin().await.map(|_| ()));
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    db.execute_on_cluster(&format!(
+        "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true",
+        db.name()
+    ))
+    .await;
+    store.ping().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.commit().await.unwrap();
+}
