@@ -65,8 +65,10 @@ pub fn spec_defaults() -> DefaultApiRaw {
     }
 }
 
-/// Post-processes paperclip's v3 output: bearer auth as an `http` scheme (paperclip can
-/// only emit apiKey), and response headers with a schema instead of an empty `content`.
+/// Post-processes paperclip's v3 output into what the server really does: bearer auth as
+/// an `http` scheme (paperclip can only emit apiKey), response headers with a schema
+/// instead of an empty `content`, optional fields marked nullable (they serialize as
+/// `null`), and each operation's own error responses rather than one list for all.
 pub fn finish_v3(spec: &mut serde_json::Value) {
     spec["components"]["securitySchemes"]["bearerAuth"] = serde_json::json!({
         "type": "http",
@@ -74,6 +76,11 @@ pub fn finish_v3(spec: &mut serde_json::Value) {
         "bearerFormat": "JWT",
         "description": "Access token from POST /api/v1/auth/login or /auth/refresh",
     });
+    mark_optional_nullable(spec);
+    let error_response = spec
+        .pointer("/paths/~1api~1v1~1auth~1login/post/responses/400")
+        .cloned()
+        .unwrap_or_default();
     let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) else {
         return;
     };
@@ -82,22 +89,100 @@ pub fn finish_v3(spec: &mut serde_json::Value) {
         .filter_map(|item| item.as_object_mut())
         .flat_map(|item| item.values_mut());
     for op in operations {
-        let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
-            continue;
-        };
-        let headers = responses
-            .values_mut()
-            .filter_map(|r| r.get_mut("headers").and_then(|h| h.as_object_mut()))
-            .flat_map(|h| h.values_mut())
-            .filter_map(|h| h.as_object_mut());
-        for h in headers {
-            if h.get("content")
-                .is_some_and(|c| c.as_object().is_some_and(|m| m.is_empty()))
-            {
-                h.remove("content");
-                h.insert("schema".into(), serde_json::json!({ "type": "string" }));
-            }
+        fix_headers(op);
+        fix_errors(op, &error_response);
+    }
+}
+
+fn fix_headers(op: &mut serde_json::Value) {
+    let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+        return;
+    };
+    let headers = responses
+        .values_mut()
+        .filter_map(|r| r.get_mut("headers").and_then(|h| h.as_object_mut()))
+        .flat_map(|h| h.values_mut())
+        .filter_map(|h| h.as_object_mut());
+    for h in headers {
+        if h.get("content")
+            .is_some_and(|c| c.as_object().is_some_and(|m| m.is_empty()))
+        {
+            h.remove("content");
+            h.insert("schema".into(), serde_json::json!({ "type": "string" }));
         }
+    }
+}
+
+/// Error codes an operation can answer beyond the common ones, by operation id.
+fn extra_errors(operation_id: &str) -> &'static [(&'static str, &'static str)] {
+    const TAKEN: (&str, &str) = ("409", "USERNAME_TAKEN, EMAIL_TAKEN, CONFLICT or LAST_ADMIN");
+    match operation_id {
+        "createUser" | "updateProfile" | "deleteUser" | "restoreUser" => &[TAKEN],
+        "updateUser" => &[
+            TAKEN,
+            ("412", "PRECONDITION_FAILED: If-Match no longer matches"),
+        ],
+        _ => &[],
+    }
+}
+
+fn fix_errors(op: &mut serde_json::Value, error_response: &serde_json::Value) {
+    let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+    let public = op.get("security").is_none();
+    let has_body = op.get("requestBody").is_some();
+    let no_input = matches!(id.as_str(), "health" | "ready" | "jwks");
+    let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+        return;
+    };
+    if public {
+        responses.remove("403");
+    }
+    if no_input {
+        for code in ["400", "401", "404"] {
+            responses.remove(code);
+        }
+    }
+    let mut add = |code: &str, description: &str| {
+        let mut response = error_response.clone();
+        response["description"] = description.into();
+        responses.insert(code.to_owned(), response);
+    };
+    if has_body {
+        add("413", "PAYLOAD_TOO_LARGE");
+        add(
+            "415",
+            "UNSUPPORTED_MEDIA_TYPE: the body must be application/json",
+        );
+    }
+    for (code, description) in extra_errors(&id) {
+        add(code, description);
+    }
+}
+
+/// Marks every property that an object schema does not require as nullable.
+fn mark_optional_nullable(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let required: Vec<String> = map
+                .get("required")
+                .and_then(|r| r.as_array())
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(props) = map.get_mut("properties").and_then(|p| p.as_object_mut()) {
+                for (name, prop) in props.iter_mut() {
+                    if !required.contains(name) && prop.get("$ref").is_none() {
+                        prop["nullable"] = serde_json::Value::Bool(true);
+                    }
+                }
+            }
+            map.values_mut().for_each(mark_optional_nullable);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mark_optional_nullable),
+        _ => {}
     }
 }
 

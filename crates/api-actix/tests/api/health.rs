@@ -84,3 +84,13 @@ async fn the_explorer_is_served_without_external_assets() {
     assert_eq!(page.status, 200);
     missing.assert_error(404, "NOT_FOUND");
 }
+
+#[actix_rt::test]
+async fn the_openapi_document_matches_its_reviewed_snapshot() {
+    let app = TestApp::spawn().await;
+
+    let doc = app.call("GET", "/api/docs/openapi.json", None, None).await;
+
+    // Any change to the outside shows up in review as a change of this snapshot.
+    insta::assert_json_snapshot!("openapi", doc.body);
+}
