@@ -75,6 +75,21 @@ pub fn summarize(lcov: &str, root: &Path) -> Summary {
     summary
 }
 
+impl Summary {
+    /// Only the crates named in `names`, with the total recomputed over them. Tarpaulin
+    /// lists every workspace source file, also those of crates it did not test (at 0%).
+    pub fn only(&self, names: &[&str]) -> Summary {
+        let mut kept = Summary::default();
+        for (name, lines) in &self.crates {
+            if names.contains(&name.as_str()) {
+                kept.crates.insert(name.clone(), *lines);
+                kept.total.add(*lines);
+            }
+        }
+        kept
+    }
+}
+
 /// `crates/<name>/…` → `<name>`; another file inside the workspace → its top directory;
 /// anything else → `(outside)`.
 fn crate_of(file: &str, root: &Path) -> String {
@@ -91,13 +106,13 @@ fn crate_of(file: &str, root: &Path) -> String {
     }
 }
 
-/// The table `cargo xtask coverage` prints.
-pub fn render(summary: &Summary) -> String {
+/// The table `cargo xtask coverage` prints; the last row is labelled `total_label`.
+pub fn render(summary: &Summary, total_label: &str) -> String {
     let width = summary
         .crates
         .keys()
         .map(String::len)
-        .chain(["workspace total".len()])
+        .chain([total_label.len()])
         .max()
         .unwrap_or(0);
     let mut out = String::new();
@@ -120,7 +135,7 @@ pub fn render(summary: &Summary) -> String {
         row(&mut out, name, *lines);
     }
     let _ = writeln!(out, "{}", "-".repeat(width + 32));
-    row(&mut out, "workspace total", summary.total);
+    row(&mut out, total_label, summary.total);
     out
 }
 
@@ -195,11 +210,24 @@ end_of_record
 
     #[test]
     fn the_table_ends_with_the_workspace_total() {
-        let table = render(&summarize(LCOV, Path::new("/w")));
+        let table = render(&summarize(LCOV, Path::new("/w")), "workspace total");
         let last = table.lines().last().unwrap();
         assert!(last.starts_with("workspace total"), "{table}");
         assert!(last.ends_with("66.7%"), "{table}");
         assert!(table.contains("api-actix"));
+    }
+
+    #[test]
+    fn a_selection_keeps_only_the_named_crates_and_their_total() {
+        let s = summarize(LCOV, Path::new("/w")).only(&["domain", "api-actix"]);
+        assert_eq!(s.crates.len(), 2);
+        assert_eq!(
+            s.total,
+            Lines {
+                covered: 3,
+                total: 5
+            }
+        );
     }
 
     #[test]

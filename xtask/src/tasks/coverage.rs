@@ -1,6 +1,7 @@
 //! `cargo xtask coverage`: line coverage with cargo-tarpaulin (it needs no llvm-tools)
-//! while the test services run, summed per crate from its LCOV report. Tarpaulin builds
-//! into its own target directory so that it does not evict the normal build cache.
+//! while the test services run, summed per crate (`crates/<name>/`) from its LCOV
+//! report. Tarpaulin builds into its own target directory (`target/tarpaulin`) so that
+//! it does not evict the normal build cache.
 
 use std::fs;
 
@@ -62,9 +63,16 @@ pub fn run(paths: &Paths, flags: &Coverage) -> Result<()> {
     if report.exists() {
         let text = fs::read_to_string(&report)
             .with_context(|| format!("cannot read {}", report.display()))?;
-        let summary = lcov::summarize(&text, &paths.root);
+        let measured = measured_crates(paths, flags)?;
+        let names: Vec<&str> = measured.iter().map(String::as_str).collect();
+        let summary = lcov::summarize(&text, &paths.root).only(&names);
         ui::step(format!("line coverage ({})", report.display()));
-        print!("{}", lcov::render(&summary));
+        let label = if flags.packages.is_empty() {
+            "workspace total"
+        } else {
+            "total of the selection"
+        };
+        print!("{}", lcov::render(&summary, label));
         if !status.success() {
             bail!("cargo tarpaulin failed ({})", describe(status));
         }
@@ -85,4 +93,21 @@ pub fn run(paths: &Paths, flags: &Coverage) -> Result<()> {
     } else {
         bail!("cargo tarpaulin wrote no {}", report.display())
     }
+}
+
+/// The crates the run measured: the `-p` selection, else every crate under `crates/`
+/// (xtask is tooling, not product, and is left out).
+fn measured_crates(paths: &Paths, flags: &Coverage) -> Result<Vec<String>> {
+    if !flags.packages.is_empty() {
+        return Ok(flags.packages.clone());
+    }
+    let dir = paths.root.join("crates");
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
 }
