@@ -72,6 +72,19 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         request_id -> Nullable<Text>,
         created_at -> Timestamptz,
+        chain_seq -> Nullable<Int8>,
+        prev_hash -> Nullable<Bytea>,
+        hash -> Nullable<Bytea>,
+        sealed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    audit_chain_anchor (id) {
+        id -> Bool,
+        chain_seq -> Int8,
+        hash -> Bytea,
+        moved_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -85,4 +98,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     user_preferences,
     audit_logs,
+    audit_chain_anchor,
 );

@@ -92,6 +92,11 @@ impl PgStore {
         })
     }
 
+    /// The longest one port call may take.
+    pub(crate) fn deadline(&self) -> Duration {
+        self.inner.deadline
+    }
+
     /// The pool's current occupancy.
     pub fn pool_status(&self) -> PoolStatus {
         let status = self.inner.pool.status();
@@ -103,7 +108,7 @@ impl PgStore {
     }
 
     /// Checks a connection out of the pool.
-    async fn conn(&self) -> Result<PooledConn, RepoError> {
+    pub(crate) async fn conn(&self) -> Result<PooledConn, RepoError> {
         self.inner.pool.get().await.map_err(pool_error)
     }
 }

@@ -87,6 +87,7 @@ impl Application {
         let ports = Ports {
             users: store.clone(),
             sessions: store.clone(),
+            audit: store.clone(),
             uow: store.clone(),
             hasher: Arc::new(Argon2Hasher::new().map_err(StartupError::Hasher)?),
             tokens: Arc::new(JwtIssuer::new(

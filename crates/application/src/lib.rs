@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod health;
@@ -8,7 +9,6 @@ pub mod principal;
 pub mod profile;
 pub mod users;
 
-mod audit;
 mod issue;
 #[cfg(test)]
 mod testing;
@@ -59,6 +59,14 @@ pub struct UseCases {
     pub bootstrap_admin: users::BootstrapAdmin,
     /// `/api/health` and `/api/health/ready`.
     pub health: health::Health,
+    /// `GET /audit-logs`.
+    pub list_audit_logs: audit::ListAuditLogs,
+    /// `GET /audit-logs/verify`.
+    pub verify_audit_log: audit::VerifyAuditLog,
+    /// The background sealer of the audit chain.
+    pub seal_audit_log: audit::SealAuditLog,
+    /// The background retention job.
+    pub run_retention: audit::RunRetention,
 }
 
 impl UseCases {
@@ -84,6 +92,10 @@ impl UseCases {
             restore_user: users::RestoreUser::new(ports.clone()),
             reset_password: users::ResetPassword::new(ports.clone()),
             bootstrap_admin: users::BootstrapAdmin::new(ports.clone()),
+            list_audit_logs: audit::ListAuditLogs::new(ports.clone()),
+            verify_audit_log: audit::VerifyAuditLog::new(ports.clone()),
+            seal_audit_log: audit::SealAuditLog::new(ports.clone()),
+            run_retention: audit::RunRetention::new(ports.clone()),
             health: health::Health::new(ports),
         }
     }

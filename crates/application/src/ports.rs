@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use domain::ports::{
-    Clock, HealthCheck, IdGenerator, PasswordHasher, SecretGenerator, SessionRepository,
-    TokenIssuer, UnitOfWork, UserRepository,
+    AuditRepository, Clock, HealthCheck, IdGenerator, PasswordHasher, SecretGenerator,
+    SessionRepository, TokenIssuer, UnitOfWork, UserRepository,
 };
 
 /// The outside world as the use cases see it. Cloning shares the adapters.
@@ -15,6 +15,8 @@ pub struct Ports {
     pub users: Arc<dyn UserRepository>,
     /// Session reads.
     pub sessions: Arc<dyn SessionRepository>,
+    /// Audit log reads, sealing and retention (appends go through transactions).
+    pub audit: Arc<dyn AuditRepository>,
     /// Transactions: every write.
     pub uow: Arc<dyn UnitOfWork>,
     /// Password hashing.

@@ -7,8 +7,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use domain::error::RepoError;
 use domain::password::PasswordHash;
 use domain::ports::{
-    MockClock, MockHealthCheck, MockIdGenerator, MockPasswordHasher, MockSecretGenerator,
-    MockSessionRepository, MockTokenIssuer, MockTransaction, MockUnitOfWork, MockUserRepository,
+    MockAuditRepository, MockClock, MockHealthCheck, MockIdGenerator, MockPasswordHasher,
+    MockSecretGenerator, MockSessionRepository, MockTokenIssuer, MockTransaction, MockUnitOfWork,
+    MockUserRepository,
 };
 use domain::session::{Session, SessionId};
 use domain::token::RefreshSecret;
@@ -79,6 +80,7 @@ pub(crate) fn principal(user: User) -> Principal {
 pub(crate) struct Mocks {
     pub users: MockUserRepository,
     pub sessions: MockSessionRepository,
+    pub audit: MockAuditRepository,
     pub uow: MockUnitOfWork,
     pub hasher: MockPasswordHasher,
     pub tokens: MockTokenIssuer,
@@ -91,6 +93,7 @@ impl Mocks {
         Self {
             users: MockUserRepository::new(),
             sessions: MockSessionRepository::new(),
+            audit: MockAuditRepository::new(),
             uow: MockUnitOfWork::new(),
             hasher: MockPasswordHasher::new(),
             tokens: MockTokenIssuer::new(),
@@ -137,6 +140,7 @@ impl Mocks {
         Ports {
             users: Arc::new(self.users),
             sessions: Arc::new(self.sessions),
+            audit: Arc::new(self.audit),
             uow: Arc::new(self.uow),
             hasher: Arc::new(self.hasher),
             tokens: Arc::new(self.tokens),

@@ -196,6 +196,52 @@ impl AuditEntry {
     }
 }
 
+/// Filters of the audit log list; every one optional, all combined with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only entries of this actor.
+    pub user_id: Option<UserId>,
+    /// Only this action.
+    pub action: Option<AuditAction>,
+    /// Only entries about this kind of entity.
+    pub entity_type: Option<EntityType>,
+    /// Only entries about this entity.
+    pub entity_id: Option<String>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created at or before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// A full audit log list query: newest first, offset or cursor pages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Filters.
+    pub filter: AuditFilter,
+    /// Page.
+    pub page: crate::page::PageRequest,
+}
+
+/// The outcome of walking the hash chain from its anchor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainReport {
+    /// True when every sealed entry links and hashes as sealed.
+    pub valid: bool,
+    /// Sealed entries examined (up to and including the first broken one).
+    pub checked: u64,
+    /// The first entry that does not verify: a changed row, or the row after a removed one.
+    pub first_broken_id: Option<Uuid>,
+}
+
+/// What one retention run removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Audit entries purged from the head of the chain.
+    pub audit_entries: u64,
+    /// Ended sessions purged (their refresh tokens with them).
+    pub sessions: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, AuditQuery, ChainReport, PurgeReport};
 use crate::error::{RepoError, ServiceError};
 use crate::page::{Page, PageRequest, UserQuery};
 use crate::password::{NewPassword, Password, PasswordHash};
@@ -156,6 +156,34 @@ pub trait Transaction: Send {
 
     /// Commits. `Conflict` on a serialization failure; the transaction is gone either way.
     async fn commit(&mut self) -> Result<(), RepoError>;
+}
+
+/// The audit log: reads, the hash chain and retention. Entries are appended through
+/// [`Transaction::append_audit`], never here.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait AuditRepository: Send + Sync {
+    /// A filtered page, newest first. `InvalidCursor` when the cursor was not issued by
+    /// this list.
+    async fn list(&self, query: &AuditQuery) -> Result<Page<AuditEntry>, RepoError>;
+
+    /// Walks the sealed chain from its anchor and names the first entry that does not
+    /// verify. Entries not sealed yet are not examined.
+    async fn verify(&self) -> Result<ChainReport, RepoError>;
+
+    /// Links committed, unsealed entries onto the chain in (created_at, id) order and
+    /// returns how many. Runs on one instance at a time: 0 when another holds the seal.
+    async fn seal_pending(&self) -> Result<u64, RepoError>;
+
+    /// Purges sealed entries created before `audit_before` from the head of the chain,
+    /// moving the anchor so that the rest still verifies, and sessions that ended
+    /// (expired or revoked) before `sessions_before` with their refresh tokens, in one
+    /// transaction. `None` when another instance is running retention.
+    async fn purge_before(
+        &self,
+        audit_before: DateTime<Utc>,
+        sessions_before: DateTime<Utc>,
+    ) -> Result<Option<PurgeReport>, RepoError>;
 }
 
 /// Readiness of a dependency.

@@ -1,4 +1,4 @@
-//! Building audit entries with the ids and clock of the ports.
+//! Building audit entries with the ids of the ports.
 
 use chrono::{DateTime, Utc};
 use domain::audit::{AuditAction, AuditEntry, EntityType, RequestContext};

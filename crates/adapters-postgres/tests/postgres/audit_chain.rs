@@ -1,0 +1,486 @@
+//! The audit hash chain: sealing order, verification against tampering, retention that
+//! moves the anchor, one sealer / one retention job at a time, writers never blocked,
+//! and the list's filters and cursor pages.
+
+use std::time::Duration as StdDuration;
+
+use adapters_postgres::testing::TestDatabase;
+use adapters_postgres::PgStore;
+use chrono::{DateTime, Duration, Utc};
+use diesel_async::SimpleAsyncConnection;
+use domain::audit::{AuditAction, AuditEntry, AuditFilter, AuditQuery, EntityType, RequestContext};
+use domain::page::{Limit, PageRequest, Position};
+use domain::ports::{AuditRepository, UnitOfWork};
+use domain::user::UserId;
+use uuid::Uuid;
+
+use crate::helpers::{insert, insert_sessions, session, t0, user};
+
+/// "EMS_SEAL" and "EMS_RETN": the adapter's advisory lock keys.
+const SEAL_LOCK_KEY: i64 = 0x454D_535F_5345_414C;
+const RETENTION_LOCK_KEY: i64 = 0x454D_535F_5245_544E;
+
+fn entry(action: AuditAction, at: DateTime<Utc>) -> AuditEntry {
+    let ctx = RequestContext {
+        actor: Some(UserId(Uuid::from_u128(7))),
+        ip_address: Some("198.51.100.4".into()),
+        user_agent: Some("curl/8".into()),
+        request_id: Some("req-1".into()),
+    };
+    AuditEntry::new(
+        Uuid::now_v7(),
+        &ctx,
+        action,
+        EntityType::User,
+        Some("42".into()),
+        serde_json::json!({"changed": ["role"]}),
+        at,
+    )
+}
+
+/// Appends each entry in its own committed transaction.
+async fn append(store: &PgStore, entries: &[&AuditEntry]) {
+    for e in entries {
+        let mut tx = store.begin().await.unwrap();
+        tx.append_audit(e).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+}
+
+async fn seq_of(db: &TestDatabase, id: Uuid) -> i64 {
+    db.query_i64(&format!(
+        "SELECT chain_seq AS n FROM audit_logs WHERE id = '{id}'"
+    ))
+    .await
+}
+
+/// Three sealed entries created one second apart, oldest first.
+async fn sealed_three(db: &TestDatabase, store: &PgStore) -> [AuditEntry; 3] {
+    let e = [
+        entry(AuditAction::Login, t0()),
+        entry(AuditAction::UpdateUser, t0() + Duration::seconds(1)),
+        entry(AuditAction::Logout, t0() + Duration::seconds(2)),
+    ];
+    append(store, &[&e[0], &e[1], &e[2]]).await;
+    assert_eq!(store.seal_pending().await.unwrap(), 3);
+    assert_eq!(
+        db.query_i64("SELECT count(*) AS n FROM audit_logs WHERE chain_seq IS NULL")
+            .await,
+        0
+    );
+    e
+}
+
+#[tokio::test]
+async fn entries_are_sealed_in_creation_order_with_consecutive_sequence_numbers() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let (late, early, middle) = (
+        entry(AuditAction::Login, t0() + Duration::seconds(2)),
+        entry(AuditAction::Login, t0()),
+        entry(AuditAction::Login, t0() + Duration::seconds(1)),
+    );
+    append(&store, &[&late, &early, &middle]).await;
+
+    assert_eq!(store.seal_pending().await.unwrap(), 3);
+    assert_eq!(
+        store.seal_pending().await.unwrap(),
+        0,
+        "nothing left to seal"
+    );
+
+    assert_eq!(seq_of(&db, early.id).await, 1);
+    assert_eq!(seq_of(&db, middle.id).await, 2);
+    assert_eq!(seq_of(&db, late.id).await, 3);
+    // Each link names the previous one's hash; the first names 32 zero bytes.
+    assert_eq!(
+        db.query_i64(
+            "SELECT count(*) AS n FROM audit_logs a JOIN audit_logs b \
+             ON b.chain_seq = a.chain_seq + 1 WHERE b.prev_hash = a.hash"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        db.query_i64(
+            "SELECT count(*) AS n FROM audit_logs \
+             WHERE chain_seq = 1 AND prev_hash = decode(repeat('00', 32), 'hex')"
+        )
+        .await,
+        1
+    );
+
+    // A later entry continues the chain.
+    let next = entry(AuditAction::Logout, t0() - Duration::days(1));
+    append(&store, &[&next]).await;
+    assert_eq!(store.seal_pending().await.unwrap(), 1);
+    assert_eq!(seq_of(&db, next.id).await, 4);
+}
+
+#[tokio::test]
+async fn an_untouched_chain_verifies_and_unsealed_entries_are_not_counted() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let empty = store.verify().await.unwrap();
+    assert!(empty.valid);
+    assert_eq!(empty.checked, 0);
+
+    sealed_three(&db, &store).await;
+    append(&store, &[&entry(AuditAction::Login, t0())]).await;
+
+    let report = store.verify().await.unwrap();
+    assert!(report.valid);
+    assert_eq!(report.checked, 3);
+    assert_eq!(report.first_broken_id, None);
+}
+
+#[tokio::test]
+async fn an_updated_row_is_the_first_broken_one() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let e = sealed_three(&db, &store).await;
+
+    db.execute(&format!(
+        "UPDATE audit_logs SET metadata = '{{\"changed\": []}}' WHERE id = '{}'",
+        e[1].id
+    ))
+    .await;
+
+    let report = store.verify().await.unwrap();
+    assert!(!report.valid);
+    assert_eq!(report.first_broken_id, Some(e[1].id));
+    assert_eq!(report.checked, 2);
+}
+
+#[tokio::test]
+async fn every_field_is_covered_by_the_hash() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let e = sealed_three(&db, &store).await;
+    for change in [
+        "user_id = NULL",
+        "action = 'DELETE_USER'",
+        "entity_type = 'SESSION'",
+        "entity_id = '43'",
+        "ip_address = '10.0.0.1'",
+        "user_agent = NULL",
+        "request_id = 'other'",
+        "created_at = created_at + interval '1 microsecond'",
+        "hash = sha256('forged'::bytea)",
+    ] {
+        db.execute(&format!(
+            "UPDATE audit_logs SET {change} WHERE id = '{}'",
+            e[2].id
+        ))
+        .await;
+        let report = store.verify().await.unwrap();
+        assert_eq!(report.first_broken_id, Some(e[2].id), "{change}");
+        db.execute(&format!("DELETE FROM audit_logs WHERE id = '{}'", e[2].id))
+            .await;
+        // Restore a faithful copy for the next change: re-append and re-seal it.
+        let mut tx = store.begin().await.unwrap();
+        tx.append_audit(&e[2]).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(store.seal_pending().await.unwrap(), 1);
+        assert!(store.verify().await.unwrap().valid, "after {change}");
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_row_breaks_the_chain_at_the_next_row() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let e = sealed_three(&db, &store).await;
+
+    db.execute(&format!("DELETE FROM audit_logs WHERE id = '{}'", e[0].id))
+        .await;
+
+    let report = store.verify().await.unwrap();
+    assert!(!report.valid);
+    assert_eq!(report.first_broken_id, Some(e[1].id));
+}
+
+#[tokio::test]
+async fn purging_old_entries_moves_the_anchor_and_the_chain_still_verifies() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let old: Vec<AuditEntry> = (0..3)
+        .map(|i| {
+            entry(
+                AuditAction::Login,
+                t0() - Duration::days(100) + Duration::seconds(i),
+            )
+        })
+        .collect();
+    let recent: Vec<AuditEntry> = (0..2)
+        .map(|i| entry(AuditAction::Logout, t0() + Duration::seconds(i)))
+        .collect();
+    append(&store, &old.iter().chain(&recent).collect::<Vec<_>>()).await;
+    assert_eq!(store.seal_pending().await.unwrap(), 5);
+
+    let report = store
+        .purge_before(t0() - Duration::days(90), t0() - Duration::days(1))
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(report.audit_entries, 3);
+    assert_eq!(
+        db.query_i64("SELECT count(*) AS n FROM audit_logs").await,
+        2
+    );
+    assert_eq!(
+        db.query_i64("SELECT chain_seq AS n FROM audit_chain_anchor")
+            .await,
+        3
+    );
+    let verified = store.verify().await.unwrap();
+    assert!(verified.valid, "{verified:?}");
+    assert_eq!(verified.checked, 2);
+
+    // Purging everything, then sealing more, still verifies.
+    store
+        .purge_before(t0() + Duration::days(1), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        db.query_i64("SELECT count(*) AS n FROM audit_logs").await,
+        0
+    );
+    append(&store, &[&entry(AuditAction::Login, t0())]).await;
+    assert_eq!(store.seal_pending().await.unwrap(), 1);
+    let verified = store.verify().await.unwrap();
+    assert!(verified.valid && verified.checked == 1, "{verified:?}");
+
+    // Deleting behind the anchor's back is still found.
+    let more = entry(AuditAction::Logout, t0() + Duration::seconds(5));
+    let last = entry(AuditAction::Logout, t0() + Duration::seconds(6));
+    append(&store, &[&more, &last]).await;
+    store.seal_pending().await.unwrap();
+    db.execute(&format!("DELETE FROM audit_logs WHERE id = '{}'", more.id))
+        .await;
+    assert_eq!(store.verify().await.unwrap().first_broken_id, Some(last.id));
+}
+
+#[tokio::test]
+async fn retention_purges_sessions_that_ended_more_than_the_cut_ago_with_their_tokens() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let owner = user("owner");
+    insert(&store, &[&owner]).await;
+    let expired = session(owner.id, t0() - Duration::days(10)); // expired t0 - 3d
+    let mut revoked = session(owner.id, t0() - Duration::days(1));
+    revoked.revoked_at = Some(t0() - Duration::days(2));
+    let mut recently_revoked = session(owner.id, t0());
+    recently_revoked.revoked_at = Some(t0() - Duration::hours(1));
+    let live = session(owner.id, t0());
+    insert_sessions(&store, &[&expired, &revoked, &recently_revoked, &live]).await;
+    db.execute(&format!(
+        "INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, created_at, expires_at) \
+         VALUES ('{}', '{}', '{}', sha256('a'::bytea), now(), now())",
+        Uuid::now_v7(),
+        expired.id,
+        owner.id
+    ))
+    .await;
+
+    let report = store
+        .purge_before(t0() - Duration::days(90), t0() - Duration::days(1))
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(report.sessions, 2);
+    assert_eq!(db.query_i64("SELECT count(*) AS n FROM sessions").await, 2);
+    assert_eq!(
+        db.query_i64("SELECT count(*) AS n FROM refresh_tokens")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn sealing_and_retention_run_on_one_instance_at_a_time() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    append(&store, &[&entry(AuditAction::Login, t0())]).await;
+    let mut other = db.connection().await;
+    other
+        .batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({SEAL_LOCK_KEY}); \
+             SELECT pg_advisory_xact_lock({RETENTION_LOCK_KEY})"
+        ))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.seal_pending().await.unwrap(),
+        0,
+        "another instance seals"
+    );
+    assert_eq!(
+        store.purge_before(t0(), t0()).await.unwrap(),
+        None,
+        "another instance runs retention"
+    );
+
+    other.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(store.seal_pending().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn writers_are_not_blocked_by_sealing_and_uncommitted_entries_wait() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    // An open writer transaction: its entry is invisible to the sealer until commit.
+    let pending = entry(AuditAction::Login, t0() - Duration::seconds(10));
+    let mut open = store.begin().await.unwrap();
+    open.append_audit(&pending).await.unwrap();
+    append(&store, &[&entry(AuditAction::Logout, t0())]).await;
+    assert_eq!(store.seal_pending().await.unwrap(), 1);
+
+    // A sealer holding its lock (mid-run on another instance) blocks no writer.
+    let mut sealer = db.connection().await;
+    sealer
+        .batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({SEAL_LOCK_KEY}); \
+             UPDATE audit_logs SET sealed_at = sealed_at WHERE chain_seq IS NOT NULL"
+        ))
+        .await
+        .unwrap();
+    let writers = (0..16).map(|i| {
+        let store = store.clone();
+        async move {
+            let e = entry(AuditAction::UpdateUser, t0() + Duration::milliseconds(i));
+            let mut tx = store.begin().await.unwrap();
+            tx.append_audit(&e).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    });
+    tokio::time::timeout(
+        StdDuration::from_secs(5),
+        futures_util::future::join_all(writers),
+    )
+    .await
+    .expect("writers finish while a sealer holds its lock");
+    sealer.batch_execute("COMMIT").await.unwrap();
+
+    open.commit().await.unwrap();
+    // Sealing concurrent with more writers, then a final pass: every entry is linked.
+    let writers = (0..16).map(|i| {
+        let store = store.clone();
+        async move {
+            append(
+                &store,
+                &[&entry(AuditAction::Login, t0() + Duration::seconds(i))],
+            )
+            .await;
+        }
+    });
+    let seals = async {
+        for _ in 0..5 {
+            store.seal_pending().await.unwrap();
+        }
+    };
+    tokio::join!(futures_util::future::join_all(writers), seals);
+    store.seal_pending().await.unwrap();
+
+    let report = store.verify().await.unwrap();
+    assert!(report.valid, "{report:?}");
+    assert_eq!(report.checked, 34);
+    // The late-committed entry is linked after the ones sealed before it committed.
+    assert!(seq_of(&db, pending.id).await > 1);
+}
+
+fn page(limit: i64, position: Position) -> PageRequest {
+    PageRequest {
+        limit: Limit::new(limit).unwrap(),
+        position,
+    }
+}
+
+#[tokio::test]
+async fn the_list_filters_and_pages_newest_first_by_offset_or_cursor() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let entries: Vec<AuditEntry> = (0..5)
+        .map(|i| entry(AuditAction::Login, t0() + Duration::seconds(i)))
+        .collect();
+    let other = AuditEntry {
+        user_id: None,
+        entity_type: EntityType::Session,
+        entity_id: None,
+        ..entry(AuditAction::LoginFailed, t0() + Duration::seconds(2))
+    };
+    append(&store, &entries.iter().chain([&other]).collect::<Vec<_>>()).await;
+    let logins = AuditFilter {
+        action: Some(AuditAction::Login),
+        ..AuditFilter::default()
+    };
+
+    let mut seen = Vec::new();
+    let mut position = Position::After(domain::page::Cursor(String::new()));
+    let first = store
+        .list(&AuditQuery {
+            filter: logins.clone(),
+            page: page(2, Position::Offset(0)),
+        })
+        .await
+        .unwrap();
+    assert_eq!(first.total, Some(5));
+    seen.extend(first.items.iter().map(|e| e.id));
+    if let Some(c) = first.next_cursor {
+        position = Position::After(c);
+    }
+    loop {
+        let p = store
+            .list(&AuditQuery {
+                filter: logins.clone(),
+                page: page(2, position.clone()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(p.total, None);
+        seen.extend(p.items.iter().map(|e| e.id));
+        match p.next_cursor {
+            Some(c) => position = Position::After(c),
+            None => break,
+        }
+    }
+    let newest_first: Vec<Uuid> = entries.iter().rev().map(|e| e.id).collect();
+    assert_eq!(seen, newest_first);
+
+    let anonymous = store
+        .list(&AuditQuery {
+            filter: AuditFilter {
+                entity_type: Some(EntityType::Session),
+                from: Some(t0() + Duration::seconds(2)),
+                to: Some(t0() + Duration::seconds(2)),
+                ..AuditFilter::default()
+            },
+            page: PageRequest::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(anonymous.items, vec![other.clone()]);
+    let by_user = store
+        .list(&AuditQuery {
+            filter: AuditFilter {
+                user_id: entries[0].user_id,
+                entity_id: Some("42".into()),
+                ..AuditFilter::default()
+            },
+            page: PageRequest::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_user.total, Some(5));
+
+    let bad = store
+        .list(&AuditQuery {
+            filter: AuditFilter::default(),
+            page: page(2, Position::After(domain::page::Cursor("nope".into()))),
+        })
+        .await;
+    assert!(matches!(bad, Err(domain::RepoError::InvalidCursor)));
+}

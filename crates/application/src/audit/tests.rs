@@ -1,0 +1,163 @@
+//! Unit tests of the audit log use cases.
+
+use chrono::Duration;
+use domain::audit::{AuditQuery, ChainReport, PurgeReport};
+use domain::error::RepoError;
+use domain::page::Page;
+use domain::user::Role;
+
+use super::*;
+use crate::error::AppError;
+use crate::testing::{self, down, Mocks};
+
+fn admin() -> crate::Principal {
+    testing::principal(testing::user(1, Role::Admin))
+}
+
+fn regular() -> crate::Principal {
+    testing::principal(testing::user(2, Role::User))
+}
+
+#[tokio::test]
+async fn a_regular_user_may_neither_list_nor_verify_the_audit_log() {
+    let ports = Mocks::new().ports();
+
+    let listed = ListAuditLogs::new(ports.clone())
+        .execute(&regular(), &AuditQuery::default())
+        .await;
+    let verified = VerifyAuditLog::new(ports).execute(&regular()).await;
+
+    assert!(matches!(listed, Err(AppError::Forbidden)));
+    assert!(matches!(verified, Err(AppError::Forbidden)));
+}
+
+#[tokio::test]
+async fn a_reversed_time_range_is_a_validation_error_before_any_read() {
+    let mut query = AuditQuery::default();
+    query.filter.from = Some(testing::now());
+    query.filter.to = Some(testing::now() - Duration::seconds(1));
+
+    let err = ListAuditLogs::new(Mocks::new().ports())
+        .execute(&admin(), &query)
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, AppError::Validation(ref f) if f[0].field == "from"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_admin_gets_the_page_the_store_returns() {
+    let mut mocks = Mocks::new();
+    mocks.audit.expect_list().times(1).returning(|_| {
+        Ok(Page {
+            items: vec![],
+            total: Some(0),
+            next_cursor: None,
+        })
+    });
+
+    let page = ListAuditLogs::new(mocks.ports())
+        .execute(&admin(), &AuditQuery::default())
+        .await
+        .unwrap();
+
+    assert_eq!(page.total, Some(0));
+}
+
+#[tokio::test]
+async fn a_bad_cursor_is_a_validation_error() {
+    let mut mocks = Mocks::new();
+    mocks
+        .audit
+        .expect_list()
+        .returning(|_| Err(RepoError::InvalidCursor));
+
+    let err = ListAuditLogs::new(mocks.ports())
+        .execute(&admin(), &AuditQuery::default())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::Validation(ref f) if f[0].field == "cursor"));
+}
+
+#[tokio::test]
+async fn verification_reports_the_first_broken_entry() {
+    let mut mocks = Mocks::new();
+    mocks.audit.expect_verify().times(1).returning(|| {
+        Ok(ChainReport {
+            valid: false,
+            checked: 3,
+            first_broken_id: Some(testing::id(7)),
+        })
+    });
+
+    let report = VerifyAuditLog::new(mocks.ports())
+        .execute(&admin())
+        .await
+        .unwrap();
+
+    assert!(!report.valid);
+    assert_eq!(report.first_broken_id, Some(testing::id(7)));
+}
+
+#[tokio::test]
+async fn retention_purges_before_now_minus_the_period_and_ended_sessions_after_a_day() {
+    let mut mocks = Mocks::new();
+    mocks
+        .audit
+        .expect_purge_before()
+        .withf(|audit, sessions| {
+            *audit == testing::now() - Duration::days(90)
+                && *sessions == testing::now() - Duration::days(1)
+        })
+        .times(1)
+        .returning(|_, _| {
+            Ok(Some(PurgeReport {
+                audit_entries: 4,
+                sessions: 2,
+            }))
+        });
+
+    let report = RunRetention::new(mocks.ports())
+        .execute(Duration::days(90))
+        .await
+        .unwrap();
+
+    assert_eq!(report.map(|r| r.audit_entries), Some(4));
+}
+
+#[tokio::test]
+async fn retention_refuses_a_non_positive_period_and_reports_an_outage() {
+    let ports = Mocks::new().ports();
+    let err = RunRetention::new(ports)
+        .execute(Duration::zero())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::Validation(_)));
+
+    let mut mocks = Mocks::new();
+    mocks
+        .audit
+        .expect_purge_before()
+        .returning(|_, _| Err(down()));
+    let err = RunRetention::new(mocks.ports())
+        .execute(Duration::days(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::Unavailable(_)));
+}
+
+#[tokio::test]
+async fn sealing_returns_how_many_entries_were_sealed() {
+    let mut mocks = Mocks::new();
+    mocks
+        .audit
+        .expect_seal_pending()
+        .times(1)
+        .returning(|| Ok(5));
+
+    assert_eq!(SealAuditLog::new(mocks.ports()).execute().await.unwrap(), 5);
+}
