@@ -93,10 +93,21 @@ pub struct Settings {
     pub audit_enabled: bool,
     /// `AUDIT_RETENTION_DAYS` (default 90).
     pub audit_retention_days: u32,
+    /// `AUDIT_SEAL_INTERVAL`: how often new audit entries are sealed onto the hash chain
+    /// (default 1s).
+    pub audit_seal_interval: Duration,
+    /// `AUDIT_RETENTION_INTERVAL`: how often retention purges old audit entries and ended
+    /// sessions (default 1h).
+    pub audit_retention_interval: Duration,
     /// `METRICS_TOKEN`: when set, `/metrics` requires it as a bearer token.
     pub metrics_token: Option<SecretString>,
     /// `LOG_FORMAT` (default `json`).
     pub log_format: LogFormat,
+    /// `LOG_FILE_DIR`: when set, log lines also go to a file there, rotated daily
+    /// (unset: standard output only).
+    pub log_file_dir: Option<PathBuf>,
+    /// `LOG_FILE_RETENTION`: how many daily log files to keep (default 7).
+    pub log_file_retention: usize,
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`: where traces go, when set.
     pub otel_exporter_otlp_endpoint: Option<String>,
 }
@@ -146,13 +157,17 @@ struct Raw {
     trusted_proxies: Option<String>,
     audit_enabled: Option<String>,
     audit_retention_days: Option<String>,
+    audit_seal_interval: Option<String>,
+    audit_retention_interval: Option<String>,
     metrics_token: Option<String>,
     log_format: Option<String>,
+    log_file_dir: Option<String>,
+    log_file_retention: Option<String>,
     otel_exporter_otlp_endpoint: Option<String>,
 }
 
 /// Every variable this module reads, for documentation and the UTF-8 check.
-pub const VARIABLES: [&str; 25] = [
+pub const VARIABLES: [&str; 29] = [
     "DATABASE_URL",
     "DATABASE_MAX_CONNECTIONS",
     "DATABASE_TIMEOUT",
@@ -175,8 +190,12 @@ pub const VARIABLES: [&str; 25] = [
     "TRUSTED_PROXIES",
     "AUDIT_ENABLED",
     "AUDIT_RETENTION_DAYS",
+    "AUDIT_SEAL_INTERVAL",
+    "AUDIT_RETENTION_INTERVAL",
     "METRICS_TOKEN",
     "LOG_FORMAT",
+    "LOG_FILE_DIR",
+    "LOG_FILE_RETENTION",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
 ];
 
@@ -317,8 +336,20 @@ impl Settings {
             trusted_proxies: trusted_proxies(raw.trusted_proxies)?,
             audit_enabled: boolean("AUDIT_ENABLED", raw.audit_enabled, true)?,
             audit_retention_days: positive("AUDIT_RETENTION_DAYS", raw.audit_retention_days, 90)?,
+            audit_seal_interval: nonzero_duration(
+                "AUDIT_SEAL_INTERVAL",
+                raw.audit_seal_interval,
+                "1s",
+            )?,
+            audit_retention_interval: nonzero_duration(
+                "AUDIT_RETENTION_INTERVAL",
+                raw.audit_retention_interval,
+                "1h",
+            )?,
             metrics_token: raw.metrics_token.map(SecretString::from),
             log_format,
+            log_file_dir: raw.log_file_dir.map(|dir| PathBuf::from(dir.trim())),
+            log_file_retention: log_file_retention(raw.log_file_retention)?,
             otel_exporter_otlp_endpoint: otlp_endpoint(raw.otel_exporter_otlp_endpoint)?,
         })
     }
@@ -401,6 +432,18 @@ fn positive(var: &'static str, value: Option<String>, default: u32) -> Result<u3
     let n = number(var, value, default)?;
     if n == 0 {
         return Err(ConfigError::new(var, "must be at least 1"));
+    }
+    Ok(n)
+}
+
+/// `LOG_FILE_RETENTION`: at least one file (the current one) is kept.
+fn log_file_retention(value: Option<String>) -> Result<usize, ConfigError> {
+    let n = number::<usize>("LOG_FILE_RETENTION", value, 7)?;
+    if n == 0 {
+        return Err(ConfigError::new(
+            "LOG_FILE_RETENTION",
+            "must be at least 1 (the file being written)",
+        ));
     }
     Ok(n)
 }
@@ -552,8 +595,12 @@ mod tests {
         assert!(s.trusted_proxies.is_empty());
         assert!(s.audit_enabled);
         assert_eq!(s.audit_retention_days, 90);
+        assert_eq!(s.audit_seal_interval, Duration::from_secs(1));
+        assert_eq!(s.audit_retention_interval, Duration::from_secs(3600));
         assert!(s.metrics_token.is_none());
         assert_eq!(s.log_format, LogFormat::Json);
+        assert!(s.log_file_dir.is_none());
+        assert_eq!(s.log_file_retention, 7);
         assert!(s.otel_exporter_otlp_endpoint.is_none());
         assert!(s.jwt_signing_keys.is_empty());
         assert_eq!(s.jwt_issuer, "ems");
@@ -583,6 +630,8 @@ mod tests {
             ("AUDIT_RETENTION_DAYS", "30"),
             ("METRICS_TOKEN", "metrics-secret"),
             ("LOG_FORMAT", "pretty"),
+            ("LOG_FILE_DIR", " /var/log/ems "),
+            ("LOG_FILE_RETENTION", "30"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4317"),
             ("JWT_SIGNING_KEYS", "/keys/new.pem, /keys/old.pem"),
             ("JWT_ISSUER", "https://ems.example"),
@@ -611,6 +660,8 @@ mod tests {
         assert_eq!(s.audit_retention_days, 30);
         assert_eq!(s.metrics_token.unwrap().expose_secret(), "metrics-secret");
         assert_eq!(s.log_format, LogFormat::Pretty);
+        assert_eq!(s.log_file_dir, Some(PathBuf::from("/var/log/ems")));
+        assert_eq!(s.log_file_retention, 30);
         assert_eq!(
             s.otel_exporter_otlp_endpoint.as_deref(),
             Some("http://otel:4317")
@@ -673,7 +724,11 @@ mod tests {
             ("TRUSTED_PROXIES", "10.0.0.1,not-an-ip"),
             ("AUDIT_ENABLED", "maybe"),
             ("AUDIT_RETENTION_DAYS", "90d"),
+            ("AUDIT_SEAL_INTERVAL", "0s"),
+            ("AUDIT_RETENTION_INTERVAL", "hourly"),
             ("LOG_FORMAT", "xml"),
+            ("LOG_FILE_RETENTION", "0"),
+            ("LOG_FILE_RETENTION", "a week"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "otel:4317"),
         ];
         for (var, value) in cases {
@@ -683,6 +738,21 @@ mod tests {
             assert!(line.starts_with(&format!("{var}: ")), "{line}");
             assert!(!line.contains('\n'), "{line}");
         }
+    }
+
+    #[test]
+    fn log_file_settings_are_optional_and_a_bad_retention_is_named() {
+        let s = parse(&[("LOG_FILE_DIR", "logs")]).unwrap();
+        assert_eq!(s.log_file_dir, Some(PathBuf::from("logs")));
+        assert_eq!(s.log_file_retention, 7);
+        assert_eq!(
+            error_of(&[("LOG_FILE_RETENTION", "0")]).to_string(),
+            "LOG_FILE_RETENTION: must be at least 1 (the file being written)"
+        );
+        assert_eq!(
+            error_of(&[("LOG_FILE_RETENTION", "7d")]).to_string(),
+            r#"LOG_FILE_RETENTION: invalid number "7d" (use a whole number)"#
+        );
     }
 
     #[test]

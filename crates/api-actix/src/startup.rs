@@ -52,6 +52,66 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    jobs: Jobs,
+}
+
+/// The background jobs (audit sealing, retention), aborted when the server stops or the
+/// application is dropped.
+struct Jobs(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Jobs {
+    fn drop(&mut self) {
+        for job in &self.0 {
+            job.abort();
+        }
+    }
+}
+
+/// Runs `step` every `period` (the first run at once) until aborted. A failing step is
+/// logged and retried at the next tick; the job itself never ends on an error.
+fn every<F, Fut>(period: std::time::Duration, mut step: F) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            step().await;
+        }
+    })
+}
+
+/// Starts the audit sealer and the retention job over the shared use cases.
+fn spawn_jobs(state: &web::Data<AppState>, settings: &Settings) -> Jobs {
+    let sealer = {
+        let state = state.clone();
+        every(settings.audit_seal_interval, move || {
+            let state = state.clone();
+            async move {
+                match state.use_cases.seal_audit_log.execute().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(audit.sealed = n, "sealed audit entries"),
+                    Err(err) => tracing::warn!(error = %err, "audit sealing failed; retrying"),
+                }
+            }
+        })
+    };
+    let retention = chrono::Duration::days(i64::from(settings.audit_retention_days));
+    let purger = {
+        let state = state.clone();
+        every(settings.audit_retention_interval, move || {
+            let state = state.clone();
+            async move {
+                if let Err(err) = state.use_cases.run_retention.execute(retention).await {
+                    tracing::warn!(error = %err, "retention failed; retrying");
+                }
+            }
+        })
+    };
+    Jobs(vec![sealer, purger])
 }
 
 fn chrono_duration(
@@ -126,12 +186,13 @@ impl Application {
         let listener = TcpListener::bind(settings.bind_addr).map_err(StartupError::Bind)?;
         let port = listener.local_addr().map_err(StartupError::Bind)?.port();
         let state = web::Data::new(AppState { use_cases, keys });
+        let jobs = spawn_jobs(&state, &settings);
         let server = HttpServer::new(move || routes::app(state.clone()))
             .listen(listener)
             .map_err(StartupError::Bind)?
             .shutdown_timeout(30)
             .run();
-        Ok(Self { port, server })
+        Ok(Self { port, server, jobs })
     }
 
     /// The bound port.
@@ -140,8 +201,12 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM, then finishes in-flight requests (up to 30 s).
+    /// The background jobs stop with it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Self { server, jobs, .. } = self;
+        let result = server.await;
+        drop(jobs);
+        result
     }
 }
 

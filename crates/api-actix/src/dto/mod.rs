@@ -1,6 +1,7 @@
 //! Wire types: camelCase JSON bodies and query strings, documented for OpenAPI, and
 //! their hand-written conversions from and to the application's types.
 
+pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod list;

@@ -1,6 +1,7 @@
 //! Routing: every documented route, the OpenAPI document and the explorer. Handlers are
 //! three lines of intent: DTO in, use case called, DTO out.
 
+mod audit;
 mod auth;
 mod docs;
 mod health;
@@ -58,6 +59,9 @@ fn api_v1() -> web::Scope {
         .service(
             resource("/users/{id}/reset-password").route(web::patch().to(users::reset_password)),
         )
+        // `/verify` before any `{id}` template of the audit log.
+        .service(resource("/audit-logs").route(web::get().to(audit::list)))
+        .service(resource("/audit-logs/verify").route(web::get().to(audit::verify)))
 }
 
 /// The whole application over `state`.

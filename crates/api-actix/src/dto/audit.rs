@@ -1,0 +1,186 @@
+//! Audit log query strings and answers.
+
+use chrono::{DateTime, Utc};
+use domain::audit::{AuditAction, AuditEntry, AuditFilter, AuditQuery, ChainReport, EntityType};
+use domain::page::{Page, PageRequest};
+use domain::user::UserId;
+use domain::FieldError;
+use paperclip::actix::Apiv2Schema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::list::PageParams;
+
+/// `GET /audit-logs` query.
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListAuditLogsParams {
+    /// Only entries of this actor (user id).
+    pub user_id: Option<Uuid>,
+    /// Only this action, e.g. `LOGIN`, `ROLE_CHANGE`.
+    pub action: Option<String>,
+    /// Only entries about `USER` or `SESSION`.
+    pub entity_type: Option<String>,
+    /// Only entries about this entity id.
+    pub entity_id: Option<String>,
+    /// Created at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Created at or before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Page size, 1–100.
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: Option<i64>,
+    /// Cursor from `nextCursor`.
+    pub cursor: Option<String>,
+}
+
+impl ListAuditLogsParams {
+    /// Validates into a domain query; every problem is reported.
+    pub fn to_query(&self) -> Result<AuditQuery, Vec<FieldError>> {
+        let mut problems = Vec::new();
+        let page = PageParams {
+            limit: self.limit,
+            offset: self.offset,
+            cursor: self.cursor.clone(),
+        }
+        .to_request()
+        .map_err(|e| problems.push(e))
+        .ok();
+        let action = match self.action.as_deref() {
+            Some(raw) => {
+                let parsed = AuditAction::parse(raw);
+                if parsed.is_none() {
+                    problems.push(FieldError::new("action", "is not a known audit action"));
+                }
+                parsed
+            }
+            None => None,
+        };
+        let entity_type = match self.entity_type.as_deref() {
+            Some(raw) => {
+                let parsed = EntityType::parse(raw);
+                if parsed.is_none() {
+                    problems.push(FieldError::new("entityType", "must be USER or SESSION"));
+                }
+                parsed
+            }
+            None => None,
+        };
+        if self
+            .entity_id
+            .as_deref()
+            .is_some_and(|id| id.is_empty() || id.chars().count() > 100)
+        {
+            problems.push(FieldError::new("entityId", "must be 1 to 100 characters"));
+        }
+        match page {
+            Some(page) if problems.is_empty() => Ok(AuditQuery {
+                filter: AuditFilter {
+                    user_id: self.user_id.map(UserId),
+                    action,
+                    entity_type,
+                    entity_id: self.entity_id.clone(),
+                    from: self.from,
+                    to: self.to,
+                },
+                page,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+/// One audit entry.
+#[derive(Debug, Clone, Serialize, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntryDto {
+    /// Id (UUID).
+    pub id: Uuid,
+    /// The actor; null for anonymous events such as a failed login for an unknown name.
+    pub user_id: Option<Uuid>,
+    /// What happened, e.g. `LOGIN`.
+    pub action: String,
+    /// `USER` or `SESSION`.
+    pub entity_type: String,
+    /// Which entity.
+    pub entity_id: Option<String>,
+    /// What changed; never a password, hash or token.
+    pub metadata: serde_json::Value,
+    /// Client IP.
+    pub ip_address: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// The `X-Request-ID` of the request that caused it.
+    pub request_id: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<AuditEntry> for AuditEntryDto {
+    fn from(e: AuditEntry) -> Self {
+        Self {
+            id: e.id,
+            user_id: e.user_id.map(|u| u.0),
+            action: e.action.as_str().to_owned(),
+            entity_type: e.entity_type.as_str().to_owned(),
+            entity_id: e.entity_id,
+            metadata: e.metadata,
+            ip_address: e.ip_address,
+            user_agent: e.user_agent,
+            request_id: e.request_id,
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// A page of audit entries.
+#[derive(Debug, Serialize, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditLogList {
+    /// The entries, newest first.
+    pub items: Vec<AuditEntryDto>,
+    /// Total matches for offset pages; null for cursor pages.
+    pub total: Option<u64>,
+    /// The page size used.
+    pub limit: u32,
+    /// The offset used (0 for cursor pages).
+    pub offset: u64,
+    /// Cursor of the next page, null on the last one.
+    pub next_cursor: Option<String>,
+}
+
+impl AuditLogList {
+    /// Builds the wire page.
+    pub fn new(page: Page<AuditEntry>, request: &PageRequest) -> Self {
+        Self {
+            items: page.items.into_iter().map(AuditEntryDto::from).collect(),
+            total: page.total,
+            limit: request.limit.get(),
+            offset: request.offset(),
+            next_cursor: page.next_cursor.map(|c| c.0),
+        }
+    }
+}
+
+/// The outcome of verifying the audit log's hash chain.
+#[derive(Debug, Serialize, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReportDto {
+    /// True when no sealed entry was changed or removed.
+    pub valid: bool,
+    /// Sealed entries examined.
+    pub checked: u64,
+    /// The first entry that does not verify (a changed row, or the row after a removed one).
+    pub first_broken_id: Option<Uuid>,
+}
+
+impl From<ChainReport> for VerifyReportDto {
+    fn from(r: ChainReport) -> Self {
+        Self {
+            valid: r.valid,
+            checked: r.checked,
+            first_broken_id: r.first_broken_id,
+        }
+    }
+}
