@@ -46,7 +46,14 @@ fn main() -> ExitCode {
         }
     };
     let format = settings.log_format;
-    telemetry::init(telemetry::subscriber(format, "info"));
+    // Lives until `main` returns, so every queued line is written before exit.
+    let _log_guard = match telemetry::init_from_settings(&settings) {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("ems: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,29 +1,155 @@
 //! Logging: a subscriber factory kept apart from installing it, so tests can stay quiet.
+//!
+//! `LOG_FORMAT=json` (the default) writes one JSON object per line with ECS-style dotted
+//! names (`@timestamp`, `log.level`, `log.logger`, `message`, then the fields of every
+//! enclosing span, root first, then the event's own fields); `LOG_FORMAT=pretty` writes
+//! tracing's human format. The level comes from `RUST_LOG` (default `info`).
+//! `LOG_FILE_DIR` adds a daily-rotated file keeping `LOG_FILE_RETENTION` files.
+//!
+//! Secrets stay out by construction (no bodies, no headers but the user agent, secrets
+//! are `SecretString`s), and both formats redact as a second line of defence: a field
+//! whose last dotted segment names a secret (`password`, `token`, `secret`,
+//! `authorization`, `cookie`) prints `[REDACTED]`, and JWT-shaped or `Bearer` values
+//! inside any text are masked. The `log` crate is deliberately not bridged: some
+//! drivers log query parameters at `debug` through it.
 
-use tracing::Subscriber;
+use std::borrow::Cow;
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use chrono::{SecondsFormat, Utc};
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
+use tracing_appender::rolling::{RollingFileAppender, Rotation};
+use tracing_subscriber::field::{MakeExt, RecordFields};
+use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::LogFormat;
+use crate::config::{LogFormat, Settings};
 
-/// A subscriber writing JSON lines or human-readable text, filtered by `RUST_LOG`
-/// (default `info`).
+/// What replaces a secret in a log line.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Log file names: `ems.YYYY-MM-DD.log`.
+const FILE_PREFIX: &str = "ems";
+const FILE_SUFFIX: &str = "log";
+
+/// A boxed layer over any registry-like subscriber.
+pub type BoxedLayer<S> = Box<dyn Layer<S> + Send + Sync + 'static>;
+
+/// `RUST_LOG` when set and valid, else `default_filter`.
+pub fn env_filter(default_filter: &str) -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter))
+}
+
+/// A subscriber writing JSON lines or human-readable text to standard output, filtered
+/// by `RUST_LOG` (default `default_filter`).
 pub fn subscriber(format: LogFormat, default_filter: &str) -> Box<dyn Subscriber + Send + Sync> {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let registry = tracing_subscriber::registry().with(filter);
+    let ansi = std::io::stdout().is_terminal();
+    Box::new(
+        tracing_subscriber::registry()
+            .with(env_filter(default_filter))
+            .with(layer(format, std::io::stdout, ansi)),
+    )
+}
+
+/// The formatting layer for `format`, writing to `writer`. `ansi` colours the pretty
+/// format (never JSON).
+pub fn layer<S, W>(format: LogFormat, writer: W, ansi: bool) -> BoxedLayer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     match format {
-        LogFormat::Json => Box::new(
-            registry.with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false),
-            ),
-        ),
-        LogFormat::Pretty => Box::new(registry.with(tracing_subscriber::fmt::layer())),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .fmt_fields(EcsFields)
+            .event_format(EcsJson)
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .fmt_fields(pretty_fields())
+            .with_ansi(ansi)
+            .with_writer(writer)
+            .boxed(),
     }
+}
+
+/// Keeps the background log writers alive; dropping it flushes what is queued. Hold it
+/// for the life of the process.
+#[must_use = "dropping the guard stops the log writers"]
+pub struct LogGuard {
+    _workers: Vec<WorkerGuard>,
+}
+
+/// Why logging could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The log directory or its first file could not be created.
+    #[error("LOG_FILE_DIR: cannot write log files in {dir:?}: {cause}")]
+    File {
+        /// The directory.
+        dir: PathBuf,
+        /// What the file system said.
+        cause: String,
+    },
+}
+
+/// The daily-rotated file writer of `LOG_FILE_DIR`, keeping `retention` files (older
+/// ones are deleted at start and on each rotation).
+pub fn file_appender(dir: &Path, retention: usize) -> Result<RollingFileAppender, TelemetryError> {
+    RollingFileAppender::builder()
+        .rotation(Rotation::DAILY)
+        .filename_prefix(FILE_PREFIX)
+        .filename_suffix(FILE_SUFFIX)
+        .max_log_files(retention)
+        .build(dir)
+        .map_err(|e| TelemetryError::File {
+            dir: dir.to_owned(),
+            cause: e.to_string(),
+        })
+}
+
+/// A writer on its own thread, so a slow disk or pipe never stalls a request. Not
+/// lossy: past its queue it pushes back rather than drop lines.
+fn non_blocking<W: std::io::Write + Send + 'static>(
+    writer: W,
+    name: &str,
+) -> (NonBlocking, WorkerGuard) {
+    NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name(name)
+        .finish(writer)
+}
+
+/// Builds the subscriber the settings ask for (standard output, plus the rotated file
+/// when `LOG_FILE_DIR` is set) and installs it globally.
+pub fn init_from_settings(settings: &Settings) -> Result<LogGuard, TelemetryError> {
+    let mut workers = Vec::new();
+    let (stdout, guard) = non_blocking(std::io::stdout(), "ems-log-stdout");
+    workers.push(guard);
+    let mut layers = vec![layer(
+        settings.log_format,
+        stdout,
+        std::io::stdout().is_terminal(),
+    )];
+    if let Some(dir) = &settings.log_file_dir {
+        let appender = file_appender(dir, settings.log_file_retention)?;
+        let (file, guard) = non_blocking(appender, "ems-log-file");
+        workers.push(guard);
+        layers.push(layer(settings.log_format, file, false));
+    }
+    init(Box::new(
+        tracing_subscriber::registry()
+            .with(env_filter("info"))
+            .with(layers),
+    ));
+    Ok(LogGuard { _workers: workers })
 }
 
 /// Installs `subscriber` as the global default; a second call is ignored.
@@ -31,3 +157,272 @@ pub fn init(subscriber: Box<dyn Subscriber + Send + Sync>) {
     // Err only when a subscriber is already set (e.g. by an earlier test): keep that one.
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
+
+// ---------------------------------------------------------------------------------
+// Redaction
+
+/// Whether a field of this name holds a secret: its last dotted segment mentions one
+/// (`password`, `new_password`, `refresh_token`, `authorization`), while `token.id`
+/// or `session.id` stay readable.
+pub fn is_secret_field(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
+    ["password", "token", "secret", "authorization", "cookie"]
+        .iter()
+        .any(|word| last.contains(word))
+}
+
+fn is_b64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// Masks what looks like a credential inside free text: JWTs (`eyJ…` with two dots)
+/// and the token after `Bearer `.
+pub fn scrub(text: &str) -> Cow<'_, str> {
+    if !text.contains("eyJ") && !text.to_ascii_lowercase().contains("bearer ") {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        let bearer = bytes.len() - i > 7 && bytes[i..i + 7].eq_ignore_ascii_case(b"bearer ");
+        if bearer {
+            let start = i + 7;
+            let end = start
+                + bytes[start..]
+                    .iter()
+                    .take_while(|b| {
+                        is_b64url(**b) || matches!(**b, b'.' | b'~' | b'+' | b'/' | b'=')
+                    })
+                    .count();
+            if end > start {
+                out.push_str(&text[copied..start]);
+                out.push_str(REDACTED);
+                copied = end;
+                i = end;
+                continue;
+            }
+        }
+        if bytes[i..].starts_with(b"eyJ") && (i == 0 || !is_b64url(bytes[i - 1])) {
+            let len = bytes[i..]
+                .iter()
+                .take_while(|b| is_b64url(**b) || **b == b'.')
+                .count();
+            let candidate = &text[i..i + len];
+            if candidate.matches('.').count() >= 2 {
+                out.push_str(&text[copied..i]);
+                out.push_str(REDACTED);
+                copied = i + len;
+                i += len;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
+
+// ---------------------------------------------------------------------------------
+// JSON (ECS-style) format
+
+/// Collects fields into a JSON map, redacting on the way.
+struct JsonVisitor<'a> {
+    map: &'a mut Map<String, Value>,
+}
+
+impl JsonVisitor<'_> {
+    fn put(&mut self, field: &Field, value: Value) {
+        let value = if is_secret_field(field.name()) {
+            Value::String(REDACTED.to_owned())
+        } else {
+            value
+        };
+        self.map.insert(field.name().to_owned(), value);
+    }
+
+    fn put_text(&mut self, field: &Field, text: &str) {
+        self.put(field, Value::String(scrub(text).into_owned()));
+    }
+}
+
+impl Visit for JsonVisitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, serde_json::json!(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Value::from(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put_text(field, value);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.put_text(field, &value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put_text(field, &format!("{value:?}"));
+    }
+}
+
+fn record_into(map: &mut Map<String, Value>, fields: impl RecordFields) {
+    fields.record(&mut JsonVisitor { map });
+}
+
+/// Span fields stored as a JSON object (redacted), merged when recorded later.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EcsFields;
+
+impl<'w> FormatFields<'w> for EcsFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut map = Map::new();
+        record_into(&mut map, fields);
+        writer.write_str(&Value::Object(map).to_string())
+    }
+
+    fn add_fields(
+        &self,
+        current: &'w mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        let mut map = match serde_json::from_str(&current.fields) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        record_into(&mut map, fields);
+        current.fields = Value::Object(map).to_string();
+        Ok(())
+    }
+}
+
+/// One JSON object per event: `@timestamp`, `log.level`, `log.logger`, the fields of
+/// the enclosing spans (root first, inner ones win) and the event's own, `message`
+/// included.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EcsJson;
+
+impl<S> FormatEvent<S, EcsFields> for EcsJson
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, EcsFields>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        let mut map = Map::new();
+        map.insert(
+            "@timestamp".to_owned(),
+            Value::String(Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)),
+        );
+        map.insert(
+            "log.level".to_owned(),
+            Value::String(meta.level().as_str().to_ascii_lowercase()),
+        );
+        map.insert(
+            "log.logger".to_owned(),
+            Value::String(meta.target().to_owned()),
+        );
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                let extensions = span.extensions();
+                if let Some(fields) = extensions.get::<FormattedFields<EcsFields>>() {
+                    if let Ok(Value::Object(fields)) = serde_json::from_str(&fields.fields) {
+                        map.extend(fields);
+                    }
+                }
+                map.insert(
+                    "span.name".to_owned(),
+                    Value::String(span.name().to_owned()),
+                );
+            }
+        }
+        record_into(&mut map, event);
+        writeln!(writer, "{}", Value::Object(map))
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// In-memory capture
+
+/// A writer into a shared in-memory buffer, for tests that read what was logged.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl MemoryWriter {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything written so far, as text.
+    pub fn contents(&self) -> String {
+        let bytes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl std::io::Write for MemoryWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'w> MakeWriter<'w> for MemoryWriter {
+    type Writer = Self;
+
+    fn make_writer(&'w self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Pretty format
+
+/// Tracing's `name=value` fields, with the same redaction as JSON.
+fn pretty_fields() -> impl for<'w> FormatFields<'w> + Send + Sync + 'static {
+    format::debug_fn(|writer, field, value| {
+        let name = field.name();
+        if is_secret_field(name) {
+            return write!(writer, "{name}={REDACTED}");
+        }
+        let text = format!("{value:?}");
+        if name == "message" {
+            write!(writer, "{}", scrub(&text))
+        } else {
+            write!(writer, "{name}={}", scrub(&text))
+        }
+    })
+    .delimited(" ")
+}
+
+#[cfg(test)]
+mod tests;

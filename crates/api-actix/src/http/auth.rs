@@ -10,6 +10,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use application::{AppError, Principal};
 use paperclip::actix::Apiv2Security;
 
+use crate::http::access_log;
 use crate::http::error::ApiError;
 use crate::startup::AppState;
 
@@ -40,10 +41,15 @@ impl FromRequest for Authenticated {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer(req);
+        let span = access_log::request_span(req);
         Box::pin(async move {
             let state = state.ok_or_else(ApiError::internal)?;
             let token = token.ok_or(AppError::Unauthorized)?;
             let principal = state.use_cases.authenticate.execute(&token).await?;
+            // Every later line of this request, and its access-log line, name the caller.
+            if let Some(span) = span {
+                span.record("user.id", tracing::field::display(principal.user.id));
+            }
             Ok(Self(principal))
         })
     }

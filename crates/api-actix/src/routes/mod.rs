@@ -14,6 +14,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, Error};
 use paperclip::actix::{web, OpenApiExt};
 
+use crate::http::access_log::access_log_middleware;
 use crate::http::error::{
     error_body_middleware, json_config, method_not_allowed, not_found, path_config, query_config,
 };
@@ -85,6 +86,8 @@ pub fn app(
         .app_data(path_config())
         // `.wrap` resets paperclip's spec path: every wrap comes before the spec routes.
         .wrap(from_fn(error_body_middleware))
+        // Inside the request id (to log it), outside the error body (to log the final status).
+        .wrap(from_fn(access_log_middleware))
         .wrap(from_fn(request_id_middleware))
         .service(resource("/api/health").route(web::get().to(health::live)))
         .service(resource("/api/health/ready").route(web::get().to(health::ready)))
