@@ -97,8 +97,12 @@ impl TestApp {
 
     /// A server whose environment `configure` may change.
     pub async fn spawn_with(configure: impl FnOnce(&mut Vars)) -> Self {
+        Self::spawn_on(TestDatabase::new().await, configure).await
+    }
+
+    /// Like [`spawn_with`](Self::spawn_with) over a database the test prepared first.
+    pub async fn spawn_on(db: TestDatabase, configure: impl FnOnce(&mut Vars)) -> Self {
         init_logs();
-        let db = TestDatabase::new().await;
         let mut vars: Vars = [
             ("DATABASE_URL", db.url()),
             ("BIND_ADDR", "127.0.0.1:0"),
