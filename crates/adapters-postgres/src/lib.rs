@@ -17,5 +17,5 @@ pub mod testing;
 
 pub use migrations::{embedded_versions, run_migrations, MigrationError};
 pub use pool::{redact_url, PgConfig};
-pub use store::{PgStore, PoolStatus};
+pub use store::{PgStore, PoolStatus, QueryObserver};
 pub use transaction::PgTransaction;

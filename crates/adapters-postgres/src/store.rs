@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -11,7 +11,9 @@ use diesel::prelude::*;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager};
 use domain::page::{Page, PageRequest, Position, UserQuery};
-use domain::ports::{HealthCheck, SessionRepository, Transaction, UnitOfWork, UserRepository};
+use domain::ports::{
+    HealthCheck, PoolStats, SessionRepository, Transaction, UnitOfWork, UserRepository,
+};
 use domain::preferences::Preferences;
 use domain::session::{Session, SessionId};
 use domain::user::{User, UserId, Username};
@@ -55,6 +57,31 @@ struct Inner {
     audit_enabled: bool,
     deadline: Duration,
     statement_timeout: Duration,
+    observer: Option<Arc<dyn QueryObserver>>,
+}
+
+/// Told how long each port call took (pool wait included), e.g. to feed a histogram.
+/// Called on the request path: must be cheap and never block.
+pub trait QueryObserver: Send + Sync {
+    /// One port call (a read, or one statement of a transaction) finished.
+    fn query_finished(&self, elapsed: Duration);
+}
+
+/// The observer of a store, cheap to clone into each transaction.
+pub(crate) type Observer = Option<Arc<dyn QueryObserver>>;
+
+/// [`with_deadline`], and tells `observer` how long the call took, failed or not.
+pub(crate) async fn timed<T>(
+    deadline: Duration,
+    observer: Observer,
+    fut: impl Future<Output = Result<T, RepoError>>,
+) -> Result<T, RepoError> {
+    let started = Instant::now();
+    let result = with_deadline(deadline, fut).await;
+    if let Some(observer) = observer {
+        observer.query_finished(started.elapsed());
+    }
+    result
 }
 
 impl std::fmt::Debug for PgStore {
@@ -88,8 +115,23 @@ impl PgStore {
                 audit_enabled: cfg.audit_enabled,
                 deadline: cfg.operation_deadline(),
                 statement_timeout: cfg.statement_timeout,
+                observer: None,
             }),
         })
+    }
+
+    /// The same store (sharing its pool) with every port call timed by `observer`.
+    pub fn with_observer(self, observer: Arc<dyn QueryObserver>) -> PgStore {
+        let inner = &self.inner;
+        PgStore {
+            inner: Arc::new(Inner {
+                pool: inner.pool.clone(),
+                audit_enabled: inner.audit_enabled,
+                deadline: inner.deadline,
+                statement_timeout: inner.statement_timeout,
+                observer: Some(observer),
+            }),
+        }
     }
 
     /// The longest one port call may take.
@@ -117,7 +159,7 @@ impl PgStore {
 impl UserRepository for PgStore {
     #[tracing::instrument(name = "pg.users.get", skip_all, fields(user.id = %id))]
     async fn get(&self, id: UserId) -> Result<Option<User>, RepoError> {
-        with_deadline(self.inner.deadline, async {
+        timed(self.inner.deadline, self.inner.observer.clone(), async {
             let mut conn = self.conn().await?;
             let row: Option<UserRow> = users::table
                 .find(id.0)
@@ -133,7 +175,7 @@ impl UserRepository for PgStore {
 
     #[tracing::instrument(name = "pg.users.find_by_username", skip_all)]
     async fn find_by_username(&self, username: &Username) -> Result<Option<User>, RepoError> {
-        with_deadline(self.inner.deadline, async {
+        timed(self.inner.deadline, self.inner.observer.clone(), async {
             let mut conn = self.conn().await?;
             let row: Option<UserRow> = users::table
                 .filter(lower(users::username).eq(lower(username.as_str())))
@@ -153,7 +195,7 @@ impl UserRepository for PgStore {
         fields(page.limit = query.page.limit.get(), page.cursor = matches!(query.page.position, Position::After(_)))
     )]
     async fn list(&self, query: &UserQuery) -> Result<Page<User>, RepoError> {
-        with_deadline(self.inner.deadline, async {
+        timed(self.inner.deadline, self.inner.observer.clone(), async {
             let mut conn = self.conn().await?;
             crate::users::list(&mut conn, query).await
         })
@@ -166,7 +208,7 @@ impl UserRepository for PgStore {
         fields(page.limit = page.limit.get(), search.term_len = term.chars().count())
     )]
     async fn search(&self, term: &str, page: &PageRequest) -> Result<Page<User>, RepoError> {
-        with_deadline(self.inner.deadline, async {
+        timed(self.inner.deadline, self.inner.observer.clone(), async {
             let mut conn = self.conn().await?;
             crate::users::search(&mut conn, term, page).await
         })
@@ -175,7 +217,7 @@ impl UserRepository for PgStore {
 
     #[tracing::instrument(name = "pg.users.any_admin", skip_all)]
     async fn any_admin(&self) -> Result<bool, RepoError> {
-        with_deadline(self.inner.deadline, async {
+        timed(self.inner.deadline, self.inner.observer.clone(), async {
             let mut conn = self.conn().await?;
             diesel::select(diesel::dsl::exists(
                 users::table
@@ -191,7 +233,7 @@ impl UserRepository for PgStore {
 
     #[tracing::instrument(name = "pg.users.preferences", skip_all, fields(user.id = %id))]
     async fn preferences(&self, id: UserId) -> Result<Option<Preferences>, RepoError> {
-        with_deadline(self.inner.deadline, async {
+        timed(self.inner.deadline, self.inner.observer.clone(), async {
             let mut conn = self.conn().await?;
             let row: Option<PreferencesRow> = user_preferences::table
                 .find(id.0)
@@ -227,7 +269,7 @@ fn active_sessions<'a>(
 impl SessionRepository for PgStore {
     #[tracing::instrument(name = "pg.sessions.find_for_auth", skip_all, fields(session.id = %id))]
     async fn find_for_auth(&self, id: SessionId) -> Result<Option<(Session, User)>, RepoError> {
-        with_deadline(self.inner.deadline, async {
+        timed(self.inner.deadline, self.inner.observer.clone(), async {
             let mut conn = self.conn().await?;
             let row: Option<(SessionRow, UserRow)> = sessions::table
                 .inner_join(users::table)
@@ -256,7 +298,7 @@ impl SessionRepository for PgStore {
         now: DateTime<Utc>,
         page: &PageRequest,
     ) -> Result<Page<Session>, RepoError> {
-        with_deadline(self.inner.deadline, async {
+        timed(self.inner.deadline, self.inner.observer.clone(), async {
             let mut conn = self.conn().await?;
             let limit = i64::from(page.limit.get());
             let mut query = active_sessions(user_id, now)
@@ -309,13 +351,29 @@ impl SessionRepository for PgStore {
         })
         .await
     }
+
+    #[tracing::instrument(name = "pg.sessions.count_active_users", skip_all)]
+    async fn count_active_users(&self, now: DateTime<Utc>) -> Result<u64, RepoError> {
+        timed(self.inner.deadline, self.inner.observer.clone(), async {
+            let mut conn = self.conn().await?;
+            let users: i64 = sessions::table
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(now))
+                .select(diesel::dsl::count(sessions::user_id).aggregate_distinct())
+                .get_result(&mut conn)
+                .await
+                .map_err(|e| query_error("count active users", e))?;
+            Ok(u64::try_from(users).unwrap_or_default())
+        })
+        .await
+    }
 }
 
 #[async_trait]
 impl UnitOfWork for PgStore {
     #[tracing::instrument(name = "pg.begin", skip_all)]
     async fn begin(&self) -> Result<Box<dyn Transaction>, RepoError> {
-        with_deadline(self.inner.deadline, async {
+        timed(self.inner.deadline, self.inner.observer.clone(), async {
             let mut conn = self.conn().await?;
             <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(
                 &mut *conn,
@@ -327,6 +385,7 @@ impl UnitOfWork for PgStore {
                 self.inner.audit_enabled,
                 self.inner.deadline,
                 self.inner.statement_timeout,
+                self.inner.observer.clone(),
             )) as Box<dyn Transaction>)
         })
         .await
@@ -337,7 +396,7 @@ impl UnitOfWork for PgStore {
 impl HealthCheck for PgStore {
     #[tracing::instrument(name = "pg.ping", skip_all)]
     async fn ping(&self) -> Result<(), RepoError> {
-        with_deadline(self.inner.deadline, async {
+        timed(self.inner.deadline, self.inner.observer.clone(), async {
             let mut conn = self.conn().await?;
             diesel::sql_query("SELECT 1")
                 .execute(&mut conn)
@@ -346,5 +405,15 @@ impl HealthCheck for PgStore {
                 .map_err(|e| query_error("ping", e))
         })
         .await
+    }
+
+    fn pool_stats(&self) -> Option<PoolStats> {
+        let status = self.pool_status();
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        Some(PoolStats {
+            size: count(status.size),
+            idle: count(status.idle),
+            waiting: count(status.waiting),
+        })
     }
 }

@@ -28,7 +28,7 @@ use uuid::Uuid;
 use crate::error::{query_error, StoreFailure};
 use crate::rows::{NewAuditRow, NewPreferencesRow, RefreshTokenRow, SessionRow, UserRow};
 use crate::schema::{audit_logs, refresh_tokens, sessions, user_preferences, users};
-use crate::store::{with_deadline, PooledConn};
+use crate::store::{timed, Observer, PooledConn};
 
 type Tm = <AsyncPgConnection as AsyncConnection>::TransactionManager;
 
@@ -74,6 +74,7 @@ pub struct PgTransaction {
     audit_enabled: bool,
     deadline: Duration,
     rollback_timeout: Duration,
+    observer: Observer,
 }
 
 impl std::fmt::Debug for PgTransaction {
@@ -91,12 +92,14 @@ impl PgTransaction {
         audit_enabled: bool,
         deadline: Duration,
         rollback_timeout: Duration,
+        observer: Observer,
     ) -> Self {
         Self {
             conn: Some(conn),
             audit_enabled,
             deadline,
             rollback_timeout,
+            observer,
         }
     }
 
@@ -170,9 +173,9 @@ impl Drop for PgTransaction {
 impl Transaction for PgTransaction {
     #[tracing::instrument(name = "pg.tx.user_for_update", skip_all, fields(user.id = %id))]
     async fn user_for_update(&mut self, id: UserId) -> Result<Option<User>, RepoError> {
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             let row: Option<UserRow> = users::table
                 .find(id.0)
                 .select(UserRow::as_select())
@@ -188,10 +191,10 @@ impl Transaction for PgTransaction {
 
     #[tracing::instrument(name = "pg.tx.insert_user", skip_all, fields(user.id = %user.id))]
     async fn insert_user(&mut self, user: &User) -> Result<(), RepoError> {
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let row = UserRow::from(user);
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             in_savepoint(conn, "insert user", |c| {
                 async move {
                     diesel::insert_into(users::table)
@@ -213,10 +216,10 @@ impl Transaction for PgTransaction {
         fields(user.id = %user.id, user.version = expected_version)
     )]
     async fn update_user(&mut self, user: &User, expected_version: i64) -> Result<(), RepoError> {
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let row = UserRow::from(user);
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             let id = row.id;
             let updated = in_savepoint(conn, "update user", |c| {
                 async move {
@@ -260,9 +263,9 @@ impl Transaction for PgTransaction {
         threshold: i32,
         lock_until: DateTime<Utc>,
     ) -> Result<FailedLogin, RepoError> {
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             let row: Option<FailedLoginRow> = diesel::sql_query(RECORD_FAILED_LOGIN)
                 .bind::<SqlUuid, _>(id.0)
                 .bind::<Timestamptz, _>(at)
@@ -284,9 +287,9 @@ impl Transaction for PgTransaction {
 
     #[tracing::instrument(name = "pg.tx.record_login", skip_all, fields(user.id = %id))]
     async fn record_login(&mut self, id: UserId, at: DateTime<Utc>) -> Result<User, RepoError> {
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             let row: Option<UserRow> = diesel::update(users::table.find(id.0))
                 .set((
                     users::last_login_at.eq(at),
@@ -308,9 +311,9 @@ impl Transaction for PgTransaction {
 
     #[tracing::instrument(name = "pg.tx.count_active_admins", skip_all)]
     async fn count_active_admins(&mut self) -> Result<i64, RepoError> {
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             // Held until commit or rollback: every transaction that counts admins (and so
             // may remove one) runs after the previous one finished, and its count, taken
             // by a later statement, sees that one's outcome.
@@ -333,9 +336,9 @@ impl Transaction for PgTransaction {
 
     #[tracing::instrument(name = "pg.tx.put_preferences", skip_all, fields(user.id = %id))]
     async fn put_preferences(&mut self, id: UserId, prefs: &Preferences) -> Result<(), RepoError> {
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             let row = NewPreferencesRow {
                 user_id: id.0,
                 theme: prefs.theme.as_str(),
@@ -361,10 +364,10 @@ impl Transaction for PgTransaction {
         fields(session.id = %session.id, user.id = %session.user_id)
     )]
     async fn insert_session(&mut self, session: &Session) -> Result<(), RepoError> {
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let row = SessionRow::from(session);
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             diesel::insert_into(sessions::table)
                 .values(&row)
                 .execute(conn)
@@ -377,9 +380,9 @@ impl Transaction for PgTransaction {
 
     #[tracing::instrument(name = "pg.tx.session_for_update", skip_all, fields(session.id = %id))]
     async fn session_for_update(&mut self, id: SessionId) -> Result<Option<Session>, RepoError> {
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             let row: Option<SessionRow> = sessions::table
                 .find(id.0)
                 .select(SessionRow::as_select())
@@ -400,9 +403,9 @@ impl Transaction for PgTransaction {
         last_used_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), RepoError> {
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             let n = diesel::update(sessions::table.find(id.0))
                 .set((
                     sessions::last_used_at.eq(last_used_at),
@@ -431,9 +434,9 @@ impl Transaction for PgTransaction {
         at: DateTime<Utc>,
         reason: RevocationReason,
     ) -> Result<bool, RepoError> {
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             let n = diesel::update(
                 sessions::table
                     .filter(sessions::id.eq(id.0))
@@ -463,9 +466,9 @@ impl Transaction for PgTransaction {
         reason: RevocationReason,
         except: Option<SessionId>,
     ) -> Result<u64, RepoError> {
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             let n = diesel::update(
                 sessions::table
                     .filter(sessions::user_id.eq(user_id.0))
@@ -494,10 +497,10 @@ impl Transaction for PgTransaction {
         fields(session.id = %token.session_id, token.id = %token.id)
     )]
     async fn insert_refresh_token(&mut self, token: &RefreshToken) -> Result<(), RepoError> {
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let row = RefreshTokenRow::from(token);
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             diesel::insert_into(refresh_tokens::table)
                 .values(&row)
                 .execute(conn)
@@ -513,10 +516,10 @@ impl Transaction for PgTransaction {
         &mut self,
         hash: &TokenHash,
     ) -> Result<Option<RefreshToken>, RepoError> {
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let hash = hash.0.to_vec();
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             let row: Option<RefreshTokenRow> = refresh_tokens::table
                 .filter(refresh_tokens::token_hash.eq(&hash))
                 .select(RefreshTokenRow::as_select())
@@ -534,9 +537,9 @@ impl Transaction for PgTransaction {
 
     #[tracing::instrument(name = "pg.tx.spend_refresh_token", skip_all, fields(token.id = %id))]
     async fn spend_refresh_token(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<(), RepoError> {
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             // The first spend time is kept: the reuse grace window is measured from it.
             let n = diesel::update(
                 refresh_tokens::table
@@ -572,9 +575,9 @@ impl Transaction for PgTransaction {
         if !self.audit_enabled {
             return Ok(());
         }
-        let deadline = self.deadline;
+        let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
-        with_deadline(deadline, async {
+        timed(deadline, observer, async {
             diesel::insert_into(audit_logs::table)
                 .values(&NewAuditRow::from(entry))
                 .execute(conn)
@@ -592,7 +595,7 @@ impl Transaction for PgTransaction {
         };
         // On any failure the connection goes back to the pool, which discards it if its
         // transaction state is unknown (a timed-out COMMIT leaves it marked broken).
-        with_deadline(self.deadline, async {
+        timed(self.deadline, self.observer.clone(), async {
             Tm::commit_transaction(&mut *conn)
                 .await
                 .map_err(|e| query_error("commit", e))

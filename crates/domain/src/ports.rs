@@ -51,6 +51,10 @@ pub trait SessionRepository: Send + Sync {
         now: DateTime<Utc>,
         page: &PageRequest,
     ) -> Result<Page<Session>, RepoError>;
+
+    /// How many distinct users hold at least one active (unrevoked, unexpired at `now`)
+    /// session: the `ems_active_users` gauge.
+    async fn count_active_users(&self, now: DateTime<Utc>) -> Result<u64, RepoError>;
 }
 
 /// Opens transactions: every multi-row change and its audit entry commit together.
@@ -186,12 +190,92 @@ pub trait AuditRepository: Send + Sync {
     ) -> Result<Option<PurgeReport>, RepoError>;
 }
 
+/// Occupancy of a dependency's connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// Connections open now.
+    pub size: u64,
+    /// Open connections not checked out.
+    pub idle: u64,
+    /// Callers waiting for a connection.
+    pub waiting: u64,
+}
+
 /// Readiness of a dependency.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait HealthCheck: Send + Sync {
     /// Ok when the dependency answers a trivial request.
     async fn ping(&self) -> Result<(), RepoError>;
+
+    /// The connection pool's occupancy now (no I/O); `None` for a dependency without one.
+    fn pool_stats(&self) -> Option<PoolStats> {
+        None
+    }
+}
+
+/// Disk space of the file system the server runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskUsage {
+    /// The directory that was measured.
+    pub path: String,
+    /// Size of its file system.
+    pub total_bytes: u64,
+    /// Space an unprivileged process may still use.
+    pub available_bytes: u64,
+}
+
+/// The host as the process sees it, for the detailed health report. Best effort: `None`
+/// where the platform cannot tell.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait SystemProbe: Send + Sync {
+    /// Disk space where the server runs.
+    fn disk(&self) -> Option<DiskUsage>;
+
+    /// Resident memory of this process.
+    fn resident_memory_bytes(&self) -> Option<u64>;
+}
+
+/// How a login attempt ended, as counted by [`SecurityMetrics`]. Never shown to clients:
+/// they see `INVALID_CREDENTIALS` for every failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoginOutcome {
+    /// Signed in.
+    Success,
+    /// Unknown user, wrong password, blocked or deleted account.
+    InvalidCredentials,
+    /// The account is locked out (the attempt that locks it counts as invalid credentials).
+    Locked,
+    /// Refused by the per-IP login rate limit before any check.
+    RateLimited,
+}
+
+impl LoginOutcome {
+    /// Every outcome, so that exporters can show each at zero.
+    pub const ALL: [LoginOutcome; 4] = [
+        Self::Success,
+        Self::InvalidCredentials,
+        Self::Locked,
+        Self::RateLimited,
+    ];
+
+    /// The label value (`success`, `invalid_credentials`, `locked`, `rate_limited`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Locked => "locked",
+            Self::RateLimited => "rate_limited",
+        }
+    }
+}
+
+/// Security counters only the use cases can tell apart (why a login failed). Must be
+/// cheap and never fail: it is called on the request path.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait SecurityMetrics: Send + Sync {
+    /// Counts one login attempt.
+    fn login_attempt(&self, outcome: LoginOutcome);
 }
 
 /// Password hashing. Implementations run the work off the async workers.

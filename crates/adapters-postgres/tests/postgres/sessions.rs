@@ -220,3 +220,57 @@ async fn list_active_refuses_a_foreign_cursor() {
         .unwrap_err();
     assert!(matches!(err, RepoError::InvalidCursor), "{err:?}");
 }
+
+#[tokio::test]
+async fn count_active_users_counts_each_user_with_an_active_session_once() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let (ann, bob, cat) = (user("ann"), user("bob"), user("cat"));
+    insert(&store, &[&ann, &bob, &cat]).await;
+    assert_eq!(store.count_active_users(t0()).await.unwrap(), 0);
+    let ann_1 = session(ann.id, t0());
+    let ann_2 = session(ann.id, t0() - Duration::hours(1));
+    let bob_revoked = session(bob.id, t0());
+    let mut cat_expired = session(cat.id, t0() - Duration::days(30));
+    cat_expired.expires_at = t0() - Duration::days(23);
+    insert_sessions(&store, &[&ann_1, &ann_2, &bob_revoked, &cat_expired]).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.revoke_session(bob_revoked.id, t0(), RevocationReason::Logout)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(store.count_active_users(t0()).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .count_active_users(t0() + Duration::days(8))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_observer_times_every_read_and_transaction_statement() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct Calls(AtomicUsize);
+    impl adapters_postgres::QueryObserver for Calls {
+        fn query_finished(&self, _: std::time::Duration) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let db = TestDatabase::new().await;
+    let calls = Arc::new(Calls::default());
+    let store = db.store().with_observer(calls.clone());
+    let ann = user("ann");
+
+    insert(&store, &[&ann]).await; // begin, insert, commit
+    store.count_active_users(t0()).await.unwrap();
+
+    assert_eq!(calls.0.load(Ordering::SeqCst), 4);
+    let pool = domain::ports::HealthCheck::pool_stats(&store).unwrap();
+    assert!(pool.size >= 1 && pool.idle <= pool.size && pool.waiting == 0);
+}
