@@ -5,9 +5,10 @@
 //! committed unsealed rows onto a SHA-256 chain in `(created_at, id)` order:
 //! `hash = SHA-256(prev_hash || canonical(row))`, `chain_seq` consecutive after the head.
 //! It runs under a transaction-scoped advisory lock taken with `try`, so one instance seals
-//! at a time and nobody waits. Verification recomputes every link from
-//! `audit_chain_anchor` on; retention purges a prefix of the chain and moves the anchor in
-//! the same transaction, so a purge never looks like tampering.
+//! at a time and nobody waits. `audit_chain_anchor` holds the last purged link (the
+//! anchor) and the newest sealed one (the head). Verification recomputes every link from
+//! the anchor to the head in one snapshot; retention purges a prefix of the chain and
+//! moves the anchor in the same transaction, so a purge never looks like tampering.
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -175,6 +176,18 @@ struct Link {
 }
 
 #[derive(QueryableByName)]
+struct Ends {
+    #[diesel(sql_type = BigInt)]
+    chain_seq: i64,
+    #[diesel(sql_type = Bytea)]
+    hash: Vec<u8>,
+    #[diesel(sql_type = BigInt)]
+    head_seq: i64,
+    #[diesel(sql_type = Bytea)]
+    head_hash: Vec<u8>,
+}
+
+#[derive(QueryableByName)]
 struct MaybeSeq {
     #[diesel(sql_type = Nullable<BigInt>)]
     n: Option<i64>,
@@ -190,34 +203,34 @@ async fn try_lock(conn: &mut AsyncPgConnection, key: i64) -> Result<bool, RepoEr
         .map_err(|e| query_error("advisory lock", e))
 }
 
-/// The anchor: the last purged link, or `(0, GENESIS)`.
-async fn anchor(conn: &mut AsyncPgConnection) -> Result<Link, RepoError> {
-    let link: Option<Link> =
-        diesel::sql_query("SELECT chain_seq, hash FROM audit_chain_anchor WHERE id")
-            .get_result(conn)
-            .await
-            .optional()
-            .map_err(|e| query_error("read chain anchor", e))?;
-    Ok(link.unwrap_or(Link {
-        chain_seq: 0,
-        hash: GENESIS.to_vec(),
-    }))
-}
-
-/// The newest link: the sealed row with the highest `chain_seq`, else the anchor.
-async fn head(conn: &mut AsyncPgConnection) -> Result<Link, RepoError> {
-    let newest: Option<Link> = diesel::sql_query(
-        "SELECT chain_seq, hash FROM audit_logs WHERE chain_seq IS NOT NULL \
-         ORDER BY chain_seq DESC LIMIT 1",
+/// The anchor (the last purged link) and the head (the newest sealed link); both
+/// `(0, GENESIS)` before anything was sealed.
+async fn ends(conn: &mut AsyncPgConnection) -> Result<(Link, Link), RepoError> {
+    let row: Option<Ends> = diesel::sql_query(
+        "SELECT chain_seq, hash, head_seq, head_hash FROM audit_chain_anchor WHERE id",
     )
     .get_result(conn)
     .await
     .optional()
-    .map_err(|e| query_error("read chain head", e))?;
-    let anchor = anchor(conn).await?;
-    Ok(match newest {
-        Some(link) if link.chain_seq > anchor.chain_seq => link,
-        _ => anchor,
+    .map_err(|e| query_error("read chain anchor", e))?;
+    Ok(match row {
+        Some(r) => (
+            Link {
+                chain_seq: r.chain_seq,
+                hash: r.hash,
+            },
+            Link {
+                chain_seq: r.head_seq,
+                hash: r.head_hash,
+            },
+        ),
+        None => {
+            let genesis = || Link {
+                chain_seq: 0,
+                hash: GENESIS.to_vec(),
+            };
+            (genesis(), genesis())
+        }
     })
 }
 
@@ -253,7 +266,7 @@ async fn seal(conn: &mut AsyncPgConnection) -> Result<u64, RepoError> {
     if !try_lock(conn, SEAL_LOCK_KEY).await? {
         return Ok(0);
     }
-    let mut head = head(conn).await?;
+    let (_, mut head) = ends(conn).await?;
     let mut sealed = 0u64;
     loop {
         let rows: Vec<ChainRow> = diesel::sql_query(format!(
@@ -295,6 +308,12 @@ async fn seal(conn: &mut AsyncPgConnection) -> Result<u64, RepoError> {
         .execute(conn)
         .await
         .map_err(|e| query_error("seal audit entries", e))?;
+        diesel::sql_query("UPDATE audit_chain_anchor SET head_seq = $1, head_hash = $2 WHERE id")
+            .bind::<BigInt, _>(head.chain_seq)
+            .bind::<Bytea, _>(head.hash.clone())
+            .execute(conn)
+            .await
+            .map_err(|e| query_error("move chain head", e))?;
         sealed += n as u64;
         if (n as i64) < BATCH {
             return Ok(sealed);
@@ -302,9 +321,15 @@ async fn seal(conn: &mut AsyncPgConnection) -> Result<u64, RepoError> {
     }
 }
 
-/// Walks the chain from the anchor; stops at the first broken link.
+/// Walks the chain from the anchor to the head in one snapshot (a concurrent purge or
+/// seal cannot make it look broken); stops at the first broken link. A chain that ends
+/// before the head lost its newest entries: invalid, with no row to name.
 async fn verify_chain(conn: &mut AsyncPgConnection) -> Result<ChainReport, RepoError> {
-    let anchor = anchor(conn).await?;
+    diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(conn)
+        .await
+        .map_err(|e| query_error("snapshot", e))?;
+    let (anchor, head) = ends(conn).await?;
     let (mut expected_seq, mut prev) = (anchor.chain_seq + 1, anchor.hash);
     let mut checked = 0u64;
     let mut after = anchor.chain_seq;
@@ -337,7 +362,7 @@ async fn verify_chain(conn: &mut AsyncPgConnection) -> Result<ChainReport, RepoE
         }
         if (n as i64) < BATCH {
             return Ok(ChainReport {
-                valid: true,
+                valid: after == head.chain_seq && prev == head.hash,
                 checked,
                 first_broken_id: None,
             });
@@ -504,7 +529,9 @@ impl AuditRepository for PgStore {
         // Verification reads the whole chain: no per-call deadline beyond the statement
         // timeout of each batch.
         let mut conn = self.conn().await?;
-        verify_chain(&mut conn).await
+        begin(&mut conn).await?;
+        let result = verify_chain(&mut conn).await;
+        finish(&mut conn, result).await
     }
 
     #[tracing::instrument(name = "pg.audit.seal_pending", skip_all)]

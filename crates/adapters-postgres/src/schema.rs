@@ -85,6 +85,8 @@ diesel::table! {
         chain_seq -> Int8,
         hash -> Bytea,
         moved_at -> Nullable<Timestamptz>,
+        head_seq -> Int8,
+        head_hash -> Bytea,
     }
 }
 

@@ -229,7 +229,9 @@ pub struct ChainReport {
     pub valid: bool,
     /// Sealed entries examined (up to and including the first broken one).
     pub checked: u64,
-    /// The first entry that does not verify: a changed row, or the row after a removed one.
+    /// The first entry that does not verify: a changed row, or the row after a removed
+    /// one. `None` with `valid == false` when the newest sealed entries were removed
+    /// (there is no later row to name).
     pub first_broken_id: Option<Uuid>,
 }
 
