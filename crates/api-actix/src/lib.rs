@@ -5,7 +5,9 @@
 pub mod config;
 pub mod dto;
 pub mod http;
+pub mod metrics;
 pub mod routes;
 pub mod security;
 pub mod startup;
+pub mod system;
 pub mod telemetry;

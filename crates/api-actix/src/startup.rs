@@ -12,10 +12,12 @@ use domain::password::Password;
 use secrecy::ExposeSecret;
 
 use crate::config::Settings;
+use crate::metrics::{self, Metrics};
 use crate::routes;
 use crate::security::{
     Argon2Hasher, JwtIssuer, JwtKeys, OsSecretGenerator, SystemClock, UuidV7Ids,
 };
+use crate::system::HostProbe;
 
 /// What every handler shares.
 pub struct AppState {
@@ -23,6 +25,10 @@ pub struct AppState {
     pub use_cases: UseCases,
     /// The signing keys, for the JWKS document.
     pub keys: Arc<JwtKeys>,
+    /// The Prometheus registry of this server.
+    pub metrics: Arc<Metrics>,
+    /// `METRICS_TOKEN`: the bearer token `/metrics` requires, when set.
+    pub metrics_token: Option<secrecy::SecretString>,
 }
 
 /// Why the server could not start; each renders as one line naming the culprit.
@@ -46,6 +52,9 @@ pub enum StartupError {
     /// The listen address could not be bound.
     #[error("BIND_ADDR: {0}")]
     Bind(std::io::Error),
+    /// The metrics registry refused a collector (a bug, not a setting).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 /// A built, bound, not yet running server.
@@ -140,6 +149,8 @@ impl Application {
             audit_enabled: settings.audit_enabled,
         })
         .map_err(StartupError::Database)?;
+        let metrics = Arc::new(Metrics::new()?);
+        let store = store.with_observer(metrics.clone());
         if settings.redis_url.is_none() {
             tracing::info!("REDIS_URL is unset: in-process adapters, single instance only");
         }
@@ -158,7 +169,9 @@ impl Application {
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Ids),
             secrets: Arc::new(OsSecretGenerator),
-            database: store,
+            database: store.clone(),
+            metrics: metrics.clone(),
+            system: Arc::new(HostProbe::current_dir()),
         };
         let policy = Policy {
             access_ttl: chrono_duration(settings.jwt_access_expiry, "JWT_ACCESS_EXPIRY")?,
@@ -185,8 +198,14 @@ impl Application {
 
         let listener = TcpListener::bind(settings.bind_addr).map_err(StartupError::Bind)?;
         let port = listener.local_addr().map_err(StartupError::Bind)?.port();
-        let state = web::Data::new(AppState { use_cases, keys });
-        let jobs = spawn_jobs(&state, &settings);
+        let state = web::Data::new(AppState {
+            use_cases,
+            keys,
+            metrics,
+            metrics_token: settings.metrics_token.clone(),
+        });
+        let mut jobs = spawn_jobs(&state, &settings);
+        jobs.0.extend(metrics::spawn_probes(&state, store));
         let server = HttpServer::new(move || routes::app(state.clone()))
             .listen(listener)
             .map_err(StartupError::Bind)?

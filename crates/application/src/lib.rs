@@ -59,6 +59,8 @@ pub struct UseCases {
     pub bootstrap_admin: users::BootstrapAdmin,
     /// `/api/health` and `/api/health/ready`.
     pub health: health::Health,
+    /// `GET /api/health/detailed`.
+    pub detailed_health: health::DetailedHealth,
     /// `GET /audit-logs`.
     pub list_audit_logs: audit::ListAuditLogs,
     /// `GET /audit-logs/verify`.
@@ -96,6 +98,7 @@ impl UseCases {
             verify_audit_log: audit::VerifyAuditLog::new(ports.clone()),
             seal_audit_log: audit::SealAuditLog::new(ports.clone()),
             run_retention: audit::RunRetention::new(ports.clone()),
+            detailed_health: health::DetailedHealth::new(ports.clone()),
             health: health::Health::new(ports),
         }
     }

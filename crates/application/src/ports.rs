@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use domain::ports::{
     AuditRepository, Clock, HealthCheck, IdGenerator, PasswordHasher, SecretGenerator,
-    SessionRepository, TokenIssuer, UnitOfWork, UserRepository,
+    SecurityMetrics, SessionRepository, SystemProbe, TokenIssuer, UnitOfWork, UserRepository,
 };
 
 /// The outside world as the use cases see it. Cloning shares the adapters.
@@ -31,6 +31,10 @@ pub struct Ports {
     pub secrets: Arc<dyn SecretGenerator>,
     /// Database readiness.
     pub database: Arc<dyn HealthCheck>,
+    /// Security counters (login outcomes).
+    pub metrics: Arc<dyn SecurityMetrics>,
+    /// Disk and memory of the host, for the detailed health report.
+    pub system: Arc<dyn SystemProbe>,
 }
 
 /// Security settings the use cases enforce (parsed from configuration by the edge).

@@ -7,9 +7,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use domain::error::RepoError;
 use domain::password::PasswordHash;
 use domain::ports::{
-    MockAuditRepository, MockClock, MockHealthCheck, MockIdGenerator, MockPasswordHasher,
-    MockSecretGenerator, MockSessionRepository, MockTokenIssuer, MockTransaction, MockUnitOfWork,
-    MockUserRepository,
+    LoginOutcome, MockAuditRepository, MockClock, MockHealthCheck, MockIdGenerator,
+    MockPasswordHasher, MockSecretGenerator, MockSessionRepository, MockSystemProbe,
+    MockTokenIssuer, MockTransaction, MockUnitOfWork, MockUserRepository, SecurityMetrics,
 };
 use domain::session::{Session, SessionId};
 use domain::token::RefreshSecret;
@@ -86,6 +86,18 @@ pub(crate) struct Mocks {
     pub tokens: MockTokenIssuer,
     pub secrets: MockSecretGenerator,
     pub database: MockHealthCheck,
+    pub system: MockSystemProbe,
+    /// Every login outcome counted, in order.
+    pub logins: Arc<std::sync::Mutex<Vec<LoginOutcome>>>,
+}
+
+/// Records login outcomes for [`Mocks::logins`].
+struct RecordingMetrics(Arc<std::sync::Mutex<Vec<LoginOutcome>>>);
+
+impl SecurityMetrics for RecordingMetrics {
+    fn login_attempt(&self, outcome: LoginOutcome) {
+        self.0.lock().expect("not poisoned").push(outcome);
+    }
 }
 
 impl Mocks {
@@ -99,6 +111,8 @@ impl Mocks {
             tokens: MockTokenIssuer::new(),
             secrets: MockSecretGenerator::new(),
             database: MockHealthCheck::new(),
+            system: MockSystemProbe::new(),
+            logins: Arc::default(),
         }
     }
 
@@ -148,6 +162,8 @@ impl Mocks {
             ids: Arc::new(ids),
             secrets: Arc::new(self.secrets),
             database: Arc::new(self.database),
+            metrics: Arc::new(RecordingMetrics(self.logins)),
+            system: Arc::new(self.system),
         }
     }
 }

@@ -1,11 +1,12 @@
 //! HTTP plumbing shared by every route: the contract's error body and its mapping from
-//! application errors, request ids, the access log, the auth and context extractors,
-//! typed responders.
+//! application errors, request ids, the access log, request metrics, the auth and
+//! context extractors, typed responders.
 
 pub mod access_log;
 pub mod auth;
 pub mod context;
 pub mod error;
+pub mod metrics;
 pub mod problem;
 pub mod request_id;
 pub mod respond;

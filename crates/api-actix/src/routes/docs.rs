@@ -131,16 +131,21 @@ fn fix_errors(op: &mut serde_json::Value, error_response: &serde_json::Value) {
     let public = op.get("security").is_none();
     let has_body = op.get("requestBody").is_some();
     let no_input = matches!(id.as_str(), "health" | "ready" | "jwks");
+    // Signed in, but nothing to validate and nothing to find.
+    let no_parameters = no_input || id == "healthDetailed";
     let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
         return;
     };
     if public {
         responses.remove("403");
     }
-    if no_input {
-        for code in ["400", "401", "404"] {
+    if no_parameters {
+        for code in ["400", "404"] {
             responses.remove(code);
         }
+    }
+    if no_input {
+        responses.remove("401");
     }
     let mut add = |code: &str, description: &str| {
         let mut response = error_response.clone();

@@ -1,8 +1,9 @@
-//! `/api/health*` and `/.well-known/jwks.json`.
+//! `/api/health*` and `/.well-known/jwks.json` (`/metrics` is in `metrics`).
 
 use paperclip::actix::{api_v2_operation, web};
 
-use crate::dto::health::HealthDto;
+use crate::dto::health::{DetailedHealthDto, HealthDto};
+use crate::http::auth::Authenticated;
 use crate::http::error::ApiError;
 use crate::startup::AppState;
 
@@ -25,6 +26,19 @@ pub async fn ready(state: web::Data<AppState>) -> Result<web::Json<HealthDto>, A
     Ok(web::Json(HealthDto {
         status: "ok".to_owned(),
     }))
+}
+
+/// Detailed health (admin)
+///
+/// The database (status, ping latency, pool), Redis, disk, memory, uptime and version.
+/// `status` is `degraded` (still 200) when the database does not answer.
+#[api_v2_operation(tags(Operations), operation_id = "healthDetailed")]
+pub async fn detailed(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+) -> Result<web::Json<DetailedHealthDto>, ApiError> {
+    let report = state.use_cases.detailed_health.execute(&auth.0).await?;
+    Ok(web::Json(report.into()))
 }
 
 /// Signing keys

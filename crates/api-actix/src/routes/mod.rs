@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod docs;
 mod health;
+mod metrics;
 mod profile;
 mod users;
 
@@ -18,6 +19,7 @@ use crate::http::access_log::access_log_middleware;
 use crate::http::error::{
     error_body_middleware, json_config, method_not_allowed, not_found, path_config, query_config,
 };
+use crate::http::metrics::metrics_middleware;
 use crate::http::request_id::request_id_middleware;
 use crate::startup::AppState;
 
@@ -86,11 +88,15 @@ pub fn app(
         .app_data(path_config())
         // `.wrap` resets paperclip's spec path: every wrap comes before the spec routes.
         .wrap(from_fn(error_body_middleware))
+        // Outside the error body, so it counts the status the client got.
+        .wrap(from_fn(metrics_middleware))
         // Inside the request id (to log it), outside the error body (to log the final status).
         .wrap(from_fn(access_log_middleware))
         .wrap(from_fn(request_id_middleware))
         .service(resource("/api/health").route(web::get().to(health::live)))
         .service(resource("/api/health/ready").route(web::get().to(health::ready)))
+        .service(resource("/api/health/detailed").route(web::get().to(health::detailed)))
+        .service(resource("/metrics").route(web::get().to(metrics::scrape)))
         .service(resource("/.well-known/jwks.json").route(web::get().to(health::jwks)))
         .service(api_v1())
         .default_service(web::to(not_found));

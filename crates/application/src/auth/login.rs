@@ -2,6 +2,7 @@
 
 use domain::audit::{AuditAction, RequestContext};
 use domain::password::Password;
+use domain::ports::LoginOutcome;
 use domain::session::{Session, SessionId};
 use domain::user::{User, Username};
 use serde_json::json;
@@ -47,6 +48,16 @@ impl Failure {
             Self::Deleted => "DELETED",
         }
     }
+
+    /// The metric outcome: only a lockout is told apart from bad credentials.
+    fn outcome(self) -> LoginOutcome {
+        match self {
+            Self::Locked => LoginOutcome::Locked,
+            Self::UnknownUser | Self::BadPassword | Self::Blocked | Self::Deleted => {
+                LoginOutcome::InvalidCredentials
+            }
+        }
+    }
 }
 
 impl Login {
@@ -70,6 +81,9 @@ impl Login {
         let Some(user) = user else {
             self.ports.hasher.verify_dummy(&cmd.password).await?;
             self.fail_unknown(&cmd.username, ctx).await?;
+            self.ports
+                .metrics
+                .login_attempt(Failure::UnknownUser.outcome());
             return Err(AppError::InvalidCredentials);
         };
         // Always verify, so every failure costs one hash whatever the reason.
@@ -92,9 +106,14 @@ impl Login {
         match failure {
             Some(reason) => {
                 self.fail_known(&user, reason, ctx).await?;
+                self.ports.metrics.login_attempt(reason.outcome());
                 Err(AppError::InvalidCredentials)
             }
-            None => self.succeed(&user, ctx).await,
+            None => {
+                let pair = self.succeed(&user, ctx).await?;
+                self.ports.metrics.login_attempt(LoginOutcome::Success);
+                Ok(pair)
+            }
         }
     }
 
@@ -241,6 +260,7 @@ mod tests {
         let mut mocks = Mocks::new().with_tx(tx).minting();
         known(&mut mocks, ann.clone());
         mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+        let logins = mocks.logins.clone();
         let login = Login::new(mocks.ports(), Policy::default());
 
         let pair = login
@@ -254,6 +274,7 @@ mod tests {
         assert_eq!(pair.refresh_expires_in, 7 * 86_400);
         assert_eq!(pair.user.id, ann.id);
         assert_eq!(actions(&audited), ["LOGIN"]);
+        assert_eq!(*logins.lock().unwrap(), [LoginOutcome::Success]);
     }
 
     #[tokio::test]
@@ -279,6 +300,7 @@ mod tests {
             .expect_verify_dummy()
             .times(1)
             .returning(|_| Ok(false));
+        let logins = mocks.logins.clone();
         let login = Login::new(mocks.ports(), Policy::default());
 
         let err = login
@@ -287,6 +309,7 @@ mod tests {
             .unwrap_err();
 
         assert!(matches!(err, AppError::InvalidCredentials));
+        assert_eq!(*logins.lock().unwrap(), [LoginOutcome::InvalidCredentials]);
     }
 
     #[tokio::test]
@@ -326,6 +349,7 @@ mod tests {
         let mut mocks = Mocks::new().with_tx(tx);
         known(&mut mocks, testing::user(1, Role::User));
         mocks.hasher.expect_verify().returning(|_, _| Ok(false));
+        let logins = mocks.logins.clone();
         let login = Login::new(mocks.ports(), Policy::default());
 
         let err = login
@@ -335,6 +359,7 @@ mod tests {
 
         assert!(matches!(err, AppError::InvalidCredentials));
         assert_eq!(actions(&audited), ["LOGIN_FAILED"]);
+        assert_eq!(*logins.lock().unwrap(), [LoginOutcome::InvalidCredentials]);
     }
 
     #[tokio::test]
@@ -382,6 +407,7 @@ mod tests {
             .expect_verify()
             .times(1)
             .returning(|_, _| Ok(true));
+        let logins = mocks.logins.clone();
         let login = Login::new(mocks.ports(), Policy::default());
 
         let err = login
@@ -391,6 +417,7 @@ mod tests {
 
         assert!(matches!(err, AppError::InvalidCredentials));
         assert_eq!(actions(&audited), ["LOGIN_FAILED"]);
+        assert_eq!(*logins.lock().unwrap(), [LoginOutcome::Locked]);
     }
 
     #[tokio::test]
@@ -410,6 +437,7 @@ mod tests {
                 .expect_verify()
                 .times(1)
                 .returning(|_, _| Ok(true));
+            let logins = mocks.logins.clone();
             let login = Login::new(mocks.ports(), Policy::default());
 
             let err = login
@@ -419,6 +447,7 @@ mod tests {
 
             assert!(matches!(err, AppError::InvalidCredentials));
             assert_eq!(actions(&audited), ["LOGIN_FAILED"]);
+            assert_eq!(*logins.lock().unwrap(), [LoginOutcome::InvalidCredentials]);
         }
     }
 
@@ -429,6 +458,7 @@ mod tests {
             .users
             .expect_find_by_username()
             .returning(|_| Err(testing::down()));
+        let logins = mocks.logins.clone();
         let login = Login::new(mocks.ports(), Policy::default());
 
         let err = login
@@ -437,5 +467,6 @@ mod tests {
             .unwrap_err();
 
         assert!(matches!(err, AppError::Unavailable(_)));
+        assert!(logins.lock().unwrap().is_empty(), "an outage is no outcome");
     }
 }
