@@ -784,3 +784,138 @@ async fn audit_disabled_records_nothing() {
         json!({"valid": true, "checked": 0, "firstBrokenId": null})
     );
 }
+
+/// A second `ems serve` process; killed when dropped.
+struct OtherInstance {
+    child: std::process::Child,
+    address: String,
+}
+
+impl Drop for OtherInstance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the real binary over `database_url` and waits until it answers.
+async fn other_instance(database_url: &str, vars: &[(&str, &str)]) -> OtherInstance {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ems"))
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", database_url)
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("APP_ENV", "test")
+        .env("RUST_LOG", "error")
+        .envs(vars.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the ems binary starts");
+    let instance = OtherInstance {
+        child,
+        address: format!("http://127.0.0.1:{port}"),
+    };
+    let client = awc::Client::default();
+    for _ in 0..100 {
+        if let Ok(res) = client
+            .get(format!("{}/api/health", instance.address))
+            .send()
+            .await
+        {
+            if res.status().is_success() {
+                return instance;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the second instance did not start");
+}
+
+#[actix_rt::test]
+async fn two_processes_seal_and_purge_one_chain_without_conflict() {
+    let db = TestDatabase::new().await;
+    db.execute(
+        "INSERT INTO audit_logs (id, action, entity_type, metadata, created_at) \
+         SELECT gen_random_uuid(), 'LOGIN_FAILED', 'USER', '{}'::jsonb, \
+                now() - interval '10 days' + g * interval '1 second' \
+         FROM generate_series(1, 5) AS g",
+    )
+    .await;
+    let fast = [
+        ("AUDIT_SEAL_INTERVAL", "100ms"),
+        ("AUDIT_RETENTION_INTERVAL", "100ms"),
+        ("AUDIT_RETENTION_DAYS", "1"),
+        ("LOGIN_RATE_LIMIT", "10000"),
+        ("RATE_LIMIT", "100000"),
+    ];
+    let app = TestApp::spawn_on(db, |vars| {
+        for (k, v) in fast {
+            vars.insert(k.into(), v.into());
+        }
+    })
+    .await;
+    let other = other_instance(app.db.url(), &fast).await;
+    let admin = app.admin_token().await;
+
+    // Logins through both processes at once; both seal and purge the same log.
+    let client = awc::Client::default();
+    let through_other = (0..15).map(|_| {
+        let client = client.clone();
+        let url = format!("{}/api/v1/auth/login", other.address);
+        async move {
+            let res = client
+                .post(url)
+                .send_json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+                .await
+                .unwrap();
+            assert_eq!(res.status().as_u16(), 200);
+        }
+    });
+    let through_this = (0..15).map(|_| app.login(ADMIN, ADMIN_PASSWORD));
+    futures_util::future::join(
+        futures_util::future::join_all(through_other),
+        futures_util::future::join_all(through_this),
+    )
+    .await;
+
+    let mut report = Value::Null;
+    for _ in 0..100 {
+        let rows = count(&app.db, "SELECT count(*) AS n FROM audit_logs").await;
+        let old = count(
+            &app.db,
+            "SELECT count(*) AS n FROM audit_logs WHERE created_at < now() - interval '1 day'",
+        )
+        .await;
+        report = app
+            .call("GET", "/api/v1/audit-logs/verify", Some(&admin), None)
+            .await
+            .body;
+        if old == 0 && report["checked"] == rows {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(report["valid"], true, "{report}");
+    assert_eq!(
+        count(&app.db, "SELECT chain_seq AS n FROM audit_chain_anchor").await,
+        5,
+        "the old entries were purged once, from the head of the chain"
+    );
+    // Contiguous sequence numbers: the two sealers never interleaved.
+    assert_eq!(
+        count(
+            &app.db,
+            "SELECT (max(chain_seq) - min(chain_seq) + 1 - count(*)) AS n FROM audit_logs"
+        )
+        .await,
+        0
+    );
+    assert!(report["checked"].as_i64().unwrap() >= 31, "{report}");
+    drop(other);
+}
