@@ -9,5 +9,6 @@ mod auth;
 mod errors;
 mod health;
 mod helpers;
+mod observability;
 mod profile;
 mod users;
