@@ -76,19 +76,44 @@ impl Drop for Jobs {
     }
 }
 
-/// Runs `step` every `period` (the first run at once) until aborted. A failing step is
-/// logged and retried at the next tick; the job itself never ends on an error.
-fn every<F, Fut>(period: std::time::Duration, mut step: F) -> tokio::task::JoinHandle<()>
+/// Runs `step` every `period` (the first run at once) until aborted. A failing or
+/// panicking step is retried at the next tick; the first failure of a streak is logged
+/// as a warning (later ones at debug, so an outage does not flood the log) and the
+/// recovery once.
+fn every<F, Fut>(
+    job: &'static str,
+    period: std::time::Duration,
+    mut step: F,
+) -> tokio::task::JoinHandle<()>
 where
     F: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
+    Fut: std::future::Future<Output = Result<(), AppError>> + Send,
 {
+    use futures_util::FutureExt;
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failures = 0u64;
         loop {
             ticks.tick().await;
-            step().await;
+            let outcome = std::panic::AssertUnwindSafe(step()).catch_unwind().await;
+            let error = match outcome {
+                Ok(Ok(())) => {
+                    if failures > 0 {
+                        tracing::info!(job, failures, "background job recovered");
+                    }
+                    failures = 0;
+                    continue;
+                }
+                Ok(Err(err)) => err.to_string(),
+                Err(_) => "the step panicked".to_owned(),
+            };
+            failures += 1;
+            if failures == 1 {
+                tracing::warn!(job, error, "background job failed; retrying every tick");
+            } else {
+                tracing::debug!(job, failures, error, "background job failed again");
+            }
         }
     })
 }
@@ -97,26 +122,25 @@ where
 fn spawn_jobs(state: &web::Data<AppState>, settings: &Settings) -> Jobs {
     let sealer = {
         let state = state.clone();
-        every(settings.audit_seal_interval, move || {
+        every("audit_sealer", settings.audit_seal_interval, move || {
             let state = state.clone();
             async move {
-                match state.use_cases.seal_audit_log.execute().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(audit.sealed = n, "sealed audit entries"),
-                    Err(err) => tracing::warn!(error = %err, "audit sealing failed; retrying"),
+                let sealed = state.use_cases.seal_audit_log.execute().await?;
+                if sealed > 0 {
+                    tracing::debug!(audit.sealed = sealed, "sealed audit entries");
                 }
+                Ok(())
             }
         })
     };
     let retention = chrono::Duration::days(i64::from(settings.audit_retention_days));
     let purger = {
         let state = state.clone();
-        every(settings.audit_retention_interval, move || {
+        every("retention", settings.audit_retention_interval, move || {
             let state = state.clone();
             async move {
-                if let Err(err) = state.use_cases.run_retention.execute(retention).await {
-                    tracing::warn!(error = %err, "retention failed; retrying");
-                }
+                state.use_cases.run_retention.execute(retention).await?;
+                Ok(())
             }
         })
     };
