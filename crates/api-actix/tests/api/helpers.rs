@@ -2,11 +2,14 @@
 //! offers typed helpers for the calls tests make again and again.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use adapters_postgres::testing::TestDatabase;
-use api_actix::config::Settings;
+use api_actix::config::{LogFormat, Settings};
 use api_actix::startup::Application;
+use api_actix::telemetry::{self, MemoryWriter};
 use serde_json::{json, Value};
 
 /// The bootstrap admin's name.
@@ -16,17 +19,96 @@ pub const ADMIN_PASSWORD: &str = "violet-Harbor-engine-42";
 /// A strong password for users the tests create.
 pub const STRONG: &str = "amber-Kettle-orbit-77";
 
-/// Installs a subscriber once when `TEST_LOG` is set; quiet otherwise.
+/// Every log line of this test binary goes through one global subscriber, installed
+/// once: to each active [`LogCapture`] (at TRACE, only while one is active) and, when
+/// `TEST_LOG` is set, to stderr (at `RUST_LOG`, default debug). Quiet otherwise.
 fn init_logs() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            api_actix::telemetry::init(api_actix::telemetry::subscriber(
-                api_actix::config::LogFormat::Pretty,
-                "debug",
-            ));
-        }
+        let capture = tracing_subscriber::fmt::layer()
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
+            .fmt_fields(telemetry::EcsFields)
+            .event_format(telemetry::EcsJson)
+            .with_writer(|| Taps)
+            .with_filter(tracing_subscriber::filter::filter_fn(|_| {
+                CAPTURES.load(Ordering::SeqCst) > 0
+            }));
+        let stderr = std::env::var_os("TEST_LOG").is_some().then(|| {
+            telemetry::layer(LogFormat::Pretty, std::io::stderr, false)
+                .with_filter(telemetry::env_filter("debug"))
+        });
+        telemetry::init(Box::new(
+            tracing_subscriber::registry().with(capture).with(stderr),
+        ));
     });
+}
+
+/// How many [`LogCapture`]s are active; no line is formatted for capture when none is.
+static CAPTURES: AtomicUsize = AtomicUsize::new(0);
+
+/// The buffers of the active captures.
+static TAP_BUFFERS: Mutex<Vec<(usize, MemoryWriter)>> = Mutex::new(Vec::new());
+
+/// Names each capture, so dropping one removes its own buffer.
+static NEXT_CAPTURE: AtomicUsize = AtomicUsize::new(0);
+
+/// Writes each line into every active capture.
+struct Taps;
+
+impl std::io::Write for Taps {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut taps = TAP_BUFFERS.lock().unwrap_or_else(PoisonError::into_inner);
+        for (_, tap) in taps.iter_mut() {
+            std::io::Write::write_all(tap, buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Everything logged, at every level and by every test of this binary, while it lives
+/// (JSON lines in the production format, with a line for each new span).
+pub struct LogCapture {
+    id: usize,
+    buffer: MemoryWriter,
+}
+
+impl LogCapture {
+    /// Starts capturing.
+    pub fn start() -> Self {
+        init_logs();
+        let id = NEXT_CAPTURE.fetch_add(1, Ordering::SeqCst);
+        let buffer = MemoryWriter::new();
+        TAP_BUFFERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((id, buffer.clone()));
+        CAPTURES.fetch_add(1, Ordering::SeqCst);
+        // Callsites seen while no capture was active may have cached "never".
+        tracing::callsite::rebuild_interest_cache();
+        Self { id, buffer }
+    }
+
+    /// What was logged so far.
+    pub fn contents(&self) -> String {
+        self.buffer.contents()
+    }
+}
+
+impl Drop for LogCapture {
+    fn drop(&mut self) {
+        CAPTURES.fetch_sub(1, Ordering::SeqCst);
+        TAP_BUFFERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(id, _)| *id != self.id);
+    }
 }
 
 /// A response, read whole.

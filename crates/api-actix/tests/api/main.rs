@@ -9,6 +9,7 @@ mod auth;
 mod errors;
 mod health;
 mod helpers;
+mod logging;
 mod observability;
 mod profile;
 mod users;
