@@ -9,6 +9,7 @@ pub mod principal;
 pub mod profile;
 pub mod users;
 
+mod contact;
 mod issue;
 #[cfg(test)]
 mod testing;

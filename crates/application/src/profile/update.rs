@@ -1,11 +1,12 @@
 //! `PATCH /profile`: display name and email.
 
 use domain::audit::{AuditAction, RequestContext};
-use domain::user::{DisplayName, Email, User};
+use domain::user::User;
 use serde_json::json;
 
 use crate::audit;
-use crate::error::{AppError, Problems};
+use crate::contact::ContactChange;
+use crate::error::AppError;
 use crate::ports::Ports;
 use crate::principal::Principal;
 
@@ -39,17 +40,10 @@ impl UpdateProfile {
         ctx: &RequestContext,
     ) -> Result<User, AppError> {
         who.require_full_access()?;
-        let mut problems = Problems::default();
-        let display_name = patch
-            .display_name
-            .as_deref()
-            .and_then(|raw| problems.check(DisplayName::parse(raw)));
-        let email = match &patch.email {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(raw)) => problems.check(Email::parse(raw)).map(Some),
-        };
-        problems.finish()?;
+        let change = ContactChange::parse(
+            patch.display_name.as_deref(),
+            patch.email.as_ref().map(Option::as_deref),
+        )?;
 
         let now = self.ports.clock.now();
         let mut tx = self.ports.uow.begin().await?;
@@ -58,15 +52,7 @@ impl UpdateProfile {
             .await?
             .ok_or(AppError::NotFound)?;
         let expected = user.version;
-        let mut changed = Vec::new();
-        if let Some(name) = display_name.filter(|n| *n != user.display_name) {
-            user.display_name = name;
-            changed.push("displayName");
-        }
-        if let Some(email) = email.filter(|e| *e != user.email) {
-            user.email = email;
-            changed.push("email");
-        }
+        let changed = change.apply(&mut user);
         if changed.is_empty() {
             return Ok(user);
         }
@@ -107,7 +93,7 @@ mod tests {
                 *expected == 1
                     && u.version == 2
                     && u.display_name.as_str() == "Ann"
-                    && u.email.as_ref().map(Email::as_str) == Some("ann@example.org")
+                    && u.email.as_ref().map(domain::user::Email::as_str) == Some("ann@example.org")
             })
             .returning(|_, _| Ok(()));
         let mocks = Mocks::new().with_tx(tx);

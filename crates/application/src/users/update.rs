@@ -2,12 +2,13 @@
 
 use domain::audit::{AuditAction, RequestContext};
 use domain::session::RevocationReason;
-use domain::user::{DisplayName, Email, Role, User, UserId, UserStatus};
+use domain::user::{Role, User, UserId, UserStatus};
 use serde_json::{json, Map, Value};
 
 use super::ensure_another_active_admin;
 use crate::audit;
-use crate::error::{AppError, Problems};
+use crate::contact::ContactChange;
+use crate::error::AppError;
 use crate::ports::Ports;
 use crate::principal::Principal;
 
@@ -50,17 +51,10 @@ impl UpdateUser {
         ctx: &RequestContext,
     ) -> Result<User, AppError> {
         who.require_admin()?;
-        let mut problems = Problems::default();
-        let display_name = patch
-            .display_name
-            .as_deref()
-            .and_then(|raw| problems.check(DisplayName::parse(raw)));
-        let email = match &patch.email {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(raw)) => problems.check(Email::parse(raw)).map(Some),
-        };
-        problems.finish()?;
+        let contact = ContactChange::parse(
+            patch.display_name.as_deref(),
+            patch.email.as_ref().map(Option::as_deref),
+        )?;
 
         let now = self.ports.clock.now();
         let mut tx = self.ports.uow.begin().await?;
@@ -74,13 +68,8 @@ impl UpdateUser {
         }
         let before = user.clone();
         let mut changed = Map::new();
-        if let Some(name) = display_name.filter(|n| *n != user.display_name) {
-            user.display_name = name;
-            changed.insert("displayName".into(), Value::Bool(true));
-        }
-        if let Some(email) = email.filter(|e| *e != user.email) {
-            user.email = email;
-            changed.insert("email".into(), Value::Bool(true));
+        for field in contact.apply(&mut user) {
+            changed.insert(field.into(), Value::Bool(true));
         }
         if let Some(role) = patch.role.filter(|r| *r != user.role) {
             user.role = role;
