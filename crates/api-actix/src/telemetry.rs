@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::io::IsTerminal;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use chrono::{SecondsFormat, Utc};
@@ -24,8 +25,8 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
-use tracing_subscriber::field::{MakeExt, RecordFields};
-use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, Writer};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
@@ -66,6 +67,18 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    tagged_layer::<S, W, ()>(format, writer, ansi)
+}
+
+/// Marks the log file's layer (see [`PrettyFields`]).
+struct FileTag;
+
+/// [`layer`] with the pretty span fields kept apart under `Tag`.
+fn tagged_layer<S, W, Tag: 'static>(format: LogFormat, writer: W, ansi: bool) -> BoxedLayer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .fmt_fields(EcsFields)
@@ -73,7 +86,7 @@ where
             .with_writer(writer)
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
-            .fmt_fields(pretty_fields())
+            .fmt_fields(PrettyFields::<Tag>::new())
             .with_ansi(ansi)
             .with_writer(writer)
             .boxed(),
@@ -103,16 +116,20 @@ pub enum TelemetryError {
 /// The daily-rotated file writer of `LOG_FILE_DIR`, keeping `retention` files (older
 /// ones are deleted at start and on each rotation).
 pub fn file_appender(dir: &Path, retention: usize) -> Result<RollingFileAppender, TelemetryError> {
+    let failed = |cause: String| TelemetryError::File {
+        dir: dir.to_owned(),
+        cause,
+    };
+    // Made first: the appender prunes old files before it would create the directory,
+    // and complains on stderr when it is missing.
+    std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
     RollingFileAppender::builder()
         .rotation(Rotation::DAILY)
         .filename_prefix(FILE_PREFIX)
         .filename_suffix(FILE_SUFFIX)
         .max_log_files(retention)
         .build(dir)
-        .map_err(|e| TelemetryError::File {
-            dir: dir.to_owned(),
-            cause: e.to_string(),
-        })
+        .map_err(|e| failed(e.to_string()))
 }
 
 /// A writer on its own thread, so a slow disk or pipe never stalls a request. Not
@@ -142,7 +159,11 @@ pub fn init_from_settings(settings: &Settings) -> Result<LogGuard, TelemetryErro
         let appender = file_appender(dir, settings.log_file_retention)?;
         let (file, guard) = non_blocking(appender, "ems-log-file");
         workers.push(guard);
-        layers.push(layer(settings.log_format, file, false));
+        layers.push(tagged_layer::<_, _, FileTag>(
+            settings.log_format,
+            file,
+            false,
+        ));
     }
     init(Box::new(
         tracing_subscriber::registry()
@@ -407,21 +428,63 @@ impl<'w> MakeWriter<'w> for MemoryWriter {
 // ---------------------------------------------------------------------------------
 // Pretty format
 
-/// Tracing's `name=value` fields, with the same redaction as JSON.
-fn pretty_fields() -> impl for<'w> FormatFields<'w> + Send + Sync + 'static {
-    format::debug_fn(|writer, field, value| {
+/// Tracing's `name=value` fields, space-separated, with the same redaction as JSON.
+///
+/// `Tag` tells apart the layers of one subscriber: span fields are stored per field
+/// formatter type, so two layers sharing one type would append each later-recorded
+/// field twice.
+pub struct PrettyFields<Tag = ()>(PhantomData<fn(Tag)>);
+
+impl<Tag> PrettyFields<Tag> {
+    /// The formatter.
+    pub fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<Tag> Default for PrettyFields<Tag> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'w, Tag: 'static> FormatFields<'w> for PrettyFields<Tag> {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut visitor = PrettyVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct PrettyVisitor<'w> {
+    writer: Writer<'w>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl Visit for PrettyVisitor<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.result.is_err() {
+            return;
+        }
+        let separator = if self.first { "" } else { " " };
+        self.first = false;
         let name = field.name();
-        if is_secret_field(name) {
-            return write!(writer, "{name}={REDACTED}");
-        }
-        let text = format!("{value:?}");
-        if name == "message" {
-            write!(writer, "{}", scrub(&text))
+        self.result = if is_secret_field(name) {
+            write!(self.writer, "{separator}{name}={REDACTED}")
         } else {
-            write!(writer, "{name}={}", scrub(&text))
-        }
-    })
-    .delimited(" ")
+            let text = format!("{value:?}");
+            if name == "message" {
+                write!(self.writer, "{separator}{}", scrub(&text))
+            } else {
+                write!(self.writer, "{separator}{name}={}", scrub(&text))
+            }
+        };
+    }
 }
 
 #[cfg(test)]

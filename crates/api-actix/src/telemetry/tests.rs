@@ -123,6 +123,26 @@ fn pretty_lines_are_human_text() {
 }
 
 #[test]
+fn a_field_recorded_later_appears_once_with_two_pretty_layers() {
+    let (stdout, file) = (MemoryWriter::new(), MemoryWriter::new());
+    let subscriber = tracing_subscriber::registry()
+        .with(layer::<_, _>(LogFormat::Pretty, stdout.clone(), false))
+        .with(tagged_layer::<_, _, FileTag>(
+            LogFormat::Pretty,
+            file.clone(),
+            false,
+        ));
+    with_default(subscriber, || {
+        let span = tracing::info_span!("http.request", user.id = tracing::field::Empty);
+        span.record("user.id", "u-9");
+        span.in_scope(|| tracing::info!("request completed"));
+    });
+    for out in [stdout.contents(), file.contents()] {
+        assert_eq!(out.matches("u-9").count(), 1, "{out}");
+    }
+}
+
+#[test]
 fn the_log_file_is_written_and_old_files_beyond_the_retention_are_removed() {
     let dir = std::env::temp_dir().join(format!("ems-logs-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -152,6 +172,16 @@ fn the_log_file_is_written_and_old_files_beyond_the_retention_are_removed() {
     assert_eq!(line["answer"], 42);
     assert_eq!(line["message"], "to the file");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_missing_log_directory_is_created() {
+    let dir = std::env::temp_dir()
+        .join(format!("ems-logs-{}", uuid::Uuid::new_v4()))
+        .join("nested");
+    drop(file_appender(&dir, 7).unwrap());
+    assert!(dir.is_dir());
+    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
 }
 
 #[test]
