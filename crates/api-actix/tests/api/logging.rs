@@ -17,11 +17,38 @@ fn access_line<'a>(lines: &'a [Value], request_id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no access line for {request_id}"))
 }
 
+/// The test cluster's URL with a password in it, and that password: the one it has,
+/// or one added (a trust-authenticated cluster ignores it) when it has none.
+fn with_database_password(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), None);
+    };
+    let Some((user_info, host)) = rest.split_once('@') else {
+        return (url.to_owned(), None);
+    };
+    match user_info.split_once(':') {
+        Some((_, password)) => (url.to_owned(), Some(password.to_owned())),
+        None => {
+            let password = "db-Secret-walnut-64";
+            (
+                format!("{scheme}://{user_info}:{password}@{host}"),
+                Some(password.to_owned()),
+            )
+        }
+    }
+}
+
 #[actix_rt::test]
 async fn no_password_or_token_reaches_any_log_line_even_at_trace_level() {
     // Arrange: capture everything from before the server starts (the admin bootstrap).
     let capture = LogCapture::start();
-    let app = TestApp::spawn().await;
+    let mut database_password = None;
+    let app = TestApp::spawn_with(|vars| {
+        let (url, password) = with_database_password(&vars["DATABASE_URL"]);
+        vars.insert("DATABASE_URL".to_owned(), url);
+        database_password = password;
+    })
+    .await;
     let admin_pair = app.login(ADMIN, ADMIN_PASSWORD).await;
     let admin = token(&admin_pair);
     let user = app.create_user(&admin, "logan", "USER").await;
@@ -109,6 +136,7 @@ async fn no_password_or_token_reaches_any_log_line_even_at_trace_level() {
         NEW_PASSWORD.to_owned(),
         WRONG_PASSWORD.to_owned(),
     ];
+    secrets.extend(database_password);
     for pair in [&admin_pair, &first, &second, &third] {
         let access = token(pair);
         let signature = access.rsplit('.').next().unwrap().to_owned();
