@@ -1,10 +1,12 @@
 //! `/api/v1/auth/*`.
 
+use actix_web::HttpRequest;
 use application::auth::LoginCommand;
 use domain::password::Password;
 use paperclip::actix::{api_v2_operation, web, NoContent};
 
 use crate::dto::auth::{LoginRequest, LogoutRequest, RefreshRequest, TokenPairDto};
+use crate::http::access_log::record_user;
 use crate::http::auth::Authenticated;
 use crate::http::context::Ctx;
 use crate::http::error::ApiError;
@@ -19,6 +21,7 @@ use crate::startup::AppState;
 #[api_v2_operation(tags(Auth), operation_id = "login")]
 pub async fn login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     ctx: Ctx,
     body: web::Json<LoginRequest>,
 ) -> Result<web::Json<TokenPairDto>, ApiError> {
@@ -28,6 +31,7 @@ pub async fn login(
         password: Password::new(body.password),
     };
     let pair = state.use_cases.login.execute(command, &ctx.0).await?;
+    record_user(&req, pair.user.id);
     Ok(web::Json(pair.into()))
 }
 
