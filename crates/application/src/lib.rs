@@ -7,6 +7,7 @@ pub mod health;
 pub mod ports;
 pub mod principal;
 pub mod profile;
+pub mod sessions;
 pub mod users;
 
 mod contact;
@@ -70,6 +71,14 @@ pub struct UseCases {
     pub seal_audit_log: audit::SealAuditLog,
     /// The background retention job.
     pub run_retention: audit::RunRetention,
+    /// `GET /sessions`.
+    pub list_sessions: sessions::ListSessions,
+    /// `DELETE /sessions/{id}`.
+    pub revoke_session: sessions::RevokeSession,
+    /// `GET /users/{id}/sessions`.
+    pub list_user_sessions: sessions::ListUserSessions,
+    /// `DELETE /users/{id}/sessions`.
+    pub revoke_user_sessions: sessions::RevokeUserSessions,
 }
 
 impl UseCases {
@@ -99,6 +108,10 @@ impl UseCases {
             verify_audit_log: audit::VerifyAuditLog::new(ports.clone()),
             seal_audit_log: audit::SealAuditLog::new(ports.clone()),
             run_retention: audit::RunRetention::new(ports.clone()),
+            list_sessions: sessions::ListSessions::new(ports.clone()),
+            revoke_session: sessions::RevokeSession::new(ports.clone()),
+            list_user_sessions: sessions::ListUserSessions::new(ports.clone()),
+            revoke_user_sessions: sessions::RevokeUserSessions::new(ports.clone()),
             detailed_health: health::DetailedHealth::new(ports.clone()),
             health: health::Health::new(ports),
         }
