@@ -6,6 +6,7 @@ pub mod auth;
 pub mod health;
 pub mod list;
 pub mod profile;
+pub mod sessions;
 pub mod user;
 pub mod users;
 

@@ -7,6 +7,7 @@ mod docs;
 mod health;
 mod metrics;
 mod profile;
+mod sessions;
 mod users;
 
 use actix_web::body::MessageBody;
@@ -62,6 +63,13 @@ fn api_v1() -> web::Scope {
         .service(
             resource("/users/{id}/reset-password").route(web::patch().to(users::reset_password)),
         )
+        .service(
+            resource("/users/{id}/sessions")
+                .route(web::get().to(sessions::list_of_user))
+                .route(web::delete().to(sessions::revoke_all_of_user)),
+        )
+        .service(resource("/sessions").route(web::get().to(sessions::list)))
+        .service(resource("/sessions/{id}").route(web::delete().to(sessions::revoke)))
         // `/verify` before any `{id}` template of the audit log.
         .service(resource("/audit-logs").route(web::get().to(audit::list)))
         .service(resource("/audit-logs/verify").route(web::get().to(audit::verify)))

@@ -12,4 +12,5 @@ mod helpers;
 mod logging;
 mod observability;
 mod profile;
+mod sessions;
 mod users;
