@@ -1,6 +1,6 @@
 //! HTTP plumbing shared by every route: the contract's error body and its mapping from
 //! application errors, request ids, the access log, request metrics, the auth and
-//! context extractors, typed responders.
+//! context extractors, typed responders, security headers.
 
 pub mod access_log;
 pub mod auth;
@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod problem;
 pub mod request_id;
 pub mod respond;
+pub mod security_headers;
 
 pub use error::{ApiError, ErrorBody, ErrorCode, FieldDetail};
 pub use request_id::RequestId;

@@ -22,6 +22,7 @@ use crate::http::error::{
 };
 use crate::http::metrics::metrics_middleware;
 use crate::http::request_id::request_id_middleware;
+use crate::http::security_headers::security_headers_middleware;
 use crate::startup::AppState;
 
 /// Default JSON body limit; larger bodies get 413 PAYLOAD_TOO_LARGE.
@@ -101,6 +102,8 @@ pub fn app(
         // Inside the request id (to log it), outside the error body (to log the final status).
         .wrap(from_fn(access_log_middleware))
         .wrap(from_fn(request_id_middleware))
+        // Outermost: every response, whatever made it, gets the security headers.
+        .wrap(from_fn(security_headers_middleware))
         .service(resource("/api/health").route(web::get().to(health::live)))
         .service(resource("/api/health/ready").route(web::get().to(health::ready)))
         .service(resource("/api/health/detailed").route(web::get().to(health::detailed)))

@@ -12,5 +12,6 @@ mod helpers;
 mod logging;
 mod observability;
 mod profile;
+mod security_headers;
 mod sessions;
 mod users;

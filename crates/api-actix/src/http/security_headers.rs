@@ -1,0 +1,302 @@
+//! Security headers on every response, errors included: `X-Content-Type-Options`,
+//! `X-Frame-Options`, `Referrer-Policy`, a `Content-Security-Policy` that allows nothing
+//! for API responses and only what the bundled Swagger UI needs under `/api/docs`,
+//! `Cache-Control: no-store` on responses that carry tokens or personal data, and no
+//! `Server` banner.
+//!
+//! Register [`security_headers_middleware`] outermost (last `.wrap`), so responses made
+//! by other middleware (request ids, error bodies, rate limits) get the headers too.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::Error;
+
+/// The policy of every API response: JSON never needs to load or run anything, and no
+/// page may frame it.
+pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; \
+                           form-action 'none'";
+
+/// The policy of the explorer pages (`/api/docs/*`): the Swagger UI bundled in
+/// paperclip loads its own scripts, stylesheet and favicons (`'self'`), has one inline
+/// `<script>` and one inline `<style>` in its `index.html` (allowed by their SHA-256,
+/// not by `'unsafe-inline'`), uses `data:` images in its stylesheet and fetches the
+/// OpenAPI document and "try it out" calls from this origin. It needs no `eval`.
+/// The hashes are checked against the served `index.html` by the HTTP tests.
+pub const DOCS_CSP: &str = "default-src 'none'; \
+     script-src 'self' 'sha256-qzIUUVyNis8jVHXKlYc4HGAEsn0o42pLmW1do84Uptw='; \
+     style-src 'self' 'sha256-pyVPiLlnqL9OWVoJPs/E6VVF5hBecRzM2gBiarnaqAo='; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'none'";
+
+/// Where the explorer pages are served.
+const DOCS_PREFIX: &str = "/api/docs";
+
+/// The OpenAPI document under it: plain JSON, so it keeps the strict policy.
+const SPEC_PATH: &str = "/api/docs/openapi.json";
+
+/// Whether responses under `path` must not be stored by browsers or proxies: tokens
+/// (auth), the caller's personal data (profile) and their sessions (IPs, devices).
+fn is_sensitive(path: &str) -> bool {
+    let under = |prefix: &str| {
+        path == prefix
+            || path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    under("/api/v1/auth") || under("/api/v1/profile") || under("/api/v1/sessions")
+}
+
+/// Whether `path` is an explorer page or asset.
+fn is_docs_page(path: &str) -> bool {
+    let under_docs = path == DOCS_PREFIX
+        || path
+            .strip_prefix(DOCS_PREFIX)
+            .is_some_and(|rest| rest.starts_with('/'));
+    under_docs && path != SPEC_PATH
+}
+
+/// The headers a response to one path gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Policy {
+    csp: &'static str,
+    no_store: bool,
+}
+
+impl Policy {
+    fn for_path(path: &str) -> Self {
+        Self {
+            csp: if is_docs_page(path) {
+                DOCS_CSP
+            } else {
+                API_CSP
+            },
+            no_store: is_sensitive(path),
+        }
+    }
+
+    fn apply(self, headers: &mut HeaderMap) {
+        let set = |headers: &mut HeaderMap, name: HeaderName, value: &'static str| {
+            headers.insert(name, HeaderValue::from_static(value));
+        };
+        set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+        set(headers, header::X_FRAME_OPTIONS, "DENY");
+        set(headers, header::REFERRER_POLICY, "no-referrer");
+        set(headers, header::CONTENT_SECURITY_POLICY, self.csp);
+        if self.no_store {
+            set(headers, header::CACHE_CONTROL, "no-store");
+            set(headers, header::PRAGMA, "no-cache");
+        }
+        headers.remove(header::SERVER);
+    }
+}
+
+/// Sets the security headers on the response, or on the response actix will render
+/// from an error of the inner services.
+/// Use with `actix_web::middleware::from_fn(security_headers_middleware)`.
+pub async fn security_headers_middleware<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, Error> {
+    let policy = Policy::for_path(req.path());
+    match next.call(req).await {
+        Ok(mut res) => {
+            policy.apply(res.headers_mut());
+            Ok(res)
+        }
+        Err(inner) => Err(WithSecurityHeaders { inner, policy }.into()),
+    }
+}
+
+/// An error from inner services whose rendered response gets the security headers.
+#[derive(Debug)]
+struct WithSecurityHeaders {
+    inner: Error,
+    policy: Policy,
+}
+
+impl std::fmt::Display for WithSecurityHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl actix_web::ResponseError for WithSecurityHeaders {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        self.inner.as_response_error().status_code()
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        let mut res = self.inner.error_response();
+        self.policy.apply(res.headers_mut());
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::BoxBody;
+    use actix_web::dev::Service as _;
+    use actix_web::middleware::from_fn;
+    use actix_web::{test, web, App, HttpResponse};
+
+    async fn ok() -> HttpResponse {
+        HttpResponse::Ok()
+            .insert_header((header::SERVER, "actix-web/4"))
+            .insert_header((header::CACHE_CONTROL, "max-age=60"))
+            .body("{}")
+    }
+
+    async fn unauthorized() -> HttpResponse {
+        HttpResponse::Unauthorized().body("{}")
+    }
+
+    macro_rules! app {
+        () => {
+            test::init_service(
+                App::new()
+                    .wrap(from_fn(security_headers_middleware))
+                    .route("/api/v1/auth/login", web::post().to(ok))
+                    .route("/api/v1/profile", web::get().to(unauthorized))
+                    .route("/api/v1/profile/preferences", web::get().to(ok))
+                    .route("/api/v1/sessions", web::get().to(ok))
+                    .route("/api/v1/profiles", web::get().to(ok))
+                    .route("/api/v1/users", web::get().to(ok))
+                    .route("/api/docs/index.html", web::get().to(ok))
+                    .route("/api/docs/openapi.json", web::get().to(ok)),
+            )
+            .await
+        };
+    }
+
+    fn header<B>(res: &ServiceResponse<B>, name: HeaderName) -> Option<&str> {
+        res.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    #[track_caller]
+    fn assert_common<B>(res: &ServiceResponse<B>) {
+        assert_eq!(header(res, header::X_CONTENT_TYPE_OPTIONS), Some("nosniff"));
+        assert_eq!(header(res, header::X_FRAME_OPTIONS), Some("DENY"));
+        assert_eq!(header(res, header::REFERRER_POLICY), Some("no-referrer"));
+        assert_eq!(header(res, header::SERVER), None, "no server banner");
+    }
+
+    async fn get(path: &str) -> ServiceResponse<BoxBody> {
+        let app = app!();
+        let req = test::TestRequest::get().uri(path).to_request();
+        test::call_service(&app, req).await.map_into_boxed_body()
+    }
+
+    #[actix_web::test]
+    async fn an_api_response_gets_every_header_and_the_strict_policy() {
+        let res = get("/api/v1/users").await;
+
+        assert_eq!(res.status(), 200);
+        assert_common(&res);
+        assert_eq!(header(&res, header::CONTENT_SECURITY_POLICY), Some(API_CSP));
+        assert!(API_CSP.starts_with("default-src 'none'; frame-ancestors 'none'"));
+        assert_eq!(
+            header(&res, header::CACHE_CONTROL),
+            Some("max-age=60"),
+            "not a sensitive path"
+        );
+        assert_eq!(header(&res, header::PRAGMA), None);
+    }
+
+    #[actix_web::test]
+    async fn auth_profile_and_session_responses_are_not_stored() {
+        let app = app!();
+        for (method, path) in [
+            ("POST", "/api/v1/auth/login"),
+            ("GET", "/api/v1/profile"),
+            ("GET", "/api/v1/profile/preferences"),
+            ("GET", "/api/v1/sessions"),
+            ("GET", "/api/v1/auth/unknown"),
+        ] {
+            let req = test::TestRequest::default()
+                .method(method.parse().unwrap())
+                .uri(path)
+                .to_request();
+            let res = test::call_service(&app, req).await;
+            assert_common(&res);
+            assert_eq!(
+                header(&res, header::CACHE_CONTROL),
+                Some("no-store"),
+                "{path}"
+            );
+            assert_eq!(header(&res, header::PRAGMA), Some("no-cache"), "{path}");
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_path_that_only_starts_like_profile_is_not_sensitive() {
+        let res = get("/api/v1/profiles").await;
+
+        assert_eq!(header(&res, header::CACHE_CONTROL), Some("max-age=60"));
+    }
+
+    #[actix_web::test]
+    async fn error_responses_and_unknown_routes_get_the_headers() {
+        for (path, status) in [("/api/v1/profile", 401), ("/nowhere", 404)] {
+            let res = get(path).await;
+
+            assert_eq!(res.status(), status);
+            assert_common(&res);
+            assert_eq!(header(&res, header::CONTENT_SECURITY_POLICY), Some(API_CSP));
+        }
+    }
+
+    #[actix_web::test]
+    async fn only_the_explorer_pages_get_the_relaxed_policy() {
+        let page = get("/api/docs/index.html").await;
+        let spec = get("/api/docs/openapi.json").await;
+
+        assert_common(&page);
+        assert_eq!(
+            header(&page, header::CONTENT_SECURITY_POLICY),
+            Some(DOCS_CSP)
+        );
+        assert_eq!(
+            header(&spec, header::CONTENT_SECURITY_POLICY),
+            Some(API_CSP)
+        );
+        for directive in ["default-src 'none'", "frame-ancestors 'none'"] {
+            assert!(DOCS_CSP.contains(directive), "{directive}");
+        }
+        assert!(!DOCS_CSP.contains("unsafe-inline") && !DOCS_CSP.contains("unsafe-eval"));
+    }
+
+    #[actix_web::test]
+    async fn an_error_of_inner_middleware_is_rendered_with_the_headers() {
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(
+                    |_req: ServiceRequest, _next: Next<BoxBody>| async {
+                        Err::<ServiceResponse<BoxBody>, _>(actix_web::error::ErrorTooManyRequests(
+                            "slow down",
+                        ))
+                    },
+                ))
+                .wrap(from_fn(security_headers_middleware))
+                .route("/api/v1/auth/login", web::post().to(ok)),
+        )
+        .await;
+        let req = test::TestRequest::post()
+            .uri("/api/v1/auth/login")
+            .to_request();
+
+        let err = app.call(req).await.unwrap_err();
+        let res = err.error_response();
+
+        assert_eq!(res.status(), 429);
+        let headers = res.headers();
+        assert_eq!(headers.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+        assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+        assert_eq!(
+            headers.get(header::CONTENT_SECURITY_POLICY).unwrap(),
+            API_CSP
+        );
+    }
+}
