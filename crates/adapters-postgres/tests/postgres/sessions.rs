@@ -274,3 +274,73 @@ async fn an_observer_times_every_read_and_transaction_statement() {
     let pool = domain::ports::HealthCheck::pool_stats(&store).unwrap();
     assert!(pool.size >= 1 && pool.idle <= pool.size && pool.waiting == 0);
 }
+
+#[tokio::test]
+async fn session_for_update_reads_revoked_sessions_so_the_caller_can_judge_them() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let (ann, bob) = (user("ann"), user("bob"));
+    insert(&store, &[&ann, &bob]).await;
+    let (mine, theirs) = (session(ann.id, t0()), session(bob.id, t0()));
+    insert_sessions(&store, &[&mine, &theirs]).await;
+    let at = t0() + Duration::minutes(1);
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx
+        .revoke_session(mine.id, at, RevocationReason::Revoked)
+        .await
+        .unwrap());
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let revoked = tx.session_for_update(mine.id).await.unwrap().unwrap();
+    let other = tx.session_for_update(theirs.id).await.unwrap().unwrap();
+    let unknown = tx
+        .session_for_update(SessionId(Uuid::now_v7()))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!((revoked.user_id, revoked.revoked_at), (ann.id, Some(at)));
+    assert!(!revoked.is_active(at));
+    assert_eq!((other.user_id, other.revoked_at), (bob.id, None));
+    assert_eq!(unknown, None);
+    assert_eq!(
+        db.query_i64("SELECT count(*) AS n FROM sessions WHERE revoked_reason = 'REVOKED'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_admin_revocation_of_every_session_counts_only_unrevoked_ones() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let ann = user("ann");
+    insert(&store, &[&ann]).await;
+    let sessions: Vec<_> = (0..3).map(|_| session(ann.id, t0())).collect();
+    insert_sessions(&store, &sessions.iter().collect::<Vec<_>>()).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.revoke_session(sessions[0].id, t0(), RevocationReason::Logout)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let n = tx
+        .revoke_user_sessions(ann.id, t0(), RevocationReason::Revoked, None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(n, 2);
+    let page = store
+        .list_active(ann.id, t0(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+    assert_eq!(
+        db.query_i64("SELECT count(*) AS n FROM sessions WHERE revoked_reason = 'REVOKED'")
+            .await,
+        2
+    );
+}
