@@ -396,3 +396,24 @@ async fn the_openapi_document_describes_the_session_routes() {
     let item = &doc.body["components"]["schemas"]["SessionList"]["properties"]["items"]["items"];
     assert_eq!(item["properties"]["current"]["type"], "boolean");
 }
+
+#[actix_rt::test]
+async fn concurrent_revocations_of_one_session_succeed_once_and_audit_once() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "ann", "USER").await;
+    let (victim, _) = sign_in(&app, "ann", STRONG).await;
+    let (_, access) = sign_in(&app, "ann", STRONG).await;
+    let path = format!("/api/v1/sessions/{victim}");
+
+    let replies = futures_util::future::join_all(
+        (0..5).map(|_| app.call("DELETE", &path, Some(&access), None)),
+    )
+    .await;
+
+    let mut statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [204, 404, 404, 404, 404]);
+    let entries = audit_entries(&app, &admin, "SESSION_REVOKED", &victim).await;
+    assert_eq!(entries.len(), 1, "{entries:#?}");
+}
