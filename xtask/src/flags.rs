@@ -31,6 +31,15 @@ COMMANDS:
     fence               Only the dependency fence: domain and application must not depend
                         on actix-web, actix-http, diesel, diesel-async, deadpool, redis,
                         paperclip or tokio.
+    fuzz [--max-examples N] [--seed N] [-- ARGS]
+                        The outside fuzzer: start the test cluster, recreate database
+                        ems_fuzz, build, migrate and serve `ems` on a free loopback port,
+                        then run schemathesis (pip-installed at the pinned version if
+                        missing) over every operation of /api/docs/openapi.json as the
+                        admin. Fails on any 5xx or response that breaks the documented
+                        status codes, content types, headers or schemas. Defaults: 300
+                        examples per operation, seed 42. ARGS go to schemathesis run.
+                        Reports in target/ems-fuzz/report, server log target/ems-fuzz/ems.log.
     stop                Stop the dev and test clusters and the private Redis, whoever
                         started them (for servers left running by an earlier run).
     help                This text.
@@ -56,6 +65,8 @@ pub enum Task {
     Coverage(Coverage),
     /// Check the dependency fence only.
     Fence,
+    /// Run schemathesis against a running server.
+    Fuzz(Fuzz),
     /// Stop leftover servers.
     Stop,
 }
@@ -83,6 +94,27 @@ pub struct Coverage {
     pub packages: Vec<String>,
     /// Appended to `cargo tarpaulin`.
     pub tarpaulin_args: Vec<String>,
+}
+
+/// Flags of `fuzz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fuzz {
+    /// Test cases per operation and phase (`--max-examples`).
+    pub max_examples: u32,
+    /// Hypothesis seed, fixed so that a run can be repeated.
+    pub seed: u64,
+    /// Appended to `schemathesis run`.
+    pub schemathesis_args: Vec<String>,
+}
+
+impl Default for Fuzz {
+    fn default() -> Self {
+        Self {
+            max_examples: 300,
+            seed: 42,
+            schemathesis_args: Vec::new(),
+        }
+    }
 }
 
 /// A command line that does not parse.
@@ -194,6 +226,39 @@ where
             }
             Task::Coverage(coverage)
         }
+        "fuzz" => {
+            let mut fuzz = Fuzz {
+                schemathesis_args: rest.unwrap_or_default(),
+                ..Fuzz::default()
+            };
+            let mut flags = flags.into_iter();
+            while let Some(flag) = flags.next() {
+                let (name, inline) = match flag.split_once('=') {
+                    Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
+                    None => (flag.clone(), None),
+                };
+                let raw = inline
+                    .or_else(|| flags.next())
+                    .ok_or_else(|| usage(format!("`{name}` needs a value")))?;
+                match name.as_str() {
+                    "--max-examples" => {
+                        fuzz.max_examples =
+                            raw.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                                usage(format!(
+                                    "--max-examples wants a positive number, not `{raw}`"
+                                ))
+                            })?;
+                    }
+                    "--seed" => {
+                        fuzz.seed = raw
+                            .parse()
+                            .map_err(|_| usage(format!("--seed wants a number, not `{raw}`")))?;
+                    }
+                    other => return Err(unknown(&command, other)),
+                }
+            }
+            Task::Fuzz(fuzz)
+        }
         other => {
             return Err(usage(format!(
                 "unknown command `{other}` (try `cargo xtask help`)"
@@ -264,6 +329,22 @@ mod tests {
         assert!(parse_str("coverage --fail-under").is_err());
         assert!(parse_str("coverage --fail-under lots").is_err());
         assert!(parse_str("coverage --fail-under 101").is_err());
+    }
+
+    #[test]
+    fn fuzz_reads_its_flags_and_passes_the_rest_to_schemathesis() {
+        assert_eq!(parse_str("fuzz"), Ok(Task::Fuzz(Fuzz::default())));
+        assert_eq!(
+            parse_str("fuzz --max-examples 20 --seed=7 -- --phases fuzzing"),
+            Ok(Task::Fuzz(Fuzz {
+                max_examples: 20,
+                seed: 7,
+                schemathesis_args: vec!["--phases".into(), "fuzzing".into()],
+            }))
+        );
+        assert!(parse_str("fuzz --max-examples 0").is_err());
+        assert!(parse_str("fuzz --seed").is_err());
+        assert!(parse_str("fuzz --workers 2").is_err());
     }
 
     #[test]

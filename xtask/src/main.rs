@@ -60,6 +60,7 @@ fn run(task: Task) -> Result<()> {
         Task::Migrate => tasks::migrate::run(&paths),
         Task::Coverage(flags) => tasks::coverage::run(&paths, &flags),
         Task::Fence => fence::check(&paths),
+        Task::Fuzz(flags) => tasks::fuzz::run(&paths, &flags),
         Task::Stop => tasks::stop::run(&paths),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod coverage;
 pub mod dev;
+pub mod fuzz;
 pub mod migrate;
 pub mod stop;
 pub mod test;
