@@ -152,6 +152,8 @@ fn fuzz(work: &Path, addr: SocketAddr, password: &str, flags: &Fuzz) -> Result<(
         .args(["--report", "junit,ndjson", "--report-dir"])
         .arg(&report)
         .args(&flags.schemathesis_args)
+        // schemathesis keeps state in `.schemathesis/` of its working directory: not the repo.
+        .cwd(work)
         .env("SCHEMATHESIS_HOOKS", "ems_fuzz_hooks")
         .env("PYTHONPATH", work.join("hooks"))
         .env("EMS_FUZZ_BASE_URL", &base)
