@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod auth;
 pub mod context;
 pub mod error;
+pub mod json_body;
 pub mod metrics;
 pub mod problem;
 pub mod request_id;

@@ -209,7 +209,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
         if !has_body(req) {
             return Box::pin(async { Ok(Self(None)) });
         }
-        let json = actix_web::web::Json::<T>::from_request(req, payload);
+        let json = crate::http::json_body::JsonBody::<T>::from_request(req, payload);
         Box::pin(async move { Ok(Self(Some(json.await?.into_inner()))) })
     }
 }

@@ -10,6 +10,7 @@ use crate::http::access_log::record_user;
 use crate::http::auth::Authenticated;
 use crate::http::context::Ctx;
 use crate::http::error::ApiError;
+use crate::http::json_body::JsonBody;
 use crate::http::respond::OptionalJson;
 use crate::startup::AppState;
 
@@ -23,7 +24,7 @@ pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
     ctx: Ctx,
-    body: web::Json<LoginRequest>,
+    body: JsonBody<LoginRequest>,
 ) -> Result<web::Json<TokenPairDto>, ApiError> {
     let body = body.into_inner();
     let command = LoginCommand {
@@ -43,7 +44,7 @@ pub async fn login(
 pub async fn refresh(
     state: web::Data<AppState>,
     ctx: Ctx,
-    body: web::Json<RefreshRequest>,
+    body: JsonBody<RefreshRequest>,
 ) -> Result<web::Json<TokenPairDto>, ApiError> {
     let pair = state
         .use_cases

@@ -9,6 +9,7 @@ use crate::dto::user::UserDto;
 use crate::http::auth::Authenticated;
 use crate::http::context::Ctx;
 use crate::http::error::ApiError;
+use crate::http::json_body::JsonBody;
 use crate::http::respond::Tagged;
 use crate::startup::AppState;
 
@@ -33,7 +34,7 @@ pub async fn update_profile(
     state: web::Data<AppState>,
     who: Authenticated,
     ctx: Ctx,
-    body: web::Json<ProfilePatchDto>,
+    body: JsonBody<ProfilePatchDto>,
 ) -> Result<Tagged<UserDto>, ApiError> {
     let body = body.into_inner();
     let patch = ProfilePatch {
@@ -58,7 +59,7 @@ pub async fn change_password(
     state: web::Data<AppState>,
     who: Authenticated,
     ctx: Ctx,
-    body: web::Json<ChangePasswordRequest>,
+    body: JsonBody<ChangePasswordRequest>,
 ) -> Result<NoContent, ApiError> {
     let body = body.into_inner();
     let command = ChangePasswordCommand {
@@ -89,7 +90,7 @@ pub async fn put_preferences(
     state: web::Data<AppState>,
     who: Authenticated,
     ctx: Ctx,
-    body: web::Json<PreferencesDto>,
+    body: JsonBody<PreferencesDto>,
 ) -> Result<web::Json<PreferencesDto>, ApiError> {
     let prefs = state
         .use_cases

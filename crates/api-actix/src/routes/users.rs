@@ -15,6 +15,7 @@ use crate::dto::users::{
 use crate::http::auth::Authenticated;
 use crate::http::context::Ctx;
 use crate::http::error::ApiError;
+use crate::http::json_body::JsonBody;
 use crate::http::respond::{etag, if_match_version, Created, OptionalJson, Tagged};
 use crate::startup::AppState;
 
@@ -66,7 +67,7 @@ pub async fn create(
     state: web::Data<AppState>,
     who: Authenticated,
     ctx: Ctx,
-    body: web::Json<CreateUserRequest>,
+    body: JsonBody<CreateUserRequest>,
 ) -> Result<Created<UserDto>, ApiError> {
     let user = state
         .use_cases
@@ -109,7 +110,7 @@ pub async fn update(
     ctx: Ctx,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    body: web::Json<UserPatchDto>,
+    body: JsonBody<UserPatchDto>,
 ) -> Result<Tagged<UserDto>, ApiError> {
     let user = state
         .use_cases

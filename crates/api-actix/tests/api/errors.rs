@@ -117,3 +117,33 @@ async fn a_database_outage_is_a_fast_503_and_readiness_fails() {
     }
     assert!(recovered, "the server recovers by itself");
 }
+
+#[actix_rt::test]
+async fn a_json_array_in_place_of_an_object_body_is_refused() {
+    let app = TestApp::spawn().await;
+    let access = app.admin_token().await;
+
+    let login = app
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!([ADMIN, ADMIN_PASSWORD])),
+        )
+        .await;
+    let patch = app
+        .call(
+            "PATCH",
+            "/api/v1/profile",
+            Some(&access),
+            Some(json!(["Array Name", null])),
+        )
+        .await;
+
+    login.assert_error(400, "VALIDATION_FAILED");
+    patch.assert_error(400, "VALIDATION_FAILED");
+    let profile = app
+        .call("GET", "/api/v1/profile", Some(&access), None)
+        .await;
+    assert_eq!(profile.body["displayName"], ADMIN, "nothing changed");
+}
