@@ -47,6 +47,8 @@ pub struct UseCases {
     pub search_users: users::SearchUsers,
     /// `POST /users`.
     pub create_user: users::CreateUser,
+    /// `GET /users/export`.
+    pub export_users: users::ExportUsers,
     /// `GET /users/{id}`.
     pub get_user: users::GetUser,
     /// `PATCH /users/{id}`.
@@ -98,6 +100,7 @@ impl UseCases {
             list_users: users::ListUsers::new(ports.clone()),
             search_users: users::SearchUsers::new(ports.clone()),
             create_user: users::CreateUser::new(ports.clone()),
+            export_users: users::ExportUsers::new(ports.clone()),
             get_user: users::GetUser::new(ports.clone()),
             update_user: users::UpdateUser::new(ports.clone()),
             delete_user: users::DeleteUser::new(ports.clone()),

@@ -159,3 +159,58 @@ pub struct SearchUsersParams {
     /// Cursor from `nextCursor`.
     pub cursor: Option<String>,
 }
+
+/// `GET /users/export` query: the list filters and sort, and the file format.
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportUsersParams {
+    /// `csv` (default) or `json`.
+    pub format: Option<String>,
+    /// Substring of username, display name or email.
+    pub q: Option<String>,
+    /// Only this role.
+    pub role: Option<RoleDto>,
+    /// Only this status.
+    pub status: Option<StatusDto>,
+    /// Created at or after (RFC 3339).
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created at or before (RFC 3339).
+    pub created_to: Option<DateTime<Utc>>,
+    /// Include soft-deleted users.
+    pub include_deleted: Option<bool>,
+    /// Comma list of username, displayName, email, createdAt, lastLoginAt; `-` for descending.
+    pub sort: Option<String>,
+}
+
+impl ExportUsersParams {
+    /// Validates into a format and a query (the list's own parsing, without paging);
+    /// every problem is reported.
+    pub fn to_export(
+        &self,
+    ) -> Result<(application::users::ExportFormat, UserFilter, UserSort), Vec<FieldError>> {
+        let list = ListUsersParams {
+            q: self.q.clone(),
+            role: self.role,
+            status: self.status,
+            created_from: self.created_from,
+            created_to: self.created_to,
+            include_deleted: self.include_deleted,
+            sort: self.sort.clone(),
+            limit: None,
+            offset: None,
+            cursor: None,
+        };
+        let format =
+            application::users::ExportFormat::parse(self.format.as_deref().unwrap_or("csv"));
+        match (list.to_query(), format) {
+            (Ok(query), Some(format)) => Ok((format, query.filter, query.sort)),
+            (query, format) => {
+                let mut problems = query.err().unwrap_or_default();
+                if format.is_none() {
+                    problems.push(FieldError::new("format", "must be csv or json"));
+                }
+                Err(problems)
+            }
+        }
+    }
+}

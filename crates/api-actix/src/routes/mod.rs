@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod docs;
+mod export;
 mod health;
 mod metrics;
 mod profile;
@@ -54,6 +55,7 @@ fn api_v1() -> web::Scope {
         )
         // Static segments before the `{id}` template.
         .service(resource("/users/search").route(web::get().to(users::search)))
+        .service(resource("/users/export").route(web::get().to(export::users)))
         .service(
             resource("/users/{id}")
                 .route(web::get().to(users::get))

@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod bulk_export;
 mod errors;
 mod health;
 mod helpers;

@@ -2,6 +2,7 @@
 
 mod bootstrap;
 mod create;
+mod export;
 mod lifecycle;
 mod list;
 mod reset_password;
@@ -9,6 +10,7 @@ mod update;
 
 pub use bootstrap::BootstrapAdmin;
 pub use create::{CreateUser, NewUserInput};
+pub use export::{ExportFormat, ExportUsers, UserExport, EXPORT_PAGE_SIZE};
 pub use lifecycle::{DeleteUser, GetUser, RestoreUser};
 pub use list::{ListUsers, SearchUsers};
 pub use reset_password::ResetPassword;

@@ -498,3 +498,126 @@ async fn bootstrap_creates_the_admin_when_none_exists() {
     assert!(created.is_some());
     assert_eq!(actions(&audited), ["CREATE_USER"]);
 }
+
+mod export {
+    use domain::page::{Cursor, Page, Position, UserFilter, UserSort};
+    use domain::ports::MockUnitOfWork;
+
+    use super::*;
+
+    async fn start(mocks: Mocks, who: User) -> Result<UserExport, AppError> {
+        ExportUsers::new(mocks.ports())
+            .execute(
+                &testing::principal(who),
+                UserFilter::default(),
+                UserSort::default(),
+                ExportFormat::Csv,
+                &ctx(),
+            )
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_regular_user_may_not_export_and_nothing_is_audited() {
+        let err = start(Mocks::new(), target()).await.err().unwrap();
+
+        assert!(matches!(err, AppError::Forbidden));
+    }
+
+    #[tokio::test]
+    async fn a_reversed_creation_range_is_refused_before_auditing() {
+        let filter = UserFilter {
+            created_from: Some(testing::now()),
+            created_to: Some(testing::now() - chrono::Duration::days(1)),
+            ..UserFilter::default()
+        };
+
+        let err = ExportUsers::new(Mocks::new().ports())
+            .execute(
+                &testing::principal(admin()),
+                filter,
+                UserSort::default(),
+                ExportFormat::Json,
+                &ctx(),
+            )
+            .await
+            .err()
+            .unwrap();
+
+        assert!(matches!(err, AppError::Validation(f) if f[0].field == "createdFrom"));
+    }
+
+    #[tokio::test]
+    async fn an_export_is_audited_once_then_read_page_by_page_by_cursor() {
+        let (tx, audited) = committing_tx();
+        let mut mocks = Mocks::new().with_tx(tx);
+        mocks
+            .users
+            .expect_list()
+            .times(1)
+            .withf(|q| q.page.position == Position::Offset(0) && q.page.limit.get() == 100)
+            .returning(|_| {
+                Ok(Page {
+                    items: vec![testing::user(2, Role::User)],
+                    total: Some(2),
+                    next_cursor: Some(Cursor("c1".into())),
+                })
+            });
+        mocks
+            .users
+            .expect_list()
+            .times(1)
+            .withf(|q| q.page.position == Position::After(Cursor("c1".into())))
+            .returning(|_| {
+                Ok(Page {
+                    items: vec![testing::user(3, Role::User)],
+                    total: None,
+                    next_cursor: None,
+                })
+            });
+
+        let mut export = start(mocks, admin()).await.unwrap();
+
+        assert_eq!(actions(&audited), ["EXPORT_USERS"]);
+        assert_eq!(export.next_page().await.unwrap().unwrap().len(), 1);
+        assert_eq!(export.next_page().await.unwrap().unwrap().len(), 1);
+        assert!(export.next_page().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn an_export_that_cannot_be_audited_does_not_start() {
+        let mut mocks = Mocks::new();
+        mocks.uow = MockUnitOfWork::new();
+        mocks.uow.expect_begin().returning(|| Err(testing::down()));
+
+        let err = start(mocks, admin()).await.err().unwrap();
+
+        assert!(matches!(err, AppError::Unavailable(_)));
+    }
+
+    #[tokio::test]
+    async fn a_failed_page_read_ends_the_export_with_the_error() {
+        let (tx, _) = committing_tx();
+        let mut mocks = Mocks::new().with_tx(tx);
+        mocks
+            .users
+            .expect_list()
+            .times(1)
+            .returning(|_| Err(testing::down()));
+
+        let mut export = start(mocks, admin()).await.unwrap();
+
+        assert!(matches!(
+            export.next_page().await,
+            Err(AppError::Unavailable(_))
+        ));
+        assert!(export.next_page().await.unwrap().is_none());
+    }
+
+    #[test]
+    fn formats_parse_only_the_contract_spellings() {
+        assert_eq!(ExportFormat::parse("csv"), Some(ExportFormat::Csv));
+        assert_eq!(ExportFormat::parse("json"), Some(ExportFormat::Json));
+        assert_eq!(ExportFormat::parse("CSV"), None);
+    }
+}

@@ -1,0 +1,192 @@
+//! Users export, profile export and the bulk user endpoints over HTTP: the files and
+//! their headers, the per-item results, access rules and exactly one audit entry each.
+
+use serde_json::Value;
+
+use crate::helpers::{TestApp, Vars};
+
+fn generous(vars: &mut Vars) {
+    vars.insert("LOGIN_RATE_LIMIT".into(), "10000".into());
+    vars.insert("RATE_LIMIT".into(), "100000".into());
+}
+
+async fn spawn() -> TestApp {
+    TestApp::spawn_with(generous).await
+}
+
+/// The audit entries of `action`, newest first.
+async fn audit_entries(app: &TestApp, admin: &str, action: &str) -> Vec<Value> {
+    let reply = app
+        .call(
+            "GET",
+            &format!("/api/v1/audit-logs?limit=100&action={action}"),
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["items"].as_array().expect("items").clone()
+}
+
+#[actix_rt::test]
+async fn a_csv_export_has_the_contract_header_one_row_per_user_and_is_an_attachment() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    let ann = app.create_user(&admin, "ann", "USER").await;
+
+    let reply = app
+        .call("GET", "/api/v1/users/export?format=csv", Some(&admin), None)
+        .await;
+
+    assert_eq!(reply.status, 200);
+    assert!(reply
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/csv")));
+    let disposition = reply.header("content-disposition").unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"users-") && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    let text = reply.body.as_str().unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "id,username,email,displayName,role,status,createdAt,lastLoginAt"
+    );
+    assert_eq!(lines.len(), 3, "header, ann and the admin: {text}");
+    let ann_line = lines
+        .iter()
+        .find(|l| l.contains(",ann,"))
+        .expect("ann's row");
+    let cells: Vec<&str> = ann_line.split(',').collect();
+    assert_eq!(cells[0], ann["id"].as_str().unwrap());
+    assert_eq!(cells[2], "ann@example.org");
+    assert_eq!(cells[3], "ann display");
+    assert_eq!(cells[4], "USER");
+    assert_eq!(cells[5], "ACTIVE");
+    assert!(chrono::DateTime::parse_from_rfc3339(cells[6]).is_ok());
+    assert_eq!(cells[7], "", "never logged in");
+}
+
+#[actix_rt::test]
+async fn a_json_export_is_one_array_of_users_and_applies_the_list_filters() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    for n in 0..3 {
+        app.create_user(&admin, &format!("member{n}"), "USER").await;
+    }
+    app.create_user(&admin, "boss", "ADMIN").await;
+
+    let all = app
+        .call(
+            "GET",
+            "/api/v1/users/export?format=json",
+            Some(&admin),
+            None,
+        )
+        .await;
+    let filtered = app
+        .call(
+            "GET",
+            "/api/v1/users/export?format=json&role=USER&q=member&sort=username",
+            Some(&admin),
+            None,
+        )
+        .await;
+
+    assert_eq!(all.status, 200);
+    assert!(all
+        .header("content-disposition")
+        .is_some_and(|d| d.starts_with("attachment;") && d.ends_with(".json\"")));
+    assert_eq!(all.body.as_array().unwrap().len(), 5);
+    let names: Vec<&str> = filtered
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["member0", "member1", "member2"]);
+    assert!(filtered.body[0].get("passwordHash").is_none());
+}
+
+#[actix_rt::test]
+async fn an_export_larger_than_one_page_streams_every_user() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    let users: Vec<Value> = (0..120)
+        .map(|n| {
+            serde_json::json!({
+                "username": format!("bulk{n:03}"),
+                "displayName": "Bulk",
+                "password": crate::helpers::STRONG,
+            })
+        })
+        .collect();
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/users/bulk",
+            Some(&admin),
+            Some(serde_json::json!({ "users": users })),
+        )
+        .await;
+    if created.status != 201 {
+        // Without bulk create, seed one by one.
+        for n in 0..120 {
+            app.create_user(&admin, &format!("bulk{n:03}"), "USER")
+                .await;
+        }
+    }
+
+    let reply = app
+        .call("GET", "/api/v1/users/export?format=csv", Some(&admin), None)
+        .await;
+
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body.as_str().unwrap().lines().count(), 1 + 121);
+}
+
+#[actix_rt::test]
+async fn an_export_needs_an_admin_a_token_and_a_known_format() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    let (_, user) = app.user_with_token(&admin, "plain").await;
+
+    app.call("GET", "/api/v1/users/export?format=csv", Some(&user), None)
+        .await
+        .assert_error(403, "FORBIDDEN");
+    app.call("GET", "/api/v1/users/export?format=csv", None, None)
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    let bad = app
+        .call("GET", "/api/v1/users/export?format=xml", Some(&admin), None)
+        .await;
+    bad.assert_error(400, "VALIDATION_FAILED");
+    assert_eq!(bad.body["details"][0]["field"], "format");
+    assert!(audit_entries(&app, &admin, "EXPORT_USERS").await.is_empty());
+}
+
+#[actix_rt::test]
+async fn an_export_leaves_exactly_one_audit_entry_with_its_filters_and_no_data() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "ann", "USER").await;
+
+    let reply = app
+        .call(
+            "GET",
+            "/api/v1/users/export?format=json&status=ACTIVE",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+
+    let entries = audit_entries(&app, &admin, "EXPORT_USERS").await;
+    assert_eq!(entries.len(), 1);
+    let meta = &entries[0]["metadata"];
+    assert_eq!(meta["format"], "json");
+    assert_eq!(meta["filters"]["status"], "ACTIVE");
+    assert!(!meta.to_string().contains("ann@example.org"));
+}
