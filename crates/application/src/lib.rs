@@ -37,6 +37,8 @@ pub struct UseCases {
     pub update_profile: profile::UpdateProfile,
     /// `PUT /profile/password`.
     pub change_password: profile::ChangePassword,
+    /// `GET /profile/export`.
+    pub export_profile: profile::ExportProfile,
     /// `GET /profile/preferences`.
     pub get_preferences: profile::GetPreferences,
     /// `PUT /profile/preferences`.
@@ -95,6 +97,7 @@ impl UseCases {
             get_profile: profile::GetProfile,
             update_profile: profile::UpdateProfile::new(ports.clone()),
             change_password: profile::ChangePassword::new(ports.clone()),
+            export_profile: profile::ExportProfile::new(ports.clone()),
             get_preferences: profile::GetPreferences::new(ports.clone()),
             update_preferences: profile::UpdatePreferences::new(ports.clone()),
             list_users: users::ListUsers::new(ports.clone()),

@@ -78,3 +78,28 @@ impl From<PreferencesDto> for application::profile::PreferencesInput {
         }
     }
 }
+
+/// `GET /profile/export`: everything stored about the caller.
+#[derive(Debug, Serialize, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonalDataDto {
+    /// The account.
+    pub user: super::user::UserDto,
+    /// Preferences (the defaults when never set).
+    pub preferences: PreferencesDto,
+    /// Active sessions, newest first.
+    pub sessions: Vec<super::sessions::SessionDto>,
+    /// Audit entries the caller made or that are about their account, newest first.
+    pub audit_entries: Vec<super::audit::AuditEntryDto>,
+}
+
+impl From<application::profile::PersonalData> for PersonalDataDto {
+    fn from(d: application::profile::PersonalData) -> Self {
+        Self {
+            user: d.user.into(),
+            preferences: d.preferences.into(),
+            sessions: d.sessions.into_iter().map(Into::into).collect(),
+            audit_entries: d.audit_entries.into_iter().map(Into::into).collect(),
+        }
+    }
+}

@@ -1,4 +1,5 @@
-//! `GET /api/v1/users/export`: the streaming glue. The use case authorizes, audits and
+//! `GET /api/v1/users/export` and `GET /api/v1/profile/export`. For the users export,
+//! the streaming glue: the use case authorizes, audits and
 //! hands out pages; this module renders them as CSV or one JSON array while they are
 //! read, so memory holds one page whatever the size of the export.
 
@@ -15,6 +16,7 @@ use paperclip::v2::models::{
 };
 use paperclip::v2::schema::Apiv2Schema;
 
+use crate::dto::profile::PersonalDataDto;
 use crate::dto::user::UserDto;
 use crate::dto::users::ExportUsersParams;
 use crate::http::auth::Authenticated;
@@ -217,4 +219,75 @@ pub async fn users(
             ))
             .streaming(body(export, format)),
     ))
+}
+
+/// 200 JSON sent as an attachment (`Content-Disposition`), documented with `T`'s schema.
+pub struct Attachment<T> {
+    /// The document.
+    pub body: T,
+    /// The `Content-Disposition` value.
+    pub disposition: String,
+}
+
+impl<T: serde::Serialize> Responder for Attachment<T> {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+        HttpResponse::Ok()
+            .insert_header((header::CONTENT_DISPOSITION, self.disposition))
+            .json(self.body)
+    }
+}
+
+impl<T: Apiv2Schema> Apiv2Schema for Attachment<T> {
+    fn name() -> Option<String> {
+        T::name()
+    }
+    fn raw_schema() -> DefaultSchemaRaw {
+        T::raw_schema()
+    }
+}
+
+impl<T: Apiv2Schema> OperationModifier for Attachment<T> {
+    fn update_response(op: &mut DefaultOperationRaw) {
+        let mut schema = T::schema_with_ref();
+        schema.retain_ref();
+        let header = Header {
+            description: Some("`attachment; filename=\"...\"`".into()),
+            data_type: Some(DataType::String),
+            ..Default::default()
+        };
+        op.responses.insert(
+            "200".into(),
+            Either::Right(Response {
+                description: Some("The document, as an attachment".into()),
+                schema: Some(schema),
+                headers: [("Content-Disposition".to_owned(), header)]
+                    .into_iter()
+                    .collect(),
+            }),
+        );
+    }
+}
+
+/// Export my data
+///
+/// Everything stored about the caller (account, preferences, active sessions, and the
+/// audit entries they made or that are about their account) as one JSON document sent
+/// as an attachment. Audited as `DATA_EXPORT`.
+#[api_v2_operation(tags(Profile), operation_id = "exportProfile")]
+pub async fn profile(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: Ctx,
+) -> Result<Attachment<PersonalDataDto>, ApiError> {
+    let data = state
+        .use_cases
+        .export_profile
+        .execute(&who.0, &ctx.0)
+        .await?;
+    Ok(Attachment {
+        body: data.into(),
+        disposition: attachment("profile", "json", Utc::now()),
+    })
 }

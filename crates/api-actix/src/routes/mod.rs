@@ -43,6 +43,7 @@ fn api_v1() -> web::Scope {
                 .route(web::patch().to(profile::update_profile)),
         )
         .service(resource("/profile/password").route(web::put().to(profile::change_password)))
+        .service(resource("/profile/export").route(web::get().to(export::profile)))
         .service(
             resource("/profile/preferences")
                 .route(web::get().to(profile::get_preferences))

@@ -190,3 +190,72 @@ async fn an_export_leaves_exactly_one_audit_entry_with_its_filters_and_no_data()
     assert_eq!(meta["filters"]["status"], "ACTIVE");
     assert!(!meta.to_string().contains("ann@example.org"));
 }
+
+#[actix_rt::test]
+async fn a_profile_export_holds_the_user_preferences_sessions_and_audit_entries() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    let (user, token) = app.user_with_token(&admin, "dora").await;
+    let prefs = app
+        .call(
+            "PUT",
+            "/api/v1/profile/preferences",
+            Some(&token),
+            Some(serde_json::json!({"theme": "dark", "language": "de-CH", "notifications": false})),
+        )
+        .await;
+    assert_eq!(prefs.status, 200, "{}", prefs.body);
+
+    let reply = app
+        .call("GET", "/api/v1/profile/export", Some(&token), None)
+        .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply
+        .header("content-disposition")
+        .is_some_and(|d| d.starts_with("attachment;")));
+    let doc = &reply.body;
+    assert_eq!(doc["user"]["id"], user["id"]);
+    assert!(doc["user"].get("passwordHash").is_none());
+    assert_eq!(doc["preferences"]["theme"], "dark");
+    let sessions = doc["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["current"], true);
+    let actions: Vec<&str> = doc["auditEntries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in ["DATA_EXPORT", "PREFERENCES_UPDATE", "LOGIN", "CREATE_USER"] {
+        assert!(actions.contains(&expected), "{expected} in {actions:?}");
+    }
+    assert_eq!(audit_entries(&app, &admin, "DATA_EXPORT").await.len(), 1);
+}
+
+#[actix_rt::test]
+async fn a_profile_export_needs_a_token_and_a_changed_password() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    let (user, _) = app.user_with_token(&admin, "erin").await;
+    let reset = app
+        .call(
+            "PATCH",
+            &format!(
+                "/api/v1/users/{}/reset-password",
+                user["id"].as_str().unwrap()
+            ),
+            Some(&admin),
+            None,
+        )
+        .await;
+    let temporary = reset.body["temporaryPassword"].as_str().unwrap().to_owned();
+    let gated = crate::helpers::token(&app.login("erin", &temporary).await);
+
+    app.call("GET", "/api/v1/profile/export", None, None)
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    app.call("GET", "/api/v1/profile/export", Some(&gated), None)
+        .await
+        .assert_error(403, "PASSWORD_CHANGE_REQUIRED");
+}

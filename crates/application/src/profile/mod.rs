@@ -1,9 +1,11 @@
 //! The signed-in user's own profile, password and preferences.
 
+mod export;
 mod password;
 mod preferences;
 mod update;
 
+pub use export::{ExportProfile, PersonalData};
 pub use password::{ChangePassword, ChangePasswordCommand};
 pub use preferences::{GetPreferences, PreferencesInput, UpdatePreferences};
 pub use update::{ProfilePatch, UpdateProfile};

@@ -1,0 +1,258 @@
+//! `GET /profile/export`: everything stored about the caller, in one document.
+
+use std::collections::HashSet;
+
+use domain::audit::{AuditAction, AuditEntry, AuditFilter, AuditQuery, EntityType, RequestContext};
+use domain::page::{Limit, PageRequest, Position};
+use domain::preferences::Preferences;
+use domain::user::User;
+use serde_json::json;
+
+use crate::error::AppError;
+use crate::ports::Ports;
+use crate::principal::Principal;
+use crate::sessions::SessionView;
+
+/// Rows read per store call.
+const PAGE_SIZE: i64 = 100;
+
+/// The caller's personal data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonalData {
+    /// The account as stored now.
+    pub user: User,
+    /// Preferences (the defaults when never set).
+    pub preferences: Preferences,
+    /// Active sessions, newest first.
+    pub sessions: Vec<SessionView>,
+    /// Audit entries the caller made or that are about their account, newest first.
+    pub audit_entries: Vec<AuditEntry>,
+}
+
+/// Exports the caller's personal data.
+pub struct ExportProfile {
+    ports: Ports,
+}
+
+impl ExportProfile {
+    /// Builds the use case.
+    pub fn new(ports: Ports) -> Self {
+        Self { ports }
+    }
+
+    /// Runs it. Any signed-in user, about themselves, after the password-change gate.
+    /// `DATA_EXPORT` is committed first, so the export lists its own entry.
+    #[tracing::instrument(name = "export_profile", skip_all, fields(user.id = %who.user.id))]
+    pub async fn execute(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+    ) -> Result<PersonalData, AppError> {
+        who.require_full_access()?;
+        let me = who.user.id;
+        let now = self.ports.clock.now();
+        let entry = crate::audit::about_user(
+            &self.ports,
+            &ctx.clone().with_actor(me),
+            AuditAction::DataExport,
+            me,
+            json!({}),
+            now,
+        );
+        let mut tx = self.ports.uow.begin().await?;
+        tx.append_audit(&entry).await?;
+        tx.commit().await?;
+
+        let preferences = self.ports.users.preferences(me).await?.unwrap_or_default();
+        let mut sessions = Vec::new();
+        let mut page = first_page()?;
+        loop {
+            let batch = self.ports.sessions.list_active(me, now, &page).await?;
+            sessions.extend(batch.items.into_iter().map(|session| SessionView {
+                current: session.id == who.session_id,
+                session,
+            }));
+            match batch.next_cursor {
+                Some(c) => page.position = Position::After(c),
+                None => break,
+            }
+        }
+        let by_actor = AuditFilter {
+            user_id: Some(me),
+            ..AuditFilter::default()
+        };
+        let about_me = AuditFilter {
+            entity_type: Some(EntityType::User),
+            entity_id: Some(me.to_string()),
+            ..AuditFilter::default()
+        };
+        let mut audit_entries = Vec::new();
+        let mut seen = HashSet::new();
+        for filter in [by_actor, about_me] {
+            let mut query = AuditQuery {
+                filter,
+                page: first_page()?,
+            };
+            loop {
+                let batch = self.ports.audit.list(&query).await?;
+                audit_entries.extend(batch.items.into_iter().filter(|e| seen.insert(e.id)));
+                match batch.next_cursor {
+                    Some(c) => query.page.position = Position::After(c),
+                    None => break,
+                }
+            }
+        }
+        audit_entries.sort_by_key(|e| std::cmp::Reverse((e.created_at, e.id)));
+        Ok(PersonalData {
+            user: who.user.clone(),
+            preferences,
+            sessions,
+            audit_entries,
+        })
+    }
+}
+
+fn first_page() -> Result<PageRequest, AppError> {
+    Ok(PageRequest {
+        limit: Limit::new(PAGE_SIZE).map_err(|e| AppError::Validation(vec![e]))?,
+        position: Position::Offset(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::audit::{AuditAction, AuditEntry, EntityType, RequestContext};
+    use domain::page::{Cursor, Page};
+    use domain::user::Role;
+
+    use super::*;
+    use crate::testing::{self, actions, committing_tx, Mocks};
+
+    fn entry(n: u128, action: AuditAction) -> AuditEntry {
+        AuditEntry::new(
+            testing::id(n),
+            &RequestContext::default(),
+            action,
+            EntityType::User,
+            None,
+            serde_json::json!({}),
+            testing::now() + chrono::Duration::seconds(n as i64),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_export_gathers_every_page_of_sessions_and_both_kinds_of_audit_entries() {
+        let me = testing::user(2, Role::User);
+        let (tx, audited) = committing_tx();
+        let mut mocks = Mocks::new().with_tx(tx);
+        mocks.users.expect_preferences().returning(|_| Ok(None));
+        mocks
+            .sessions
+            .expect_list_active()
+            .times(1)
+            .withf(|_, _, p| p.position == Position::Offset(0))
+            .returning(|u, _, _| {
+                Ok(Page {
+                    items: vec![testing::session(900, u)],
+                    total: Some(2),
+                    next_cursor: Some(Cursor("s1".into())),
+                })
+            });
+        mocks
+            .sessions
+            .expect_list_active()
+            .times(1)
+            .withf(|_, _, p| p.position == Position::After(Cursor("s1".into())))
+            .returning(|u, _, _| {
+                Ok(Page {
+                    items: vec![testing::session(901, u)],
+                    total: None,
+                    next_cursor: None,
+                })
+            });
+        mocks
+            .audit
+            .expect_list()
+            .times(1)
+            .withf(|q| q.filter.user_id.is_some())
+            .returning(|_| {
+                Ok(Page {
+                    items: vec![
+                        entry(1, AuditAction::Login),
+                        entry(3, AuditAction::DataExport),
+                    ],
+                    total: Some(2),
+                    next_cursor: None,
+                })
+            });
+        mocks
+            .audit
+            .expect_list()
+            .times(1)
+            .withf(|q| q.filter.entity_id.is_some() && q.filter.user_id.is_none())
+            .returning(|_| {
+                Ok(Page {
+                    // The export's own entry is both by and about the caller: listed once.
+                    items: vec![
+                        entry(3, AuditAction::DataExport),
+                        entry(2, AuditAction::CreateUser),
+                    ],
+                    total: Some(2),
+                    next_cursor: None,
+                })
+            });
+
+        let data = ExportProfile::new(mocks.ports())
+            .execute(&testing::principal(me.clone()), &RequestContext::default())
+            .await
+            .unwrap();
+
+        assert_eq!(actions(&audited), ["DATA_EXPORT"]);
+        assert_eq!(data.user, me);
+        assert_eq!(data.preferences, Preferences::default());
+        assert_eq!(data.sessions.len(), 2);
+        assert!(data.sessions[0].current && !data.sessions[1].current);
+        let listed: Vec<_> = data.audit_entries.iter().map(|e| e.action).collect();
+        assert_eq!(
+            listed,
+            [
+                AuditAction::DataExport,
+                AuditAction::CreateUser,
+                AuditAction::Login
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_caller_who_must_change_the_password_is_gated() {
+        let mut me = testing::user(2, Role::User);
+        me.must_change_password = true;
+
+        let err = ExportProfile::new(Mocks::new().ports())
+            .execute(&testing::principal(me), &RequestContext::default())
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, AppError::PasswordChangeRequired));
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_fails_the_export() {
+        let (tx, _) = committing_tx();
+        let mut mocks = Mocks::new().with_tx(tx);
+        mocks
+            .users
+            .expect_preferences()
+            .returning(|_| Err(testing::down()));
+
+        let err = ExportProfile::new(mocks.ports())
+            .execute(
+                &testing::principal(testing::user(2, Role::User)),
+                &RequestContext::default(),
+            )
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, AppError::Unavailable(_)));
+    }
+}
