@@ -49,6 +49,8 @@ pub struct UseCases {
     pub search_users: users::SearchUsers,
     /// `POST /users`.
     pub create_user: users::CreateUser,
+    /// `DELETE /users/bulk`.
+    pub bulk_delete_users: users::BulkDeleteUsers,
     /// `GET /users/export`.
     pub export_users: users::ExportUsers,
     /// `GET /users/{id}`.
@@ -103,6 +105,7 @@ impl UseCases {
             list_users: users::ListUsers::new(ports.clone()),
             search_users: users::SearchUsers::new(ports.clone()),
             create_user: users::CreateUser::new(ports.clone()),
+            bulk_delete_users: users::BulkDeleteUsers::new(ports.clone()),
             export_users: users::ExportUsers::new(ports.clone()),
             get_user: users::GetUser::new(ports.clone()),
             update_user: users::UpdateUser::new(ports.clone()),

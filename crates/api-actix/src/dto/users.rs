@@ -214,3 +214,60 @@ impl ExportUsersParams {
         }
     }
 }
+
+/// `DELETE /users/bulk` body.
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkDeleteRequest {
+    /// 1–1000 user ids.
+    pub ids: Vec<uuid::Uuid>,
+}
+
+/// What happened to one user of a bulk delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BulkDeleteStatusDto {
+    /// Soft-deleted, sessions revoked.
+    Deleted,
+    /// No such user, or already deleted.
+    NotFound,
+    /// The caller themselves, or the last active admin.
+    Forbidden,
+}
+
+/// One requested id and its outcome.
+#[derive(Debug, Serialize, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkDeleteItem {
+    /// The requested id.
+    pub id: uuid::Uuid,
+    /// What happened.
+    pub status: BulkDeleteStatusDto,
+}
+
+/// `DELETE /users/bulk` answer: one result per requested id, in request order.
+#[derive(Debug, Serialize, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkDeleteResponse {
+    /// The outcomes.
+    pub results: Vec<BulkDeleteItem>,
+}
+
+impl From<Vec<application::users::BulkDeleteResult>> for BulkDeleteResponse {
+    fn from(results: Vec<application::users::BulkDeleteResult>) -> Self {
+        use application::users::BulkDeleteStatus as S;
+        Self {
+            results: results
+                .into_iter()
+                .map(|r| BulkDeleteItem {
+                    id: r.id.0,
+                    status: match r.status {
+                        S::Deleted => BulkDeleteStatusDto::Deleted,
+                        S::NotFound => BulkDeleteStatusDto::NotFound,
+                        S::Forbidden => BulkDeleteStatusDto::Forbidden,
+                    },
+                })
+                .collect(),
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod bulk;
 mod docs;
 mod export;
 mod health;
@@ -57,6 +58,7 @@ fn api_v1() -> web::Scope {
         // Static segments before the `{id}` template.
         .service(resource("/users/search").route(web::get().to(users::search)))
         .service(resource("/users/export").route(web::get().to(export::users)))
+        .service(resource("/users/bulk").route(web::delete().to(bulk::delete)))
         .service(
             resource("/users/{id}")
                 .route(web::get().to(users::get))

@@ -259,3 +259,94 @@ async fn a_profile_export_needs_a_token_and_a_changed_password() {
         .await
         .assert_error(403, "PASSWORD_CHANGE_REQUIRED");
 }
+
+#[actix_rt::test]
+async fn a_bulk_delete_reports_each_id_and_leaves_one_audit_entry() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    let (ann, ann_token) = app.user_with_token(&admin, "ann").await;
+    let bob = app.create_user(&admin, "bob", "USER").await;
+    let me = app
+        .call("GET", "/api/v1/profile", Some(&admin), None)
+        .await
+        .body;
+    let unknown = "00000000-0000-7000-8000-000000000001";
+
+    let reply = app
+        .call(
+            "DELETE",
+            "/api/v1/users/bulk",
+            Some(&admin),
+            Some(serde_json::json!({"ids": [ann["id"], bob["id"], unknown, me["id"]]})),
+        )
+        .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let statuses: Vec<(&str, &str)> = reply.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (ann["id"].as_str().unwrap(), "DELETED"),
+            (bob["id"].as_str().unwrap(), "DELETED"),
+            (unknown, "NOT_FOUND"),
+            (me["id"].as_str().unwrap(), "FORBIDDEN"),
+        ]
+    );
+    app.call("GET", "/api/v1/profile", Some(&ann_token), None)
+        .await
+        .assert_error(401, "SESSION_REVOKED");
+    let gone = app
+        .call(
+            "GET",
+            &format!("/api/v1/users/{}", bob["id"].as_str().unwrap()),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert!(gone.body["deletedAt"].is_string());
+    let entries = audit_entries(&app, &admin, "BULK_DELETE_USERS").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["metadata"]["deleted"], 2);
+    assert_eq!(entries[0]["metadata"]["notFound"], 1);
+    assert_eq!(entries[0]["metadata"]["forbidden"], 1);
+}
+
+#[actix_rt::test]
+async fn a_bulk_delete_needs_an_admin_and_a_valid_list() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    let (_, user) = app.user_with_token(&admin, "plain").await;
+
+    app.call(
+        "DELETE",
+        "/api/v1/users/bulk",
+        Some(&user),
+        Some(serde_json::json!({"ids": []})),
+    )
+    .await
+    .assert_error(403, "FORBIDDEN");
+    app.call(
+        "DELETE",
+        "/api/v1/users/bulk",
+        Some(&admin),
+        Some(serde_json::json!({"ids": []})),
+    )
+    .await
+    .assert_error(400, "VALIDATION_FAILED");
+    app.call(
+        "DELETE",
+        "/api/v1/users/bulk",
+        Some(&admin),
+        Some(serde_json::json!({"ids": [], "force": true})),
+    )
+    .await
+    .assert_error(400, "VALIDATION_FAILED");
+    assert!(audit_entries(&app, &admin, "BULK_DELETE_USERS")
+        .await
+        .is_empty());
+}

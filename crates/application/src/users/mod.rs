@@ -1,6 +1,7 @@
 //! Admin user management.
 
 mod bootstrap;
+mod bulk;
 mod create;
 mod export;
 mod lifecycle;
@@ -9,6 +10,7 @@ mod reset_password;
 mod update;
 
 pub use bootstrap::BootstrapAdmin;
+pub use bulk::{BulkDeleteResult, BulkDeleteStatus, BulkDeleteUsers, MAX_BULK_ITEMS};
 pub use create::{CreateUser, NewUserInput};
 pub use export::{ExportFormat, ExportUsers, UserExport, EXPORT_PAGE_SIZE};
 pub use lifecycle::{DeleteUser, GetUser, RestoreUser};

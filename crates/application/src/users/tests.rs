@@ -621,3 +621,110 @@ mod export {
         assert_eq!(ExportFormat::parse("CSV"), None);
     }
 }
+
+mod bulk_delete {
+    use domain::user::UserId;
+
+    use super::*;
+
+    fn other_admin() -> User {
+        testing::user(3, Role::Admin)
+    }
+
+    #[tokio::test]
+    async fn each_id_gets_its_outcome_in_one_transaction_with_one_audit_entry() {
+        let (mut tx, audited) = committing_tx();
+        tx.expect_user_for_update().returning(|id| {
+            Ok(match id.0.as_u128() {
+                2 => Some(testing::user(2, Role::User)),
+                3 => Some(testing::user(3, Role::Admin)),
+                _ => None,
+            })
+        });
+        tx.expect_count_active_admins().returning(|| Ok(2));
+        tx.expect_update_user()
+            .times(2)
+            .withf(|u, v| u.deleted_at == Some(testing::now()) && *v == 1)
+            .returning(|_, _| Ok(()));
+        tx.expect_revoke_user_sessions()
+            .times(2)
+            .returning(|_, _, _, _| Ok(1));
+        let mocks = Mocks::new().with_tx(tx);
+        let ids = [2, 3, 4, 1].map(|n| UserId(testing::id(n))).to_vec();
+
+        let results = BulkDeleteUsers::new(mocks.ports())
+            .execute(&testing::principal(admin()), ids, &ctx())
+            .await
+            .unwrap();
+
+        let statuses: Vec<_> = results.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                BulkDeleteStatus::Deleted,
+                BulkDeleteStatus::Deleted,
+                BulkDeleteStatus::NotFound,
+                BulkDeleteStatus::Forbidden,
+            ]
+        );
+        assert_eq!(actions(&audited), ["BULK_DELETE_USERS"]);
+    }
+
+    #[tokio::test]
+    async fn the_last_active_admin_is_forbidden_not_an_error() {
+        let (mut tx, _) = committing_tx();
+        tx.expect_user_for_update()
+            .returning(|_| Ok(Some(other_admin())));
+        tx.expect_count_active_admins().returning(|| Ok(1));
+        tx.expect_update_user().never();
+        let mocks = Mocks::new().with_tx(tx);
+
+        let results = BulkDeleteUsers::new(mocks.ports())
+            .execute(&testing::principal(admin()), vec![other_admin().id], &ctx())
+            .await
+            .unwrap();
+
+        assert_eq!(results[0].status, BulkDeleteStatus::Forbidden);
+    }
+
+    #[tokio::test]
+    async fn an_empty_or_oversized_list_is_a_validation_error() {
+        let bulk = BulkDeleteUsers::new(Mocks::new().ports());
+        let who = testing::principal(admin());
+
+        let empty = bulk.execute(&who, vec![], &ctx()).await.unwrap_err();
+        let many = bulk
+            .execute(&who, vec![target().id; MAX_BULK_ITEMS + 1], &ctx())
+            .await
+            .unwrap_err();
+
+        assert!(matches!(empty, AppError::Validation(f) if f[0].field == "ids"));
+        assert!(matches!(many, AppError::Validation(_)));
+    }
+
+    #[tokio::test]
+    async fn a_regular_user_may_not_bulk_delete() {
+        let err = BulkDeleteUsers::new(Mocks::new().ports())
+            .execute(&testing::principal(target()), vec![admin().id], &ctx())
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, AppError::Forbidden));
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_rolls_everything_back() {
+        let mut tx = MockTransaction::new();
+        tx.expect_user_for_update()
+            .returning(|_| Err(testing::down()));
+        tx.expect_commit().never();
+        let mocks = Mocks::new().with_tx(tx);
+
+        let err = BulkDeleteUsers::new(mocks.ports())
+            .execute(&testing::principal(admin()), vec![target().id], &ctx())
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, AppError::Unavailable(_)));
+    }
+}
