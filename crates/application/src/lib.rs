@@ -49,6 +49,8 @@ pub struct UseCases {
     pub search_users: users::SearchUsers,
     /// `POST /users`.
     pub create_user: users::CreateUser,
+    /// `POST /users/bulk`.
+    pub bulk_create_users: users::BulkCreateUsers,
     /// `DELETE /users/bulk`.
     pub bulk_delete_users: users::BulkDeleteUsers,
     /// `GET /users/export`.
@@ -105,6 +107,7 @@ impl UseCases {
             list_users: users::ListUsers::new(ports.clone()),
             search_users: users::SearchUsers::new(ports.clone()),
             create_user: users::CreateUser::new(ports.clone()),
+            bulk_create_users: users::BulkCreateUsers::new(ports.clone()),
             bulk_delete_users: users::BulkDeleteUsers::new(ports.clone()),
             export_users: users::ExportUsers::new(ports.clone()),
             get_user: users::GetUser::new(ports.clone()),

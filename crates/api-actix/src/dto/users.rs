@@ -7,7 +7,7 @@ use paperclip::actix::Apiv2Schema;
 use serde::{Deserialize, Serialize};
 
 use super::list::PageParams;
-use super::user::{RoleDto, StatusDto};
+use super::user::{RoleDto, StatusDto, UserDto};
 
 /// `POST /users` body.
 #[derive(Deserialize, Apiv2Schema)]
@@ -269,5 +269,91 @@ impl From<Vec<application::users::BulkDeleteResult>> for BulkDeleteResponse {
                 })
                 .collect(),
         }
+    }
+}
+
+/// `POST /users/bulk` body.
+#[derive(Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkCreateRequest {
+    /// 1–1000 users, each like a `POST /users` body.
+    pub users: Vec<CreateUserRequest>,
+    /// All or nothing (default true): 201 or 400 with `details` per index. False: 207
+    /// with a result per item, creating what it can.
+    pub atomic: Option<bool>,
+}
+
+/// `POST /users/bulk` answer when atomic.
+#[derive(Debug, Serialize, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkCreatedResponse {
+    /// The created users, in request order.
+    pub created: Vec<UserDto>,
+}
+
+/// Why one item of a non-atomic bulk create failed: the error body's essentials.
+#[derive(Debug, Serialize, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkItemError {
+    /// The contract code.
+    pub code: crate::http::error::ErrorCode,
+    /// Human readable explanation.
+    pub message: String,
+    /// Per-field problems, for validation errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<crate::http::error::FieldDetail>>,
+}
+
+/// The outcome of one item of a non-atomic bulk create.
+#[derive(Debug, Serialize, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkCreateResult {
+    /// Position in the request.
+    pub index: usize,
+    /// The HTTP status this item alone would have had (201, 400, 409, ...).
+    pub status: u16,
+    /// The created user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserDto>,
+    /// Why it was not created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<BulkItemError>,
+}
+
+/// `POST /users/bulk` answer when not atomic (207).
+#[derive(Debug, Serialize, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkCreateResults {
+    /// One result per item, in request order.
+    pub results: Vec<BulkCreateResult>,
+}
+
+impl From<Vec<application::users::BulkCreateItem>> for BulkCreateResults {
+    fn from(items: Vec<application::users::BulkCreateItem>) -> Self {
+        let results = items
+            .into_iter()
+            .map(|item| match item.result {
+                Ok(user) => BulkCreateResult {
+                    index: item.index,
+                    status: 201,
+                    user: Some(user.into()),
+                    error: None,
+                },
+                Err(err) => {
+                    let err = crate::http::error::ApiError::from(err);
+                    BulkCreateResult {
+                        index: item.index,
+                        status: err.code.status().as_u16(),
+                        user: None,
+                        error: Some(BulkItemError {
+                            code: err.code,
+                            message: err.message,
+                            details: err.details,
+                        }),
+                    }
+                }
+            })
+            .collect();
+        Self { results }
     }
 }

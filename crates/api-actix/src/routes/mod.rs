@@ -30,6 +30,9 @@ use crate::startup::AppState;
 /// Default JSON body limit; larger bodies get 413 PAYLOAD_TOO_LARGE.
 pub const JSON_LIMIT_BYTES: usize = 64 * 1024;
 
+/// JSON body limit of `/users/bulk` (up to 1000 create bodies).
+pub const BULK_JSON_LIMIT_BYTES: usize = 2 * 1024 * 1024;
+
 /// `/api/v1`.
 fn api_v1() -> web::Scope {
     let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
@@ -58,7 +61,13 @@ fn api_v1() -> web::Scope {
         // Static segments before the `{id}` template.
         .service(resource("/users/search").route(web::get().to(users::search)))
         .service(resource("/users/export").route(web::get().to(export::users)))
-        .service(resource("/users/bulk").route(web::delete().to(bulk::delete)))
+        .service(
+            resource("/users/bulk")
+                // Up to 1000 create bodies: a larger limit for this route only.
+                .app_data(json_config(BULK_JSON_LIMIT_BYTES))
+                .route(web::post().to(bulk::create))
+                .route(web::delete().to(bulk::delete)),
+        )
         .service(
             resource("/users/{id}")
                 .route(web::get().to(users::get))

@@ -350,3 +350,164 @@ async fn a_bulk_delete_needs_an_admin_and_a_valid_list() {
         .await
         .is_empty());
 }
+
+fn body(username: &str) -> Value {
+    serde_json::json!({
+        "username": username,
+        "displayName": format!("{username} display"),
+        "email": format!("{username}@example.org"),
+        "password": crate::helpers::STRONG,
+    })
+}
+
+#[actix_rt::test]
+async fn an_atomic_bulk_create_makes_every_user_and_leaves_one_audit_entry() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+
+    let reply = app
+        .call(
+            "POST",
+            "/api/v1/users/bulk",
+            Some(&admin),
+            Some(serde_json::json!({"users": [body("ann"), body("bob")]})),
+        )
+        .await;
+
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let names: Vec<&str> = reply.body["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ann", "bob"]);
+    app.login("bob", crate::helpers::STRONG).await;
+    let entries = audit_entries(&app, &admin, "BULK_CREATE_USERS").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["metadata"]["created"], 2);
+}
+
+#[actix_rt::test]
+async fn a_failed_atomic_bulk_create_reports_each_index_and_creates_nothing() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "taken", "USER").await;
+
+    let invalid = app
+        .call(
+            "POST",
+            "/api/v1/users/bulk",
+            Some(&admin),
+            Some(serde_json::json!({"users": [body("ann"), body("x"), body("ANN")]})),
+        )
+        .await;
+    let clash = app
+        .call(
+            "POST",
+            "/api/v1/users/bulk",
+            Some(&admin),
+            Some(serde_json::json!({"users": [body("carl"), body("taken")], "atomic": true})),
+        )
+        .await;
+
+    invalid.assert_error(400, "VALIDATION_FAILED");
+    let fields: Vec<&str> = invalid.body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"users[1].username"), "{fields:?}");
+    assert!(fields.contains(&"users[2].username"), "{fields:?}");
+    assert!(
+        !fields.iter().any(|f| f.starts_with("users[0]")),
+        "{fields:?}"
+    );
+    clash.assert_error(400, "VALIDATION_FAILED");
+    assert_eq!(clash.body["details"][0]["field"], "users[1].username");
+    let listed = app
+        .call("GET", "/api/v1/users?q=carl", Some(&admin), None)
+        .await;
+    assert_eq!(listed.body["total"], 0, "nothing was created");
+    let listed = app
+        .call("GET", "/api/v1/users?q=ann", Some(&admin), None)
+        .await;
+    assert_eq!(listed.body["total"], 0, "nothing was created");
+    assert!(audit_entries(&app, &admin, "BULK_CREATE_USERS")
+        .await
+        .is_empty());
+}
+
+#[actix_rt::test]
+async fn a_non_atomic_bulk_create_answers_207_with_a_result_per_item() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "taken", "USER").await;
+
+    let reply = app
+        .call(
+            "POST",
+            "/api/v1/users/bulk",
+            Some(&admin),
+            Some(serde_json::json!({
+                "users": [body("dan"), body("taken"), body("x"), body("DAN")],
+                "atomic": false,
+            })),
+        )
+        .await;
+
+    assert_eq!(reply.status, 207, "{}", reply.body);
+    let results = reply.body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    assert_eq!(results[0]["index"], 0);
+    assert_eq!(results[0]["status"], 201);
+    assert_eq!(results[0]["user"]["username"], "dan");
+    assert_eq!(results[1]["status"], 409);
+    assert_eq!(results[1]["error"]["code"], "USERNAME_TAKEN");
+    assert_eq!(results[2]["status"], 400);
+    assert_eq!(results[2]["error"]["code"], "VALIDATION_FAILED");
+    assert_eq!(results[2]["error"]["details"][0]["field"], "username");
+    assert_eq!(results[3]["status"], 400);
+    assert!(results[3].get("user").is_none());
+    app.login("dan", crate::helpers::STRONG).await;
+    let entries = audit_entries(&app, &admin, "BULK_CREATE_USERS").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["metadata"]["created"], 1);
+    assert_eq!(entries[0]["metadata"]["failed"], 3);
+}
+
+#[actix_rt::test]
+async fn a_bulk_create_needs_an_admin_and_one_to_a_thousand_users() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    let (_, user) = app.user_with_token(&admin, "plain").await;
+
+    app.call(
+        "POST",
+        "/api/v1/users/bulk",
+        Some(&user),
+        Some(serde_json::json!({"users": [body("eve")]})),
+    )
+    .await
+    .assert_error(403, "FORBIDDEN");
+    app.call(
+        "POST",
+        "/api/v1/users/bulk",
+        Some(&admin),
+        Some(serde_json::json!({"users": []})),
+    )
+    .await
+    .assert_error(400, "VALIDATION_FAILED");
+    let many: Vec<Value> = (0..1001).map(|n| body(&format!("u{n:04}"))).collect();
+    let too_many = app
+        .call(
+            "POST",
+            "/api/v1/users/bulk",
+            Some(&admin),
+            Some(serde_json::json!({ "users": many })),
+        )
+        .await;
+    too_many.assert_error(400, "VALIDATION_FAILED");
+    assert_eq!(too_many.body["details"][0]["field"], "users");
+}

@@ -1,11 +1,17 @@
 //! `DELETE /users/bulk` and `POST /users/bulk`: many users in one transaction with one
 //! audit entry, and a result per item.
 
+use std::collections::HashMap;
+
 use domain::audit::{AuditAction, AuditEntry, EntityType, RequestContext};
 use domain::session::RevocationReason;
-use domain::user::UserId;
+use domain::user::{User, UserId};
+use domain::FieldError;
+use domain::RepoError;
+use futures_util::future::join_all;
 use serde_json::json;
 
+use super::create::{build_user, NewUserInput, ValidNewUser};
 use super::ensure_another_active_admin;
 use crate::error::AppError;
 use crate::ports::Ports;
@@ -128,5 +134,220 @@ impl BulkDeleteUsers {
         tx.append_audit(&entry).await?;
         tx.commit().await?;
         Ok(results)
+    }
+}
+
+/// The outcome of one item of a non-atomic bulk create, in request order.
+#[derive(Debug)]
+pub struct BulkCreateItem {
+    /// Position in the request.
+    pub index: usize,
+    /// The created user, or why this one was not created.
+    pub result: Result<User, AppError>,
+}
+
+/// Creates many users: all or nothing (`atomic`), or as many as possible.
+pub struct BulkCreateUsers {
+    ports: Ports,
+}
+
+impl BulkCreateUsers {
+    /// Builds the use case.
+    pub fn new(ports: Ports) -> Self {
+        Self { ports }
+    }
+
+    /// All or nothing. Admin only; 1–[`MAX_BULK_ITEMS`] users. Any invalid, repeated
+    /// or taken item fails the whole batch with one `Validation` whose fields are
+    /// `users[i].<field>`; nothing is created then.
+    #[tracing::instrument(name = "bulk_create_users", skip_all, fields(bulk.count = inputs.len(), bulk.atomic = true))]
+    pub async fn atomic(
+        &self,
+        who: &Principal,
+        inputs: Vec<NewUserInput>,
+        ctx: &RequestContext,
+    ) -> Result<Vec<User>, AppError> {
+        let checked = self.check(who, &inputs)?;
+        let problems: Vec<FieldError> = checked
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().err().map(|e| indexed(i, e)))
+            .flatten()
+            .collect();
+        if !problems.is_empty() {
+            return Err(AppError::Validation(problems));
+        }
+        let users = self.hash_all(checked).await;
+        let now = self.ports.clock.now();
+        let mut tx = self.ports.uow.begin().await?;
+        let mut problems = Vec::new();
+        let mut created = Vec::with_capacity(users.len());
+        for (i, user) in users.into_iter().enumerate() {
+            match insert(tx.as_mut(), user?).await? {
+                Ok(user) => created.push(user),
+                Err(e) => problems.extend(indexed(i, &e)),
+            }
+        }
+        if !problems.is_empty() {
+            // Dropping the transaction rolls every insert back.
+            return Err(AppError::Validation(problems));
+        }
+        tx.append_audit(&self.entry(who, ctx, true, created.len(), &created, now))
+            .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// As many as possible. Admin only; 1–[`MAX_BULK_ITEMS`] users. Each item gets a
+    /// result; the created users and one `BULK_CREATE_USERS` entry commit together.
+    #[tracing::instrument(name = "bulk_create_users", skip_all, fields(bulk.count = inputs.len(), bulk.atomic = false))]
+    pub async fn partial(
+        &self,
+        who: &Principal,
+        inputs: Vec<NewUserInput>,
+        ctx: &RequestContext,
+    ) -> Result<Vec<BulkCreateItem>, AppError> {
+        let checked = self.check(who, &inputs)?;
+        let requested = checked.len();
+        let users = self.hash_all(checked).await;
+        let now = self.ports.clock.now();
+        let mut tx = self.ports.uow.begin().await?;
+        let mut items = Vec::with_capacity(requested);
+        for (index, user) in users.into_iter().enumerate() {
+            let result = match user {
+                Ok(user) => insert(tx.as_mut(), user).await?,
+                Err(e) => Err(e),
+            };
+            items.push(BulkCreateItem { index, result });
+        }
+        let created: Vec<User> = items
+            .iter()
+            .filter_map(|i| i.result.as_ref().ok().cloned())
+            .collect();
+        tx.append_audit(&self.entry(who, ctx, false, requested, &created, now))
+            .await?;
+        tx.commit().await?;
+        Ok(items)
+    }
+
+    /// Authorizes, bounds the batch, validates each item and finds repeats within it.
+    fn check(
+        &self,
+        who: &Principal,
+        inputs: &[NewUserInput],
+    ) -> Result<Vec<Result<ValidNewUser, AppError>>, AppError> {
+        who.require_admin()?;
+        if inputs.is_empty() || inputs.len() > MAX_BULK_ITEMS {
+            return Err(AppError::invalid(
+                "users",
+                format!("must list 1 to {MAX_BULK_ITEMS} users"),
+            ));
+        }
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut emails: HashMap<String, usize> = HashMap::new();
+        Ok(inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                let valid = input.validate()?;
+                let name = valid.username.as_str().to_lowercase();
+                if let Some(first) = names.get(&name) {
+                    return Err(AppError::invalid(
+                        "username",
+                        format!("repeats users[{first}].username"),
+                    ));
+                }
+                if let Some(email) = &valid.email {
+                    let email = email.as_str().to_lowercase();
+                    if let Some(first) = emails.get(&email) {
+                        return Err(AppError::invalid(
+                            "email",
+                            format!("repeats users[{first}].email"),
+                        ));
+                    }
+                    emails.insert(email, i);
+                }
+                names.insert(name, i);
+                Ok(valid)
+            })
+            .collect())
+    }
+
+    /// Hashes the valid items' passwords concurrently (the hasher bounds the
+    /// parallelism) and builds their users; invalid items pass through.
+    async fn hash_all(
+        &self,
+        checked: Vec<Result<ValidNewUser, AppError>>,
+    ) -> Vec<Result<User, AppError>> {
+        let now = self.ports.clock.now();
+        let ports = &self.ports;
+        join_all(checked.into_iter().map(|item| async move {
+            match item {
+                Ok(valid) => build_user(ports, valid, now).await,
+                Err(e) => Err(e),
+            }
+        }))
+        .await
+    }
+
+    fn entry(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        atomic: bool,
+        requested: usize,
+        created: &[User],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AuditEntry {
+        AuditEntry::new(
+            self.ports.ids.new_id(),
+            &ctx.clone().with_actor(who.user.id),
+            AuditAction::BulkCreateUsers,
+            EntityType::User,
+            None,
+            json!({
+                "atomic": atomic,
+                "requested": requested,
+                "created": created.len(),
+                "failed": requested - created.len(),
+                "createdIds": created.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(),
+            }),
+            now,
+        )
+    }
+}
+
+/// Inserts one user: a clash is this item's failure (the store's savepoint keeps the
+/// transaction usable); anything else fails the batch.
+async fn insert(
+    tx: &mut dyn domain::ports::Transaction,
+    user: User,
+) -> Result<Result<User, AppError>, AppError> {
+    match tx.insert_user(&user).await {
+        Ok(()) => Ok(Ok(user)),
+        Err(RepoError::UsernameTaken) => Ok(Err(AppError::UsernameTaken)),
+        Err(RepoError::EmailTaken) => Ok(Err(AppError::EmailTaken)),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// An item's failure as `users[i].<field>` validation errors.
+fn indexed(i: usize, err: &AppError) -> Vec<FieldError> {
+    let at = |field: &str| format!("users[{i}].{field}");
+    match err {
+        AppError::Validation(fields) => fields
+            .iter()
+            .map(|f| FieldError::new(at(&f.field), f.message.clone()))
+            .collect(),
+        AppError::WeakPassword { field, feedback } => {
+            let mut message = "is too weak".to_owned();
+            if !feedback.is_empty() {
+                message = format!("{message}: {}", feedback.join(" "));
+            }
+            vec![FieldError::new(at(field), message)]
+        }
+        AppError::UsernameTaken => vec![FieldError::new(at("username"), "is taken")],
+        AppError::EmailTaken => vec![FieldError::new(at("email"), "is taken")],
+        other => vec![FieldError::new(format!("users[{i}]"), other.to_string())],
     }
 }

@@ -10,7 +10,10 @@ mod reset_password;
 mod update;
 
 pub use bootstrap::BootstrapAdmin;
-pub use bulk::{BulkDeleteResult, BulkDeleteStatus, BulkDeleteUsers, MAX_BULK_ITEMS};
+pub use bulk::{
+    BulkCreateItem, BulkCreateUsers, BulkDeleteResult, BulkDeleteStatus, BulkDeleteUsers,
+    MAX_BULK_ITEMS,
+};
 pub use create::{CreateUser, NewUserInput};
 pub use export::{ExportFormat, ExportUsers, UserExport, EXPORT_PAGE_SIZE};
 pub use lifecycle::{DeleteUser, GetUser, RestoreUser};

@@ -728,3 +728,160 @@ mod bulk_delete {
         assert!(matches!(err, AppError::Unavailable(_)));
     }
 }
+
+mod bulk_create {
+    use super::*;
+
+    fn named(username: &str) -> NewUserInput {
+        let mut input = new_user(username, STRONG);
+        input.email = Some(format!("{username}@example.org"));
+        input
+    }
+
+    #[tokio::test]
+    async fn an_atomic_batch_inserts_every_user_and_audits_once() {
+        let (mut tx, audited) = committing_tx();
+        tx.expect_insert_user().times(2).returning(|_| Ok(()));
+        let mocks = Mocks::new().with_tx(tx).hashing();
+
+        let created = BulkCreateUsers::new(mocks.ports())
+            .atomic(
+                &testing::principal(admin()),
+                vec![named("ann"), named("bob")],
+                &ctx(),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(created.len(), 2);
+        assert_eq!(actions(&audited), ["BULK_CREATE_USERS"]);
+    }
+
+    #[tokio::test]
+    async fn an_atomic_batch_reports_invalid_and_repeated_items_by_index_before_hashing() {
+        let mut mocks = Mocks::new();
+        mocks.hasher.expect_hash().never();
+        let mut weak = named("carl");
+        weak.password = Password::new("password123");
+
+        let err = BulkCreateUsers::new(mocks.ports())
+            .atomic(
+                &testing::principal(admin()),
+                vec![named("ann"), named("x"), named("ANN"), weak],
+                &ctx(),
+            )
+            .await
+            .unwrap_err();
+
+        match err {
+            AppError::Validation(fields) => {
+                let names: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
+                assert_eq!(
+                    names,
+                    [
+                        "users[1].username",
+                        "users[2].username",
+                        "users[3].password"
+                    ]
+                );
+            }
+            other => panic!("expected validation, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_atomic_batch_with_a_taken_name_commits_nothing() {
+        let mut tx = MockTransaction::new();
+        let mut n = 0;
+        tx.expect_insert_user().times(2).returning(move |_| {
+            n += 1;
+            if n == 2 {
+                Err(domain::RepoError::EmailTaken)
+            } else {
+                Ok(())
+            }
+        });
+        tx.expect_commit().never();
+        tx.expect_append_audit().never();
+        let mocks = Mocks::new().with_tx(tx).hashing();
+
+        let err = BulkCreateUsers::new(mocks.ports())
+            .atomic(
+                &testing::principal(admin()),
+                vec![named("ann"), named("bob")],
+                &ctx(),
+            )
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, AppError::Validation(f) if f[0].field == "users[1].email"));
+    }
+
+    #[tokio::test]
+    async fn a_partial_batch_creates_what_it_can_and_reports_the_rest() {
+        let (mut tx, audited) = committing_tx();
+        tx.expect_insert_user().times(2).returning(|u| {
+            if u.username.as_str() == "taken" {
+                Err(domain::RepoError::UsernameTaken)
+            } else {
+                Ok(())
+            }
+        });
+        let mocks = Mocks::new().with_tx(tx).hashing();
+
+        let items = BulkCreateUsers::new(mocks.ports())
+            .partial(
+                &testing::principal(admin()),
+                vec![named("ann"), named("taken"), named("x")],
+                &ctx(),
+            )
+            .await
+            .unwrap();
+
+        assert!(items[0].result.is_ok());
+        assert!(matches!(items[1].result, Err(AppError::UsernameTaken)));
+        assert!(matches!(items[2].result, Err(AppError::Validation(_))));
+        assert_eq!(actions(&audited), ["BULK_CREATE_USERS"]);
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_fails_a_partial_batch() {
+        let mut tx = MockTransaction::new();
+        tx.expect_insert_user().returning(|_| Err(testing::down()));
+        tx.expect_commit().never();
+        let mocks = Mocks::new().with_tx(tx).hashing();
+
+        let err = BulkCreateUsers::new(mocks.ports())
+            .partial(&testing::principal(admin()), vec![named("ann")], &ctx())
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, AppError::Unavailable(_)));
+    }
+
+    #[tokio::test]
+    async fn a_bulk_create_needs_an_admin_and_one_to_a_thousand_users() {
+        let bulk = BulkCreateUsers::new(Mocks::new().ports());
+
+        let forbidden = bulk
+            .atomic(&testing::principal(target()), vec![named("ann")], &ctx())
+            .await
+            .unwrap_err();
+        let empty = bulk
+            .partial(&testing::principal(admin()), vec![], &ctx())
+            .await
+            .unwrap_err();
+        let many = bulk
+            .atomic(
+                &testing::principal(admin()),
+                vec![named("ann"); MAX_BULK_ITEMS + 1],
+                &ctx(),
+            )
+            .await
+            .unwrap_err();
+
+        assert!(matches!(forbidden, AppError::Forbidden));
+        assert!(matches!(empty, AppError::Validation(f) if f[0].field == "users"));
+        assert!(matches!(many, AppError::Validation(_)));
+    }
+}
