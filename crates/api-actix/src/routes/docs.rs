@@ -55,8 +55,13 @@ pub fn spec_defaults() -> DefaultApiRaw {
     let tags = vec![
         tag("Auth", "Sign-in, token rotation and sign-out"),
         tag("Profile", "The signed-in user about themselves"),
+        tag(
+            "Sessions",
+            "The signed-in user's sessions, and every session of a user for admins",
+        ),
         tag("Users", "Admin user management"),
-        tag("Operations", "Health and signing keys"),
+        tag("Audit", "The tamper-evident audit log (admins)"),
+        tag("Operations", "Health, detailed health and signing keys"),
     ];
     DefaultApiRaw {
         info,
@@ -77,6 +82,7 @@ pub fn finish_v3(spec: &mut serde_json::Value) {
         "description": "Access token from POST /api/v1/auth/login or /auth/refresh",
     });
     mark_optional_nullable(spec);
+    tighten_requests(spec);
     let error_response = spec
         .pointer("/paths/~1api~1v1~1auth~1login/post/responses/400")
         .cloned()
@@ -91,6 +97,15 @@ pub fn finish_v3(spec: &mut serde_json::Value) {
     for op in operations {
         fix_headers(op);
         fix_errors(op, &error_response);
+        if op["operationId"] == "exportUsers" {
+            // `format=csv` streams text/csv, `format=json` an array of users.
+            op["responses"]["200"]["content"] = serde_json::json!({
+                "text/csv": { "schema": { "type": "string" } },
+                "application/json": {
+                    "schema": { "type": "array", "items": { "$ref": "#/components/schemas/UserDto" } }
+                },
+            });
+        }
     }
 }
 
@@ -161,6 +176,95 @@ fn fix_errors(op: &mut serde_json::Value, error_response: &serde_json::Value) {
     }
     for (code, description) in extra_errors(&id) {
         add(code, description);
+    }
+}
+
+/// Says in the document what the server enforces on input: request bodies refuse
+/// unknown fields, page parameters have ranges, the constrained fields their lengths, and
+/// a nullable enum lists `null` among its values.
+fn tighten_requests(spec: &mut serde_json::Value) {
+    let mut bodies = Vec::new();
+    if let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        let operations = paths
+            .values_mut()
+            .filter_map(|item| item.as_object_mut())
+            .flat_map(|item| item.values_mut());
+        for op in operations {
+            if let Some(name) = op
+                .pointer("/requestBody/content/application~1json/schema/$ref")
+                .and_then(|r| r.as_str())
+                .and_then(|r| r.rsplit('/').next())
+            {
+                bodies.push(name.to_owned());
+            }
+            let params = op.get_mut("parameters").and_then(|p| p.as_array_mut());
+            for param in params.into_iter().flatten() {
+                let range = match param["name"].as_str() {
+                    Some("limit") => Some((1, 100)),
+                    Some("offset") => Some((0, 1_000_000)),
+                    _ => None,
+                };
+                if let (Some((min, max)), Some(schema)) = (range, param.get_mut("schema")) {
+                    schema["minimum"] = min.into();
+                    schema["maximum"] = max.into();
+                }
+            }
+        }
+    }
+    let Some(schemas) = spec
+        .pointer_mut("/components/schemas")
+        .and_then(|s| s.as_object_mut())
+    else {
+        return;
+    };
+    for (name, schema) in schemas.iter_mut() {
+        if bodies.contains(name) {
+            schema["additionalProperties"] = serde_json::Value::Bool(false);
+            // A login takes any strings and answers 401, never a 400, for a bad pair.
+            if name != "LoginRequest" {
+                constrain_fields(schema);
+            }
+        }
+        null_in_nullable_enums(schema);
+    }
+}
+
+/// Lengths and patterns of the fields the domain value types check.
+fn constrain_fields(schema: &mut serde_json::Value) {
+    let Some(props) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (name, prop) in props.iter_mut() {
+        let rules = match name.as_str() {
+            "username" => {
+                serde_json::json!({"minLength": 3, "maxLength": 32, "pattern": "^[A-Za-z0-9._-]+$"})
+            }
+            "displayName" => serde_json::json!({"minLength": 1, "maxLength": 100}),
+            "password" | "newPassword" => serde_json::json!({"minLength": 10, "maxLength": 128}),
+            _ => continue,
+        };
+        if let (Some(prop), Some(rules)) = (prop.as_object_mut(), rules.as_object()) {
+            prop.extend(rules.clone());
+        }
+    }
+}
+
+/// OpenAPI 3.0: an enum restricts nullable values too, so `null` must be listed.
+fn null_in_nullable_enums(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let nullable = map.get("nullable") == Some(&serde_json::Value::Bool(true));
+            if let (true, Some(values)) =
+                (nullable, map.get_mut("enum").and_then(|e| e.as_array_mut()))
+            {
+                if !values.contains(&serde_json::Value::Null) {
+                    values.push(serde_json::Value::Null);
+                }
+            }
+            map.values_mut().for_each(null_in_nullable_enums);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(null_in_nullable_enums),
+        _ => {}
     }
 }
 

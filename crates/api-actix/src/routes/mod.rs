@@ -35,59 +35,82 @@ pub const BULK_JSON_LIMIT_BYTES: usize = 2 * 1024 * 1024;
 
 /// `/api/v1`.
 fn api_v1() -> web::Scope {
-    let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
+    let resource = |path: &str, allow: &'static str| {
+        web::resource(path)
+            .default_service(web::to(move |req| method_not_allowed_allowing(req, allow)))
+    };
     web::scope("/api/v1")
-        .service(resource("/auth/login").route(web::post().to(auth::login)))
-        .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
-        .service(resource("/auth/logout").route(web::post().to(auth::logout)))
-        .service(resource("/auth/logout-all").route(web::post().to(auth::logout_all)))
+        .service(resource("/auth/login", "POST").route(web::post().to(auth::login)))
+        .service(resource("/auth/refresh", "POST").route(web::post().to(auth::refresh)))
+        .service(resource("/auth/logout", "POST").route(web::post().to(auth::logout)))
+        .service(resource("/auth/logout-all", "POST").route(web::post().to(auth::logout_all)))
         .service(
-            resource("/profile")
+            resource("/profile", "GET, PATCH")
                 .route(web::get().to(profile::get_profile))
                 .route(web::patch().to(profile::update_profile)),
         )
-        .service(resource("/profile/password").route(web::put().to(profile::change_password)))
-        .service(resource("/profile/export").route(web::get().to(export::profile)))
         .service(
-            resource("/profile/preferences")
+            resource("/profile/password", "PUT").route(web::put().to(profile::change_password)),
+        )
+        .service(resource("/profile/export", "GET").route(web::get().to(export::profile)))
+        .service(
+            resource("/profile/preferences", "GET, PUT")
                 .route(web::get().to(profile::get_preferences))
                 .route(web::put().to(profile::put_preferences)),
         )
         .service(
-            resource("/users")
+            resource("/users", "GET, POST")
                 .route(web::get().to(users::list))
                 .route(web::post().to(users::create)),
         )
         // Static segments before the `{id}` template.
-        .service(resource("/users/search").route(web::get().to(users::search)))
-        .service(resource("/users/export").route(web::get().to(export::users)))
+        .service(resource("/users/search", "GET").route(web::get().to(users::search)))
+        .service(resource("/users/export", "GET").route(web::get().to(export::users)))
         .service(
-            resource("/users/bulk")
+            resource("/users/bulk", "POST, DELETE")
                 // Up to 1000 create bodies: a larger limit for this route only.
                 .app_data(json_config(BULK_JSON_LIMIT_BYTES))
                 .route(web::post().to(bulk::create))
                 .route(web::delete().to(bulk::delete)),
         )
         .service(
-            resource("/users/{id}")
+            resource("/users/{id}", "GET, PATCH, DELETE")
                 .route(web::get().to(users::get))
                 .route(web::patch().to(users::update))
                 .route(web::delete().to(users::delete)),
         )
-        .service(resource("/users/{id}/restore").route(web::post().to(users::restore)))
+        .service(resource("/users/{id}/restore", "POST").route(web::post().to(users::restore)))
         .service(
-            resource("/users/{id}/reset-password").route(web::patch().to(users::reset_password)),
+            resource("/users/{id}/reset-password", "PATCH")
+                .route(web::patch().to(users::reset_password)),
         )
         .service(
-            resource("/users/{id}/sessions")
+            resource("/users/{id}/sessions", "GET, DELETE")
                 .route(web::get().to(sessions::list_of_user))
                 .route(web::delete().to(sessions::revoke_all_of_user)),
         )
-        .service(resource("/sessions").route(web::get().to(sessions::list)))
-        .service(resource("/sessions/{id}").route(web::delete().to(sessions::revoke)))
+        .service(resource("/sessions", "GET").route(web::get().to(sessions::list)))
+        .service(resource("/sessions/{id}", "DELETE").route(web::delete().to(sessions::revoke)))
         // `/verify` before any `{id}` template of the audit log.
-        .service(resource("/audit-logs").route(web::get().to(audit::list)))
-        .service(resource("/audit-logs/verify").route(web::get().to(audit::verify)))
+        .service(resource("/audit-logs", "GET").route(web::get().to(audit::list)))
+        .service(resource("/audit-logs/verify", "GET").route(web::get().to(audit::verify)))
+}
+
+/// 405 with the `Allow` header RFC 9110 requires, naming the resource's methods.
+async fn method_not_allowed_allowing(
+    req: actix_web::HttpRequest,
+    allow: &'static str,
+) -> paperclip::actix::HttpResponseWrapper {
+    let mut response = match method_not_allowed(req).await {
+        Ok(response) => response,
+        Err(err) => actix_web::ResponseError::error_response(&err),
+    };
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(allow) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
+    }
+    paperclip::actix::HttpResponseWrapper(response)
 }
 
 /// The whole application over `state`.
@@ -102,7 +125,10 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
+    let resource = |path: &str, allow: &'static str| {
+        web::resource(path)
+            .default_service(web::to(move |req| method_not_allowed_allowing(req, allow)))
+    };
     let app = App::new()
         .wrap_api_with_spec(docs::spec_defaults())
         .app_data(state)
@@ -118,11 +144,11 @@ pub fn app(
         .wrap(from_fn(request_id_middleware))
         // Outermost: every response, whatever made it, gets the security headers.
         .wrap(from_fn(security_headers_middleware))
-        .service(resource("/api/health").route(web::get().to(health::live)))
-        .service(resource("/api/health/ready").route(web::get().to(health::ready)))
-        .service(resource("/api/health/detailed").route(web::get().to(health::detailed)))
-        .service(resource("/metrics").route(web::get().to(metrics::scrape)))
-        .service(resource("/.well-known/jwks.json").route(web::get().to(health::jwks)))
+        .service(resource("/api/health", "GET").route(web::get().to(health::live)))
+        .service(resource("/api/health/ready", "GET").route(web::get().to(health::ready)))
+        .service(resource("/api/health/detailed", "GET").route(web::get().to(health::detailed)))
+        .service(resource("/metrics", "GET").route(web::get().to(metrics::scrape)))
+        .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(health::jwks)))
         .service(api_v1())
         .default_service(web::to(not_found));
     // The v3 document is rendered once from what is registered so far, post-processed,

@@ -11,9 +11,11 @@ async fn unknown_routes_and_wrong_methods_use_the_error_body() {
     app.call("GET", "/api/v1/nope", None, None)
         .await
         .assert_error(404, "NOT_FOUND");
-    app.call("DELETE", "/api/v1/auth/login", None, None)
-        .await
-        .assert_error(405, "METHOD_NOT_ALLOWED");
+    let wrong = app.call("DELETE", "/api/v1/auth/login", None, None).await;
+    wrong.assert_error(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(wrong.header("allow").as_deref(), Some("POST"));
+    let several = app.call("PUT", "/api/v1/profile", None, None).await;
+    assert_eq!(several.header("allow").as_deref(), Some("GET, PATCH"));
 }
 
 #[actix_rt::test]
