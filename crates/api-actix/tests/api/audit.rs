@@ -919,3 +919,68 @@ async fn two_processes_seal_and_purge_one_chain_without_conflict() {
     assert!(report["checked"].as_i64().unwrap() >= 31, "{report}");
     drop(other);
 }
+
+#[actix_rt::test]
+async fn bulk_and_export_actions_leave_one_entry_naming_the_actor_and_client() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    let me = app
+        .call("GET", "/api/v1/profile", Some(&admin), None)
+        .await
+        .body;
+    let doomed = app.create_user(&admin, "doomed", "USER").await;
+    let create = json!({"users": [
+        {"username": "bulk1", "displayName": "Bulk One", "password": STRONG},
+        {"username": "bulk2", "displayName": "Bulk Two", "password": STRONG},
+    ]});
+
+    let created = audited(
+        &app,
+        "POST",
+        "/api/v1/users/bulk",
+        Some(&admin),
+        Some(create),
+        "rid-bulk-create",
+    )
+    .await;
+    let deleted = audited(
+        &app,
+        "DELETE",
+        "/api/v1/users/bulk",
+        Some(&admin),
+        Some(json!({"ids": [doomed["id"]]})),
+        "rid-bulk-delete",
+    )
+    .await;
+    let exported = audited(
+        &app,
+        "GET",
+        "/api/v1/users/export?format=csv",
+        Some(&admin),
+        None,
+        "rid-export",
+    )
+    .await;
+    let data = audited(
+        &app,
+        "GET",
+        "/api/v1/profile/export",
+        Some(&admin),
+        None,
+        "rid-data-export",
+    )
+    .await;
+
+    assert_eq!(
+        (created.status, deleted.status, exported.status, data.status),
+        (201, 200, 200, 200)
+    );
+    let entry = one_entry(&app, &admin, "BULK_CREATE_USERS", "rid-bulk-create", 1).await;
+    assert_about(&entry, &me["id"], "USER", &Value::Null);
+    let entry = one_entry(&app, &admin, "BULK_DELETE_USERS", "rid-bulk-delete", 1).await;
+    assert_about(&entry, &me["id"], "USER", &Value::Null);
+    let entry = one_entry(&app, &admin, "EXPORT_USERS", "rid-export", 1).await;
+    assert_about(&entry, &me["id"], "USER", &Value::Null);
+    let entry = one_entry(&app, &admin, "DATA_EXPORT", "rid-data-export", 1).await;
+    assert_about(&entry, &me["id"], "USER", &me["id"]);
+}
