@@ -91,6 +91,16 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
+/// A free-text cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab,
+/// CR first) gets a leading `'`, as OWASP advises against CSV injection.
+fn cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
 /// One CSV line per user (no header).
 fn csv_rows(users: &[User]) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::WriterBuilder::new()
@@ -99,12 +109,12 @@ fn csv_rows(users: &[User]) -> Result<Vec<u8>, csv::Error> {
     for u in users {
         w.write_record([
             u.id.to_string(),
-            u.username.as_str().to_owned(),
+            cell(u.username.as_str()),
             u.email
                 .as_ref()
-                .map(|e| e.as_str().to_owned())
+                .map(|e| cell(e.as_str()))
                 .unwrap_or_default(),
-            u.display_name.as_str().to_owned(),
+            cell(u.display_name.as_str()),
             u.role.as_str().to_owned(),
             u.status.as_str().to_owned(),
             time(u.created_at),
@@ -290,4 +300,18 @@ pub async fn profile(
         body: data.into(),
         disposition: attachment("profile", "json", Utc::now()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn cells_a_spreadsheet_would_evaluate_are_neutralised() {
+        for formula in ["=1+1", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(cell(formula), format!("'{formula}"));
+        }
+        assert_eq!(cell("Ann = Bob"), "Ann = Bob");
+        assert_eq!(cell("ann@example.org"), "ann@example.org");
+    }
 }
