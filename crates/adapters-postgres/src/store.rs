@@ -367,6 +367,33 @@ impl SessionRepository for PgStore {
         })
         .await
     }
+
+    #[tracing::instrument(name = "pg.sessions.record_activity", skip_all, fields(db.rows = seen.len()))]
+    async fn record_activity(&self, seen: &[(SessionId, DateTime<Utc>)]) -> Result<u64, RepoError> {
+        use diesel::sql_types::{Array, Timestamptz, Uuid as SqlUuid};
+        if seen.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<uuid::Uuid> = seen.iter().map(|(id, _)| id.0).collect();
+        let times: Vec<DateTime<Utc>> = seen.iter().map(|(_, at)| *at).collect();
+        timed(self.inner.deadline, self.inner.observer.clone(), async {
+            let mut conn = self.conn().await?;
+            // One statement for the whole batch; GREATEST-by-filter so that a late batch
+            // never moves a session's time backwards.
+            let moved = diesel::sql_query(
+                "UPDATE sessions AS s SET last_used_at = v.at \
+                 FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) \
+                 WHERE s.id = v.id AND s.last_used_at < v.at",
+            )
+            .bind::<Array<SqlUuid>, _>(ids)
+            .bind::<Array<Timestamptz>, _>(times)
+            .execute(&mut conn)
+            .await
+            .map_err(|e| query_error("record session activity", e))?;
+            Ok(moved as u64)
+        })
+        .await
+    }
 }
 
 #[async_trait]

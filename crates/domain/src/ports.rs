@@ -5,11 +5,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::access::{AuthSnapshot, CacheLookup, CacheTicket};
 use crate::audit::{AuditEntry, AuditQuery, ChainReport, PurgeReport};
 use crate::error::{RepoError, ServiceError};
 use crate::page::{Page, PageRequest, UserQuery};
 use crate::password::{NewPassword, Password, PasswordHash};
 use crate::preferences::Preferences;
+use crate::rate_limit::{Quota, RateDecision};
 use crate::session::{RevocationReason, Session, SessionId};
 use crate::token::{AccessClaims, RefreshSecret, RefreshToken, TokenError, TokenHash};
 use crate::user::{User, UserId, Username};
@@ -55,6 +57,10 @@ pub trait SessionRepository: Send + Sync {
     /// How many distinct users hold at least one active (unrevoked, unexpired at `now`)
     /// session: the `ems_active_users` gauge.
     async fn count_active_users(&self, now: DateTime<Utc>) -> Result<u64, RepoError>;
+
+    /// Moves `last_used_at` of these sessions forward to the given times (never back):
+    /// the batched write-behind of [`SessionActivity`]. Returns how many rows moved.
+    async fn record_activity(&self, seen: &[(SessionId, DateTime<Utc>)]) -> Result<u64, RepoError>;
 }
 
 /// Opens transactions: every multi-row change and its audit entry commit together.
@@ -326,4 +332,63 @@ pub trait SecretGenerator: Send + Sync {
 
     /// A random temporary password that passes the password policy.
     fn temporary_password(&self) -> String;
+}
+
+/// A cache of [`AuthSnapshot`]s shared by every instance, so that per-request
+/// authentication need not read the database. An error means "cannot tell": the caller
+/// reads the database, so a broken cache costs speed, never a revocation.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait AuthCache: Send + Sync {
+    /// The snapshot of `session` (whose token names `user`), or a ticket to store one.
+    async fn lookup(&self, session: SessionId, user: UserId) -> Result<CacheLookup, ServiceError>;
+
+    /// Stores `snapshot` unless its user or session was invalidated after `ticket` was
+    /// taken (then it is silently dropped).
+    async fn store(
+        &self,
+        ticket: &CacheTicket,
+        snapshot: &AuthSnapshot,
+    ) -> Result<(), ServiceError>;
+
+    /// Forgets every snapshot of these users and sessions, on every instance, and voids
+    /// the tickets taken before.
+    async fn invalidate(
+        &self,
+        users: &[UserId],
+        sessions: &[SessionId],
+    ) -> Result<(), ServiceError>;
+}
+
+/// When each session was last used, kept off the database on the request path and written
+/// behind in batches.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait SessionActivity: Send + Sync {
+    /// Notes that `session` was used at `at` (a later time replaces an earlier one).
+    async fn touch(&self, session: SessionId, at: DateTime<Utc>) -> Result<(), ServiceError>;
+
+    /// The noted times of these sessions not yet written to the database.
+    async fn pending(
+        &self,
+        sessions: &[SessionId],
+    ) -> Result<Vec<(SessionId, DateTime<Utc>)>, ServiceError>;
+
+    /// Takes every noted time out, for writing to the database; each is handed to exactly
+    /// one caller, whichever instance asks.
+    async fn drain(&self) -> Result<Vec<(SessionId, DateTime<Utc>)>, ServiceError>;
+}
+
+/// Per-client request budgets, shared by every instance when backed by Redis.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Spends one request of `client`'s budget in `bucket` (each bucket its own budget),
+    /// or says how long to wait. Spends nothing when refused.
+    async fn acquire(
+        &self,
+        bucket: &str,
+        client: &str,
+        quota: Quota,
+    ) -> Result<RateDecision, ServiceError>;
 }

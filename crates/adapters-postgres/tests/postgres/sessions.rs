@@ -344,3 +344,29 @@ async fn an_admin_revocation_of_every_session_counts_only_unrevoked_ones() {
         2
     );
 }
+
+#[tokio::test]
+async fn record_activity_moves_last_used_forward_in_one_batch_and_never_back() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let ann = user("ann");
+    insert(&store, &[&ann]).await;
+    let a = session(ann.id, t0());
+    let b = session(ann.id, t0());
+    insert_sessions(&store, &[&a, &b]).await;
+
+    let later = t0() + Duration::minutes(5);
+    let earlier = t0() - Duration::minutes(5);
+    let unknown = SessionId(Uuid::now_v7());
+    let moved = store
+        .record_activity(&[(a.id, later), (b.id, earlier), (unknown, later)])
+        .await
+        .unwrap();
+
+    assert_eq!(moved, 1, "only the forward move of a counts");
+    let (a_now, _) = store.find_for_auth(a.id).await.unwrap().unwrap();
+    let (b_now, _) = store.find_for_auth(b.id).await.unwrap().unwrap();
+    assert_eq!(a_now.last_used_at, later);
+    assert_eq!(b_now.last_used_at, b.last_used_at, "never moved backwards");
+    assert_eq!(store.record_activity(&[]).await.unwrap(), 0);
+}

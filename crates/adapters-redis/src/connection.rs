@@ -1,0 +1,140 @@
+//! One multiplexed, self-reconnecting Redis connection shared by every adapter, with a
+//! hard deadline on each call so that a Redis that stopped answering costs a request
+//! milliseconds, not a hang.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use domain::error::ServiceError;
+use domain::ports::HealthCheck;
+use domain::RepoError;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+/// How to reach Redis.
+#[derive(Clone)]
+pub struct RedisConfig {
+    /// `redis://`, `rediss://` or `unix://` URL; may hold a password, so never logged.
+    pub url: String,
+    /// Deadline of one call, connecting included.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &"***")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Told how long each Redis call took (the `ems_redis_call_duration_seconds` histogram).
+pub trait CallObserver: Send + Sync {
+    /// One call of `operation` finished after `elapsed`, failed or not.
+    fn redis_call_finished(&self, operation: &'static str, elapsed: Duration);
+}
+
+/// A cheap-to-clone handle on the shared connection.
+#[derive(Clone)]
+pub struct RedisConnection {
+    manager: ConnectionManager,
+    timeout: Duration,
+    observer: Option<Arc<dyn CallObserver>>,
+}
+
+impl std::fmt::Debug for RedisConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConnection")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisConnection {
+    /// Parses the URL and prepares the connection without connecting: the server starts
+    /// (and answers from the database) while Redis is down, and connects once it is up.
+    /// Must be called inside a Tokio runtime.
+    pub fn connect_lazy(config: &RedisConfig) -> Result<Self, ServiceError> {
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| ServiceError(format!("REDIS_URL: {}", e.kind_description())))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.timeout))
+            .set_response_timeout(Some(config.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let manager = ConnectionManager::new_lazy_with_config(client, manager_config)
+            .map_err(|e| ServiceError(format!("redis: {}", e.kind_description())))?;
+        Ok(Self {
+            manager,
+            timeout: config.timeout,
+            observer: None,
+        })
+    }
+
+    /// Reports every call's duration to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Runs one Redis operation on the shared connection within the deadline. Errors say
+    /// what failed, never with the URL or a value.
+    pub(crate) async fn call<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        op: F,
+    ) -> Result<T, ServiceError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(self.timeout, op(self.manager.clone())).await;
+        if let Some(observer) = &self.observer {
+            observer.redis_call_finished(operation, started.elapsed());
+        }
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(ServiceError(format!(
+                "redis {operation}: {}",
+                err.kind_description()
+            ))),
+            Err(_) => Err(ServiceError(format!(
+                "redis {operation}: no answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+}
+
+/// Short, value-free description of a Redis error.
+trait Describe {
+    fn kind_description(&self) -> String;
+}
+
+impl Describe for redis::RedisError {
+    fn kind_description(&self) -> String {
+        if self.is_timeout() {
+            "timed out".to_owned()
+        } else if self.is_connection_refusal() || self.is_connection_dropped() || self.is_io_error()
+        {
+            "unreachable".to_owned()
+        } else {
+            format!("{:?}", self.kind())
+        }
+    }
+}
+
+#[async_trait]
+impl HealthCheck for RedisConnection {
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.call("ping", |mut conn| async move {
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| RepoError::Unavailable(e.0))
+    }
+}
