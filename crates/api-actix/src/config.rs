@@ -60,6 +60,12 @@ pub struct Settings {
     pub database_statement_timeout: Duration,
     /// `REDIS_URL`: without it the Redis-backed ports use in-process adapters.
     pub redis_url: Option<SecretString>,
+    /// `REDIS_TIMEOUT`: deadline of one Redis call, connecting included (default 250ms);
+    /// past it the call counts as failed and the caller falls back.
+    pub redis_timeout: Duration,
+    /// `SESSION_ACTIVITY_FLUSH_INTERVAL`: how often noted session use is written to
+    /// `lastUsedAt` in the database (default 30s).
+    pub session_activity_flush_interval: Duration,
     /// `BIND_ADDR` (default `127.0.0.1:8080`).
     pub bind_addr: SocketAddr,
     /// `APP_ENV` (default `development`).
@@ -140,6 +146,8 @@ struct Raw {
     database_timeout: Option<String>,
     database_statement_timeout: Option<String>,
     redis_url: Option<String>,
+    redis_timeout: Option<String>,
+    session_activity_flush_interval: Option<String>,
     bind_addr: Option<String>,
     app_env: Option<String>,
     admin_username: Option<String>,
@@ -167,12 +175,14 @@ struct Raw {
 }
 
 /// Every variable this module reads, for documentation and the UTF-8 check.
-pub const VARIABLES: [&str; 29] = [
+pub const VARIABLES: [&str; 31] = [
     "DATABASE_URL",
     "DATABASE_MAX_CONNECTIONS",
     "DATABASE_TIMEOUT",
     "DATABASE_STATEMENT_TIMEOUT",
     "REDIS_URL",
+    "REDIS_TIMEOUT",
+    "SESSION_ACTIVITY_FLUSH_INTERVAL",
     "BIND_ADDR",
     "APP_ENV",
     "ADMIN_USERNAME",
@@ -320,6 +330,12 @@ impl Settings {
                 "10s",
             )?,
             redis_url,
+            redis_timeout: nonzero_duration("REDIS_TIMEOUT", raw.redis_timeout, "250ms")?,
+            session_activity_flush_interval: nonzero_duration(
+                "SESSION_ACTIVITY_FLUSH_INTERVAL",
+                raw.session_activity_flush_interval,
+                "30s",
+            )?,
             bind_addr: bind_addr(raw.bind_addr)?,
             app_env,
             admin: admin(raw.admin_username, raw.admin_password)?,
@@ -582,6 +598,8 @@ mod tests {
         let s = parse(&[]).unwrap();
         assert_eq!(s.database_url.expose_secret(), "postgres://u:pw@db/ems");
         assert!(s.redis_url.is_none());
+        assert_eq!(s.redis_timeout, Duration::from_millis(250));
+        assert_eq!(s.session_activity_flush_interval, Duration::from_secs(30));
         assert_eq!(s.bind_addr, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(s.app_env, AppEnv::Development);
         assert!(s.admin.is_none());

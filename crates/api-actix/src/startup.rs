@@ -7,6 +7,7 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{web, HttpServer};
 use adapters_postgres::{PgConfig, PgStore};
+use adapters_redis::{RedisConfig, RedisConnection};
 use application::{AppError, Policy, Ports, UseCases};
 use domain::password::Password;
 use secrecy::ExposeSecret;
@@ -52,6 +53,9 @@ pub enum StartupError {
     /// The listen address could not be bound.
     #[error("BIND_ADDR: {0}")]
     Bind(std::io::Error),
+    /// The Redis URL was refused.
+    #[error("{0}")]
+    Redis(domain::error::ServiceError),
     /// The metrics registry refused a collector (a bug, not a setting).
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -147,6 +151,22 @@ fn spawn_jobs(state: &web::Data<AppState>, settings: &Settings) -> Jobs {
     Jobs(vec![sealer, purger])
 }
 
+/// The shared Redis connection when `REDIS_URL` is set (made lazily: a Redis that is down
+/// at start is connected to once it is up).
+fn connect_redis(settings: &Settings) -> Result<Option<RedisConnection>, StartupError> {
+    let Some(url) = &settings.redis_url else {
+        tracing::info!("REDIS_URL is unset: in-process adapters, single instance only");
+        return Ok(None);
+    };
+    let config = RedisConfig {
+        url: url.expose_secret().to_owned(),
+        timeout: settings.redis_timeout,
+    };
+    RedisConnection::connect_lazy(&config)
+        .map(Some)
+        .map_err(StartupError::Redis)
+}
+
 fn chrono_duration(
     value: std::time::Duration,
     var: &'static str,
@@ -175,9 +195,7 @@ impl Application {
         .map_err(StartupError::Database)?;
         let metrics = Arc::new(Metrics::new()?);
         let store = store.with_observer(metrics.clone());
-        if settings.redis_url.is_none() {
-            tracing::info!("REDIS_URL is unset: in-process adapters, single instance only");
-        }
+        let redis = connect_redis(&settings)?;
         let store = Arc::new(store);
         let ports = Ports {
             users: store.clone(),
@@ -194,6 +212,9 @@ impl Application {
             ids: Arc::new(UuidV7Ids),
             secrets: Arc::new(OsSecretGenerator),
             database: store.clone(),
+            redis: redis
+                .clone()
+                .map(|r| Arc::new(r) as Arc<dyn domain::ports::HealthCheck>),
             metrics: metrics.clone(),
             system: Arc::new(HostProbe::current_dir()),
         };

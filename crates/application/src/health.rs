@@ -3,7 +3,7 @@
 //! `ems_active_users` gauges.
 
 use chrono::{DateTime, Utc};
-use domain::ports::{DiskUsage, PoolStats};
+use domain::ports::{DiskUsage, HealthCheck, PoolStats};
 
 use crate::error::AppError;
 use crate::ports::Ports;
@@ -25,10 +25,15 @@ impl Health {
         "ok"
     }
 
-    /// Readiness: the database answers. `Unavailable` otherwise.
+    /// Readiness: the database (and Redis, when configured) answer. `Unavailable`
+    /// otherwise.
     #[tracing::instrument(name = "readiness", skip_all)]
     pub async fn ready(&self) -> Result<(), AppError> {
-        self.ports.database.ping().await.map_err(AppError::from)
+        self.ports.database.ping().await?;
+        if let Some(redis) = &self.ports.redis {
+            redis.ping().await?;
+        }
+        Ok(())
     }
 
     /// Distinct users with an active session now (for the `ems_active_users` gauge).
@@ -45,7 +50,7 @@ impl Health {
 pub enum OverallStatus {
     /// Every dependency answered.
     Ok,
-    /// The database did not answer.
+    /// The database or Redis did not answer.
     Degraded,
 }
 
@@ -60,6 +65,15 @@ pub struct DatabaseReport {
     pub connections: PoolStats,
 }
 
+/// Redis as the detailed report sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisReport {
+    /// Whether the ping answered.
+    pub up: bool,
+    /// How long the ping took (to answer, or to fail), in milliseconds.
+    pub latency_ms: f64,
+}
+
 /// What `GET /api/health/detailed` shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthReport {
@@ -67,6 +81,8 @@ pub struct HealthReport {
     pub status: OverallStatus,
     /// The database.
     pub database: DatabaseReport,
+    /// Redis; `None` when it is not configured.
+    pub redis: Option<RedisReport>,
     /// Disk space where the server runs, when the platform tells.
     pub disk: Option<DiskUsage>,
     /// Resident memory of the process, when the platform tells.
@@ -95,21 +111,19 @@ impl DetailedHealth {
     #[tracing::instrument(name = "detailed_health", skip_all, fields(user.id = %principal.user.id))]
     pub async fn execute(&self, principal: &Principal) -> Result<HealthReport, AppError> {
         principal.require_admin()?;
-        let before = self.ports.clock.now();
-        let up = match self.ports.database.ping().await {
-            Ok(()) => true,
-            Err(err) => {
-                tracing::warn!(error = %err, "detailed health: the database did not answer");
-                false
+        let (up, latency_ms) = self.probe("database", self.ports.database.as_ref()).await;
+        let redis = match &self.ports.redis {
+            Some(redis) => {
+                let (up, latency_ms) = self.probe("redis", redis.as_ref()).await;
+                Some(RedisReport { up, latency_ms })
             }
+            None => None,
         };
-        let after = self.ports.clock.now();
-        let latency_ms = (after - before)
-            .num_microseconds()
-            .map_or(f64::MAX, |us| us.max(0) as f64 / 1000.0);
-        let uptime_seconds = u64::try_from((after - self.started_at).num_seconds()).unwrap_or(0);
+        let uptime_seconds =
+            u64::try_from((self.ports.clock.now() - self.started_at).num_seconds()).unwrap_or(0);
+        let all_up = up && redis.as_ref().is_none_or(|r| r.up);
         Ok(HealthReport {
-            status: if up {
+            status: if all_up {
                 OverallStatus::Ok
             } else {
                 OverallStatus::Degraded
@@ -119,11 +133,30 @@ impl DetailedHealth {
                 latency_ms,
                 connections: self.ports.database.pool_stats().unwrap_or_default(),
             },
+            redis,
             disk: self.ports.system.disk(),
             rss_bytes: self.ports.system.resident_memory_bytes(),
             uptime_seconds,
             version: env!("CARGO_PKG_VERSION"),
         })
+    }
+}
+
+impl DetailedHealth {
+    /// Pings one dependency: whether it answered, and how long that took in milliseconds.
+    async fn probe(&self, name: &'static str, check: &dyn HealthCheck) -> (bool, f64) {
+        let before = self.ports.clock.now();
+        let up = match check.ping().await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(dependency = name, error = %err, "detailed health: no answer");
+                false
+            }
+        };
+        let latency_ms = (self.ports.clock.now() - before)
+            .num_microseconds()
+            .map_or(f64::MAX, |us| us.max(0) as f64 / 1000.0);
+        (up, latency_ms)
     }
 }
 
@@ -256,5 +289,48 @@ mod tests {
             health.execute(&testing::principal(must_change)).await,
             Err(AppError::PasswordChangeRequired)
         ));
+    }
+
+    #[tokio::test]
+    async fn with_redis_configured_readiness_and_the_report_follow_it_too() {
+        let mut mocks = Mocks::new();
+        mocks.database.expect_ping().returning(|| Ok(()));
+        let mut redis = domain::ports::MockHealthCheck::new();
+        redis.expect_ping().returning(|| Err(testing::down()));
+        mocks.redis = Some(redis);
+        let health = Health::new(mocks.ports());
+        assert!(matches!(
+            health.ready().await,
+            Err(AppError::Unavailable(_))
+        ));
+
+        let mut mocks = Mocks::new();
+        probing(&mut mocks);
+        mocks.database.expect_ping().returning(|| Ok(()));
+        let mut redis = domain::ports::MockHealthCheck::new();
+        redis.expect_ping().returning(|| Err(testing::down()));
+        mocks.redis = Some(redis);
+        let admin = testing::principal(testing::user(1, Role::Admin));
+        let report = DetailedHealth::new(mocks.ports())
+            .execute(&admin)
+            .await
+            .unwrap();
+        assert_eq!(report.status, OverallStatus::Degraded);
+        assert!(report.database.up);
+        assert!(!report.redis.unwrap().up);
+    }
+
+    #[tokio::test]
+    async fn without_redis_the_report_says_nothing_of_it() {
+        let mut mocks = Mocks::new();
+        probing(&mut mocks);
+        mocks.database.expect_ping().returning(|| Ok(()));
+        let admin = testing::principal(testing::user(1, Role::Admin));
+        let report = DetailedHealth::new(mocks.ports())
+            .execute(&admin)
+            .await
+            .unwrap();
+        assert_eq!(report.status, OverallStatus::Ok);
+        assert_eq!(report.redis, None);
     }
 }

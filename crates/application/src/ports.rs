@@ -31,6 +31,8 @@ pub struct Ports {
     pub secrets: Arc<dyn SecretGenerator>,
     /// Database readiness.
     pub database: Arc<dyn HealthCheck>,
+    /// Redis readiness, when Redis is configured.
+    pub redis: Option<Arc<dyn HealthCheck>>,
     /// Security counters (login outcomes).
     pub metrics: Arc<dyn SecurityMetrics>,
     /// Disk and memory of the host, for the detailed health report.

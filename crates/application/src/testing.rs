@@ -86,6 +86,8 @@ pub(crate) struct Mocks {
     pub tokens: MockTokenIssuer,
     pub secrets: MockSecretGenerator,
     pub database: MockHealthCheck,
+    /// `Some` to run with Redis configured.
+    pub redis: Option<MockHealthCheck>,
     pub system: MockSystemProbe,
     /// Every login outcome counted, in order.
     pub logins: Arc<std::sync::Mutex<Vec<LoginOutcome>>>,
@@ -111,6 +113,7 @@ impl Mocks {
             tokens: MockTokenIssuer::new(),
             secrets: MockSecretGenerator::new(),
             database: MockHealthCheck::new(),
+            redis: None,
             system: MockSystemProbe::new(),
             logins: Arc::default(),
         }
@@ -162,6 +165,9 @@ impl Mocks {
             ids: Arc::new(ids),
             secrets: Arc::new(self.secrets),
             database: Arc::new(self.database),
+            redis: self
+                .redis
+                .map(|r| Arc::new(r) as Arc<dyn domain::ports::HealthCheck>),
             metrics: Arc::new(RecordingMetrics(self.logins)),
             system: Arc::new(self.system),
         }

@@ -14,7 +14,7 @@ pub struct HealthDto {
 #[derive(Debug, Serialize, Deserialize, Apiv2Schema)]
 #[serde(rename_all = "camelCase")]
 pub struct DetailedHealthDto {
-    /// `ok`, or `degraded` when the database does not answer (still 200: readiness is
+    /// `ok`, or `degraded` when the database or Redis does not answer (still 200: readiness is
     /// the probe that answers 503).
     pub status: String,
     /// The database.
@@ -108,9 +108,15 @@ impl From<application::health::HealthReport> for DetailedHealthDto {
                     waiting: db.connections.waiting,
                 },
             },
-            redis: RedisHealthDto {
-                status: "DISABLED".to_owned(),
-                latency_ms: None,
+            redis: match report.redis {
+                Some(redis) => RedisHealthDto {
+                    status: if redis.up { "up" } else { "down" }.to_owned(),
+                    latency_ms: Some(redis.latency_ms),
+                },
+                None => RedisHealthDto {
+                    status: "DISABLED".to_owned(),
+                    latency_ms: None,
+                },
             },
             disk: DiskDto {
                 path,
