@@ -1,7 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+pub mod activity;
+pub mod auth_cache;
 pub mod connection;
 pub mod rate_limit;
 
+pub use activity::{LocalSessionActivity, RedisSessionActivity};
+pub use auth_cache::{LocalAuthCache, RedisAuthCache};
 pub use connection::{RedisConfig, RedisConnection};
 pub use rate_limit::{FallbackRateLimiter, LocalRateLimiter, RedisRateLimiter};

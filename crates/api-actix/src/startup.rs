@@ -7,7 +7,10 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{web, HttpServer};
 use adapters_postgres::{PgConfig, PgStore};
-use adapters_redis::{RedisConfig, RedisConnection};
+use adapters_redis::{
+    LocalAuthCache, LocalSessionActivity, RedisAuthCache, RedisConfig, RedisConnection,
+    RedisSessionActivity,
+};
 use application::{AppError, Policy, Ports, UseCases};
 use domain::password::Password;
 use secrecy::ExposeSecret;
@@ -148,7 +151,24 @@ fn spawn_jobs(state: &web::Data<AppState>, settings: &Settings) -> Jobs {
             }
         })
     };
-    Jobs(vec![sealer, purger])
+    let activity = {
+        let state = state.clone();
+        every(
+            "session_activity",
+            settings.session_activity_flush_interval,
+            move || {
+                let state = state.clone();
+                async move {
+                    let moved = state.use_cases.flush_session_activity.execute().await?;
+                    if moved > 0 {
+                        tracing::debug!(sessions = moved, "wrote session activity");
+                    }
+                    Ok(())
+                }
+            },
+        )
+    };
+    Jobs(vec![sealer, purger, activity])
 }
 
 /// The shared Redis connection when `REDIS_URL` is set (made lazily: a Redis that is down
@@ -212,6 +232,14 @@ impl Application {
             ids: Arc::new(UuidV7Ids),
             secrets: Arc::new(OsSecretGenerator),
             database: store.clone(),
+            auth_cache: match &redis {
+                Some(conn) => Arc::new(RedisAuthCache::new(conn.clone())),
+                None => Arc::new(LocalAuthCache::new()),
+            },
+            activity: match &redis {
+                Some(conn) => Arc::new(RedisSessionActivity::new(conn.clone())),
+                None => Arc::new(LocalSessionActivity::new()),
+            },
             redis: redis
                 .clone()
                 .map(|r| Arc::new(r) as Arc<dyn domain::ports::HealthCheck>),

@@ -11,6 +11,7 @@ pub mod sessions;
 pub mod users;
 
 mod contact;
+mod invalidation;
 mod issue;
 #[cfg(test)]
 mod testing;
@@ -87,18 +88,28 @@ pub struct UseCases {
     pub list_user_sessions: sessions::ListUserSessions,
     /// `DELETE /users/{id}/sessions`.
     pub revoke_user_sessions: sessions::RevokeUserSessions,
+    /// The background write-behind of session use.
+    pub flush_session_activity: sessions::FlushSessionActivity,
 }
 
 impl UseCases {
     /// Builds every use case over the same ports and policy.
     pub fn new(ports: Ports, policy: Policy) -> Self {
+        // Every write below goes through transactions that invalidate the auth cache.
+        let ports = Ports {
+            uow: std::sync::Arc::new(invalidation::InvalidatingUnitOfWork::new(
+                ports.uow.clone(),
+                ports.auth_cache.clone(),
+            )),
+            ..ports
+        };
         Self {
             login: auth::Login::new(ports.clone(), policy.clone()),
             refresh: auth::Refresh::new(ports.clone(), policy.clone()),
             logout: auth::Logout::new(ports.clone()),
             logout_all: auth::LogoutAll::new(ports.clone()),
             authenticate: auth::Authenticate::new(ports.clone()),
-            get_profile: profile::GetProfile,
+            get_profile: profile::GetProfile::new(ports.clone()),
             update_profile: profile::UpdateProfile::new(ports.clone()),
             change_password: profile::ChangePassword::new(ports.clone()),
             export_profile: profile::ExportProfile::new(ports.clone()),
@@ -124,6 +135,7 @@ impl UseCases {
             revoke_session: sessions::RevokeSession::new(ports.clone()),
             list_user_sessions: sessions::ListUserSessions::new(ports.clone()),
             revoke_user_sessions: sessions::RevokeUserSessions::new(ports.clone()),
+            flush_session_activity: sessions::FlushSessionActivity::new(ports.clone()),
             detailed_health: health::DetailedHealth::new(ports.clone()),
             health: health::Health::new(ports),
         }

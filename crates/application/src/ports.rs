@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use domain::ports::{
-    AuditRepository, Clock, HealthCheck, IdGenerator, PasswordHasher, SecretGenerator,
-    SecurityMetrics, SessionRepository, SystemProbe, TokenIssuer, UnitOfWork, UserRepository,
+    AuditRepository, AuthCache, Clock, HealthCheck, IdGenerator, PasswordHasher, SecretGenerator,
+    SecurityMetrics, SessionActivity, SessionRepository, SystemProbe, TokenIssuer, UnitOfWork,
+    UserRepository,
 };
 
 /// The outside world as the use cases see it. Cloning shares the adapters.
@@ -31,6 +32,10 @@ pub struct Ports {
     pub secrets: Arc<dyn SecretGenerator>,
     /// Database readiness.
     pub database: Arc<dyn HealthCheck>,
+    /// Snapshots of live sessions, so that authentication need not read the database.
+    pub auth_cache: Arc<dyn AuthCache>,
+    /// Last use of sessions, written behind.
+    pub activity: Arc<dyn SessionActivity>,
     /// Redis readiness, when Redis is configured.
     pub redis: Option<Arc<dyn HealthCheck>>,
     /// Security counters (login outcomes).

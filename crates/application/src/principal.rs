@@ -1,16 +1,18 @@
 //! The authenticated caller and the authorization rules every use case applies.
 
+use domain::access::Caller;
 use domain::session::SessionId;
-use domain::user::{Role, User};
+use domain::user::Role;
 
 use crate::error::AppError;
 
-/// Who is calling: their current user record (read on this request, never from token
-/// claims) and the session the access token belongs to.
-#[derive(Debug, Clone, PartialEq)]
+/// Who is calling: their current role and gate (read on this request or from a cache that
+/// every committed change invalidates, never from token claims) and the session the access
+/// token belongs to. Use cases that need the whole user record read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// The caller as stored now.
-    pub user: User,
+    pub user: Caller,
     /// The session of the presented access token.
     pub session_id: SessionId,
 }

@@ -7,9 +7,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use domain::error::RepoError;
 use domain::password::PasswordHash;
 use domain::ports::{
-    LoginOutcome, MockAuditRepository, MockClock, MockHealthCheck, MockIdGenerator,
-    MockPasswordHasher, MockSecretGenerator, MockSessionRepository, MockSystemProbe,
-    MockTokenIssuer, MockTransaction, MockUnitOfWork, MockUserRepository, SecurityMetrics,
+    LoginOutcome, MockAuditRepository, MockAuthCache, MockClock, MockHealthCheck, MockIdGenerator,
+    MockPasswordHasher, MockSecretGenerator, MockSessionActivity, MockSessionRepository,
+    MockSystemProbe, MockTokenIssuer, MockTransaction, MockUnitOfWork, MockUserRepository,
+    SecurityMetrics,
 };
 use domain::session::{Session, SessionId};
 use domain::token::RefreshSecret;
@@ -71,7 +72,7 @@ pub(crate) fn session(n: u128, user: UserId) -> Session {
 /// The caller `user` in session 900.
 pub(crate) fn principal(user: User) -> Principal {
     Principal {
-        user,
+        user: domain::access::Caller::from(&user),
         session_id: SessionId(id(900)),
     }
 }
@@ -86,6 +87,8 @@ pub(crate) struct Mocks {
     pub tokens: MockTokenIssuer,
     pub secrets: MockSecretGenerator,
     pub database: MockHealthCheck,
+    pub cache: MockAuthCache,
+    pub activity: MockSessionActivity,
     /// `Some` to run with Redis configured.
     pub redis: Option<MockHealthCheck>,
     pub system: MockSystemProbe,
@@ -113,6 +116,8 @@ impl Mocks {
             tokens: MockTokenIssuer::new(),
             secrets: MockSecretGenerator::new(),
             database: MockHealthCheck::new(),
+            cache: MockAuthCache::new(),
+            activity: MockSessionActivity::new(),
             redis: None,
             system: MockSystemProbe::new(),
             logins: Arc::default(),
@@ -136,6 +141,14 @@ impl Mocks {
         self.tokens
             .expect_issue()
             .returning(|_| Ok("signed.jwt".into()));
+        self
+    }
+
+    /// `users.get` finds `user` as stored.
+    pub(crate) fn knowing(mut self, user: User) -> Self {
+        self.users
+            .expect_get()
+            .returning(move |_| Ok(Some(user.clone())));
         self
     }
 
@@ -165,6 +178,8 @@ impl Mocks {
             ids: Arc::new(ids),
             secrets: Arc::new(self.secrets),
             database: Arc::new(self.database),
+            auth_cache: Arc::new(self.cache),
+            activity: Arc::new(self.activity),
             redis: self
                 .redis
                 .map(|r| Arc::new(r) as Arc<dyn domain::ports::HealthCheck>),

@@ -21,7 +21,7 @@ pub async fn get_profile(
     state: web::Data<AppState>,
     who: Authenticated,
 ) -> Result<Tagged<UserDto>, ApiError> {
-    let user = state.use_cases.get_profile.execute(&who.0);
+    let user = state.use_cases.get_profile.execute(&who.0).await?;
     let version = user.version;
     Ok(Tagged::new(user.into(), version))
 }

@@ -417,3 +417,190 @@ async fn concurrent_revocations_of_one_session_succeed_once_and_audit_once() {
     let entries = audit_entries(&app, &admin, "SESSION_REVOKED", &victim).await;
     assert_eq!(entries.len(), 1, "{entries:#?}");
 }
+
+/// The auth-cache variants every state-change test runs on: the in-process twin, and
+/// Redis when `EMS_TEST_REDIS_URL` is set (as `cargo xtask test` does when installed).
+fn cache_variants() -> Vec<(&'static str, Option<String>)> {
+    let mut variants = vec![("in-process", None)];
+    match std::env::var("EMS_TEST_REDIS_URL") {
+        Ok(url) => variants.push(("redis", Some(url))),
+        Err(_) => eprintln!("EMS_TEST_REDIS_URL unset: the Redis variant is skipped"),
+    }
+    variants
+}
+
+async fn spawn_cached(redis: Option<String>, flush: &str) -> TestApp {
+    let flush = flush.to_owned();
+    TestApp::spawn_with(move |vars| {
+        generous(vars);
+        vars.insert("SESSION_ACTIVITY_FLUSH_INTERVAL".into(), flush);
+        if let Some(url) = redis {
+            vars.insert("REDIS_URL".into(), url);
+        }
+    })
+    .await
+}
+
+#[actix_rt::test]
+async fn a_cached_session_still_ends_on_the_very_next_request_after_each_change() {
+    for (variant, redis) in cache_variants() {
+        let app = spawn_cached(redis, "1h").await;
+        let admin = app.admin_token().await;
+        let user = app.create_user(&admin, "ann", "ADMIN").await;
+        let user_path = format!("/api/v1/users/{}", user["id"].as_str().unwrap());
+        let profile = |token: String| {
+            let app = &app;
+            async move { app.call("GET", "/api/v1/profile", Some(&token), None).await }
+        };
+
+        // Demotion: an admin token that authenticated a moment ago loses admin rights.
+        let (_, ann) = sign_in(&app, "ann", STRONG).await;
+        for _ in 0..2 {
+            assert_eq!(
+                list(&app, "/api/v1/users", &ann).await["total"],
+                2,
+                "{variant}"
+            );
+        }
+        let demoted = app
+            .call(
+                "PATCH",
+                &user_path,
+                Some(&admin),
+                Some(json!({"role": "USER"})),
+            )
+            .await;
+        assert_eq!(demoted.status, 200, "{variant}: {}", demoted.body);
+        app.call("GET", "/api/v1/users", Some(&ann), None)
+            .await
+            .assert_error(403, "FORBIDDEN");
+
+        // Logout, revoke and block each end a session that was just used.
+        let (_, t) = sign_in(&app, "ann", STRONG).await;
+        assert_eq!(profile(t.clone()).await.status, 200, "{variant}");
+        let out = app
+            .call("POST", "/api/v1/auth/logout", Some(&t), None)
+            .await;
+        assert_eq!(out.status, 204, "{variant}");
+        profile(t).await.assert_error(401, "SESSION_REVOKED");
+
+        let (sid, t) = sign_in(&app, "ann", STRONG).await;
+        assert_eq!(profile(t.clone()).await.status, 200, "{variant}");
+        let revoked = app
+            .call(
+                "DELETE",
+                &format!("{user_path}/sessions"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(revoked.status, 204, "{variant}: {sid}");
+        profile(t).await.assert_error(401, "SESSION_REVOKED");
+
+        let (_, t) = sign_in(&app, "ann", STRONG).await;
+        assert_eq!(profile(t.clone()).await.status, 200, "{variant}");
+        let reset = app
+            .call(
+                "PATCH",
+                &format!("{user_path}/reset-password"),
+                Some(&admin),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(reset.status, 200, "{variant}: {}", reset.body);
+        profile(t).await.assert_error(401, "SESSION_REVOKED");
+        let temporary = reset.body["temporaryPassword"].as_str().unwrap().to_owned();
+
+        let (_, t) = sign_in(&app, "ann", &temporary).await;
+        app.call("GET", "/api/v1/sessions", Some(&t), None)
+            .await
+            .assert_error(403, "PASSWORD_CHANGE_REQUIRED");
+        assert_eq!(profile(t.clone()).await.status, 200, "{variant}");
+        let blocked = app
+            .call(
+                "PATCH",
+                &user_path,
+                Some(&admin),
+                Some(json!({"status": "BLOCKED"})),
+            )
+            .await;
+        assert_eq!(blocked.status, 200, "{variant}: {}", blocked.body);
+        profile(t).await.assert_error(401, "SESSION_REVOKED");
+    }
+}
+
+#[actix_rt::test]
+async fn last_used_at_follows_requests_at_once_and_reaches_the_database_only_in_batches() {
+    use domain::ports::SessionRepository;
+    use domain::session::SessionId;
+
+    for (variant, redis) in cache_variants() {
+        // A write-behind that never runs during the test: requests alone write nothing.
+        let app = spawn_cached(redis.clone(), "1h").await;
+        let admin = app.admin_token().await;
+        app.create_user(&admin, "ann", "USER").await;
+        let (sid, t) = sign_in(&app, "ann", STRONG).await;
+        let session = SessionId(sid.parse().unwrap());
+        let stored = |app: &TestApp| {
+            let store = app.db.store();
+            async move {
+                let (s, _) = store.find_for_auth(session).await.unwrap().unwrap();
+                s.last_used_at
+            }
+        };
+        let signed_in = stored(&app).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(profile_status(&app, &t).await, 200);
+
+        let listed = list(&app, "/api/v1/sessions", &t).await;
+        let shown: chrono::DateTime<chrono::Utc> = listed["items"][0]["lastUsedAt"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            shown > signed_in,
+            "{variant}: the list shows the use at once"
+        );
+        assert_eq!(
+            stored(&app).await,
+            signed_in,
+            "{variant}: no database write per request"
+        );
+
+        // A short write-behind moves it into the database.
+        let app = spawn_cached(redis, "200ms").await;
+        let admin = app.admin_token().await;
+        app.create_user(&admin, "ann", "USER").await;
+        let (sid, t) = sign_in(&app, "ann", STRONG).await;
+        let session = SessionId(sid.parse().unwrap());
+        let store = app.db.store();
+        let (before, _) = store.find_for_auth(session).await.unwrap().unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(profile_status(&app, &t).await, 200);
+        let mut written = before.last_used_at;
+        for _ in 0..100 {
+            written = store
+                .find_for_auth(session)
+                .await
+                .unwrap()
+                .unwrap()
+                .0
+                .last_used_at;
+            if written > before.last_used_at {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(
+            written > before.last_used_at,
+            "{variant}: the write-behind moved lastUsedAt"
+        );
+    }
+}
+
+async fn profile_status(app: &TestApp, token: &str) -> u16 {
+    app.call("GET", "/api/v1/profile", Some(token), None)
+        .await
+        .status
+}

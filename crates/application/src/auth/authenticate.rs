@@ -1,6 +1,11 @@
 //! Per-request authentication: the token must verify, and its session must still be
-//! active and its user usable, read now rather than trusted from the claims.
+//! active and its user usable, read now rather than trusted from the claims: from the
+//! shared auth cache when it holds a snapshot stored after the last change, else from the
+//! database. A cache that cannot answer is skipped, never trusted.
 
+use chrono::{DateTime, Utc};
+use domain::access::{AuthSnapshot, CacheLookup};
+use domain::session::SessionId;
 use domain::token::TokenError;
 
 use crate::error::AppError;
@@ -20,12 +25,35 @@ impl Authenticate {
 
     /// Runs it: `TokenExpired` / `TokenInvalid` for a bad token, `SessionRevoked` when the
     /// session ended or the account was blocked or deleted since the token was issued.
-    #[tracing::instrument(name = "authenticate", skip_all, fields(user.id))]
+    #[tracing::instrument(name = "authenticate", skip_all, fields(user.id, auth.cache))]
     pub async fn execute(&self, bearer: &str) -> Result<Principal, AppError> {
         let claims = self.ports.tokens.verify(bearer).map_err(|e| match e {
             TokenError::Expired => AppError::TokenExpired,
             TokenError::Invalid => AppError::TokenInvalid,
         })?;
+        let now = self.ports.clock.now();
+        let span = tracing::Span::current();
+        let ticket = match self
+            .ports
+            .auth_cache
+            .lookup(claims.session_id, claims.user_id)
+            .await
+        {
+            Ok(CacheLookup::Hit(snapshot))
+                if snapshot.caller.id == claims.user_id && snapshot.session_expires_at > now =>
+            {
+                span.record("auth.cache", "hit");
+                return Ok(self.admit(snapshot, now).await);
+            }
+            // Expired by its cached end: the session may have been refreshed since.
+            Ok(CacheLookup::Hit(_)) => None,
+            Ok(CacheLookup::Miss(ticket)) => Some(ticket),
+            Err(err) => {
+                tracing::debug!(error = %err, "auth cache unavailable; reading the database");
+                None
+            }
+        };
+        span.record("auth.cache", "miss");
         let (session, user) = self
             .ports
             .sessions
@@ -35,15 +63,27 @@ impl Authenticate {
         if session.user_id != claims.user_id || user.id != claims.user_id {
             return Err(AppError::TokenInvalid);
         }
-        let now = self.ports.clock.now();
-        if !session.is_active(now) || !user.is_usable() {
-            return Err(AppError::SessionRevoked);
+        let snapshot = AuthSnapshot::of(&session, &user, now).ok_or(AppError::SessionRevoked)?;
+        if let Some(ticket) = ticket {
+            if let Err(err) = self.ports.auth_cache.store(&ticket, &snapshot).await {
+                tracing::debug!(error = %err, "auth cache unavailable; snapshot not stored");
+            }
         }
-        tracing::Span::current().record("user.id", tracing::field::display(user.id));
-        Ok(Principal {
-            user,
-            session_id: session.id,
-        })
+        Ok(self.admit(snapshot, now).await)
+    }
+
+    /// The principal of a live snapshot; notes the session's use on the way (best effort:
+    /// `lastUsedAt` is informational, a lost note is no reason to refuse a request).
+    async fn admit(&self, snapshot: AuthSnapshot, now: DateTime<Utc>) -> Principal {
+        let session_id: SessionId = snapshot.session_id;
+        if let Err(err) = self.ports.activity.touch(session_id, now).await {
+            tracing::debug!(error = %err, "session activity not noted");
+        }
+        tracing::Span::current().record("user.id", tracing::field::display(snapshot.caller.id));
+        Principal {
+            user: snapshot.caller,
+            session_id,
+        }
     }
 }
 
@@ -51,6 +91,8 @@ impl Authenticate {
 mod tests {
     use super::*;
     use crate::testing::{self, Mocks};
+    use domain::access::CacheTicket;
+    use domain::error::ServiceError;
     use domain::session::SessionId;
     use domain::token::AccessClaims;
     use domain::user::{Role, UserStatus};
@@ -78,7 +120,31 @@ mod tests {
             .sessions
             .expect_find_for_auth()
             .returning(move |_| Ok(state.clone()));
+        missing_cache(&mut mocks);
         Authenticate::new(mocks.ports())
+    }
+
+    /// A cache that never holds anything and accepts every store; activity noted.
+    fn missing_cache(mocks: &mut Mocks) {
+        mocks
+            .cache
+            .expect_lookup()
+            .returning(|session, user| Ok(CacheLookup::Miss(ticket(session, user))));
+        mocks.cache.expect_store().returning(|_, _| Ok(()));
+        mocks.activity.expect_touch().returning(|_, _| Ok(()));
+    }
+
+    fn ticket(session_id: SessionId, user_id: domain::user::UserId) -> CacheTicket {
+        CacheTicket {
+            session_id,
+            user_id,
+            stamp: "g0".into(),
+        }
+    }
+
+    fn snapshot_of_live() -> AuthSnapshot {
+        let (session, user) = live();
+        AuthSnapshot::of(&session, &user, testing::now()).unwrap()
     }
 
     fn live() -> (domain::session::Session, domain::user::User) {
@@ -157,5 +223,154 @@ mod tests {
             auth.execute("jwt").await,
             Err(AppError::TokenInvalid)
         ));
+    }
+
+    fn claims_of_live() -> AccessClaims {
+        AccessClaims {
+            user_id: live().1.id,
+            ..claims()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cache_hit_answers_without_the_database_and_notes_the_use() {
+        let mut mocks = Mocks::new();
+        mocks
+            .tokens
+            .expect_verify()
+            .returning(|_| Ok(claims_of_live()));
+        mocks
+            .cache
+            .expect_lookup()
+            .returning(|_, _| Ok(CacheLookup::Hit(snapshot_of_live())));
+        mocks.sessions.expect_find_for_auth().times(0);
+        mocks
+            .activity
+            .expect_touch()
+            .withf(|s, at| *s == SessionId(testing::id(900)) && *at == testing::now())
+            .times(1)
+            .returning(|_, _| Ok(()));
+
+        let who = Authenticate::new(mocks.ports())
+            .execute("jwt")
+            .await
+            .unwrap();
+
+        assert_eq!(who.user, snapshot_of_live().caller);
+    }
+
+    #[tokio::test]
+    async fn a_miss_reads_the_database_and_stores_the_snapshot_under_its_ticket() {
+        let mut mocks = Mocks::new();
+        mocks
+            .tokens
+            .expect_verify()
+            .returning(|_| Ok(claims_of_live()));
+        mocks
+            .cache
+            .expect_lookup()
+            .returning(|s, u| Ok(CacheLookup::Miss(ticket(s, u))));
+        mocks
+            .sessions
+            .expect_find_for_auth()
+            .times(1)
+            .returning(|_| Ok(Some(live())));
+        mocks
+            .cache
+            .expect_store()
+            .withf(|t, snap| t.stamp == "g0" && *snap == snapshot_of_live())
+            .times(1)
+            .returning(|_, _| Ok(()));
+        mocks.activity.expect_touch().returning(|_, _| Ok(()));
+
+        let who = Authenticate::new(mocks.ports())
+            .execute("jwt")
+            .await
+            .unwrap();
+        assert_eq!(who.user.role, Role::Admin);
+    }
+
+    #[tokio::test]
+    async fn a_broken_cache_or_activity_store_falls_back_to_the_database_and_still_refuses_revoked_sessions(
+    ) {
+        let (mut session, user) = live();
+        session.revoked_at = Some(testing::now());
+        let mut mocks = Mocks::new();
+        mocks
+            .tokens
+            .expect_verify()
+            .returning(|_| Ok(claims_of_live()));
+        mocks
+            .cache
+            .expect_lookup()
+            .returning(|_, _| Err(ServiceError("redis down".into())));
+        mocks.cache.expect_store().times(0);
+        mocks
+            .sessions
+            .expect_find_for_auth()
+            .returning(move |_| Ok(Some((session.clone(), user.clone()))));
+        assert!(matches!(
+            Authenticate::new(mocks.ports()).execute("jwt").await,
+            Err(AppError::SessionRevoked)
+        ));
+
+        let mut mocks = Mocks::new();
+        mocks
+            .tokens
+            .expect_verify()
+            .returning(|_| Ok(claims_of_live()));
+        mocks
+            .cache
+            .expect_lookup()
+            .returning(|_, _| Err(ServiceError("redis down".into())));
+        mocks
+            .sessions
+            .expect_find_for_auth()
+            .returning(|_| Ok(Some(live())));
+        mocks
+            .activity
+            .expect_touch()
+            .returning(|_, _| Err(ServiceError("redis down".into())));
+        assert!(Authenticate::new(mocks.ports())
+            .execute("jwt")
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_cached_snapshot_past_its_end_or_of_another_user_is_not_trusted() {
+        for stale in [
+            AuthSnapshot {
+                session_expires_at: testing::now(),
+                ..snapshot_of_live()
+            },
+            AuthSnapshot {
+                caller: domain::access::Caller {
+                    id: testing::user(5, Role::Admin).id,
+                    ..snapshot_of_live().caller
+                },
+                ..snapshot_of_live()
+            },
+        ] {
+            let mut mocks = Mocks::new();
+            mocks
+                .tokens
+                .expect_verify()
+                .returning(|_| Ok(claims_of_live()));
+            mocks
+                .cache
+                .expect_lookup()
+                .returning(move |_, _| Ok(CacheLookup::Hit(stale.clone())));
+            mocks.cache.expect_store().times(0);
+            mocks
+                .sessions
+                .expect_find_for_auth()
+                .times(1)
+                .returning(|_| Ok(None));
+            assert!(matches!(
+                Authenticate::new(mocks.ports()).execute("jwt").await,
+                Err(AppError::SessionRevoked)
+            ));
+        }
     }
 }

@@ -63,12 +63,19 @@ impl ExportProfile {
         tx.append_audit(&entry).await?;
         tx.commit().await?;
 
+        let user = self
+            .ports
+            .users
+            .get(me)
+            .await?
+            .ok_or(AppError::SessionRevoked)?;
         let preferences = self.ports.users.preferences(me).await?.unwrap_or_default();
         let mut sessions = Vec::new();
         let mut page = first_page()?;
         loop {
             let batch = self.ports.sessions.list_active(me, now, &page).await?;
-            sessions.extend(batch.items.into_iter().map(|session| SessionView {
+            let batch_items = crate::sessions::with_recent_use(&self.ports, batch.items).await;
+            sessions.extend(batch_items.into_iter().map(|session| SessionView {
                 current: session.id == who.session_id,
                 session,
             }));
@@ -104,7 +111,7 @@ impl ExportProfile {
         }
         audit_entries.sort_by_key(|e| std::cmp::Reverse((e.created_at, e.id)));
         Ok(PersonalData {
-            user: who.user.clone(),
+            user,
             preferences,
             sessions,
             audit_entries,
@@ -144,8 +151,9 @@ mod tests {
     async fn the_export_gathers_every_page_of_sessions_and_both_kinds_of_audit_entries() {
         let me = testing::user(2, Role::User);
         let (tx, audited) = committing_tx();
-        let mut mocks = Mocks::new().with_tx(tx);
+        let mut mocks = Mocks::new().knowing(me.clone()).with_tx(tx);
         mocks.users.expect_preferences().returning(|_| Ok(None));
+        mocks.activity.expect_pending().returning(|_| Ok(vec![]));
         mocks
             .sessions
             .expect_list_active()
@@ -239,7 +247,9 @@ mod tests {
     #[tokio::test]
     async fn a_store_failure_fails_the_export() {
         let (tx, _) = committing_tx();
-        let mut mocks = Mocks::new().with_tx(tx);
+        let mut mocks = Mocks::new()
+            .knowing(testing::user(2, Role::User))
+            .with_tx(tx);
         mocks
             .users
             .expect_preferences()

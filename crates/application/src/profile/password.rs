@@ -39,7 +39,12 @@ impl ChangePassword {
         cmd: ChangePasswordCommand,
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
-        let user = &who.user;
+        let user = self
+            .ports
+            .users
+            .get(who.user.id)
+            .await?
+            .ok_or(AppError::SessionRevoked)?;
         let mut context = vec![user.display_name.as_str()];
         if let Some(email) = &user.email {
             context.push(email.as_str());
@@ -131,7 +136,7 @@ mod tests {
                     && *except == Some(SessionId(testing::id(900)))
             })
             .returning(|_, _, _, _| Ok(2));
-        let mut mocks = Mocks::new().with_tx(tx).hashing();
+        let mut mocks = Mocks::new().knowing(user.clone()).with_tx(tx).hashing();
         mocks.hasher.expect_verify().returning(|_, _| Ok(true));
 
         ChangePassword::new(mocks.ports())
@@ -148,7 +153,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wrong_current_password_is_invalid_credentials() {
-        let mut mocks = Mocks::new();
+        let mut mocks = Mocks::new().knowing(testing::user(1, Role::User));
         mocks.hasher.expect_verify().returning(|_, _| Ok(false));
 
         let err = ChangePassword::new(mocks.ports())
@@ -165,7 +170,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_weak_new_password_is_refused_with_feedback() {
-        let err = ChangePassword::new(Mocks::new().ports())
+        let err = ChangePassword::new(Mocks::new().knowing(testing::user(1, Role::User)).ports())
             .execute(
                 &testing::principal(testing::user(1, Role::User)),
                 cmd("old-password-1", "password123"),
@@ -185,7 +190,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_new_password_must_differ_from_the_current_one() {
-        let mut mocks = Mocks::new();
+        let mut mocks = Mocks::new().knowing(testing::user(1, Role::User));
         mocks.hasher.expect_verify().returning(|_, _| Ok(true));
 
         let err = ChangePassword::new(mocks.ports())

@@ -23,6 +23,26 @@ pub struct SessionView {
     pub current: bool,
 }
 
+/// Overlays the use noted since the last write-behind, so lists show it at once. Best
+/// effort: without the note the stored time is shown.
+pub(crate) async fn with_recent_use(ports: &Ports, mut sessions: Vec<Session>) -> Vec<Session> {
+    let ids: Vec<SessionId> = sessions.iter().map(|s| s.id).collect();
+    if ids.is_empty() {
+        return sessions;
+    }
+    match ports.activity.pending(&ids).await {
+        Ok(seen) => {
+            for (id, at) in seen {
+                if let Some(s) = sessions.iter_mut().find(|s| s.id == id) {
+                    s.last_used_at = s.last_used_at.max(at);
+                }
+            }
+        }
+        Err(err) => tracing::debug!(error = %err, "recent session use unknown"),
+    }
+    sessions
+}
+
 /// Marks the caller's own session in a page of sessions.
 fn views(page: Page<Session>, who: &Principal) -> Page<SessionView> {
     page.map(|session| SessionView {
@@ -56,7 +76,8 @@ impl ListSessions {
             .sessions
             .list_active(who.user.id, now, page)
             .await?;
-        Ok(views(sessions, who))
+        let items = with_recent_use(&self.ports, sessions.items).await;
+        Ok(views(Page { items, ..sessions }, who))
     }
 }
 
@@ -136,7 +157,8 @@ impl ListUserSessions {
         self.ports.users.get(id).await?.ok_or(AppError::NotFound)?;
         let now = self.ports.clock.now();
         let sessions = self.ports.sessions.list_active(id, now, page).await?;
-        Ok(views(sessions, who))
+        let items = with_recent_use(&self.ports, sessions.items).await;
+        Ok(views(Page { items, ..sessions }, who))
     }
 }
 
@@ -179,6 +201,46 @@ impl RevokeUserSessions {
         tx.append_audit(&entry).await?;
         tx.commit().await?;
         Ok(revoked)
+    }
+}
+
+/// The write-behind of session use: moves what was noted since the last run into
+/// `lastUsedAt`. Run periodically by the composition root, by whichever instance asks
+/// first (each note is handed out once).
+pub struct FlushSessionActivity {
+    ports: Ports,
+}
+
+impl FlushSessionActivity {
+    /// Builds the use case.
+    pub fn new(ports: Ports) -> Self {
+        Self { ports }
+    }
+
+    /// Runs it; returns how many sessions moved. When the database refuses the batch the
+    /// notes are put back for the next run.
+    #[tracing::instrument(name = "flush_session_activity", skip_all)]
+    pub async fn execute(&self) -> Result<u64, AppError> {
+        let seen = self
+            .ports
+            .activity
+            .drain()
+            .await
+            .map_err(|e| AppError::Unavailable(e.0))?;
+        if seen.is_empty() {
+            return Ok(0);
+        }
+        match self.ports.sessions.record_activity(&seen).await {
+            Ok(moved) => Ok(moved),
+            Err(err) => {
+                for (id, at) in &seen {
+                    if self.ports.activity.touch(*id, *at).await.is_err() {
+                        break;
+                    }
+                }
+                Err(err.into())
+            }
+        }
     }
 }
 

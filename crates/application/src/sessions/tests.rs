@@ -82,12 +82,27 @@ async fn listing_marks_the_session_of_the_presented_token_as_current() {
         .times(1)
         .withf(|user, now, _| *user == testing::user(1, Role::User).id && *now == testing::now())
         .returning(move |_, _, _| Ok(page.clone()));
+    // Use noted since the last write-behind shows at once; an older note changes nothing.
+    let used = testing::now() + Duration::minutes(3);
+    let (other_id, mine_id) = (other.id, mine.id);
+    mocks
+        .activity
+        .expect_pending()
+        .times(1)
+        .returning(move |_| {
+            Ok(vec![
+                (other_id, used),
+                (mine_id, testing::now() - Duration::days(1)),
+            ])
+        });
 
     let listed = ListSessions::new(mocks.ports())
         .execute(&who, &PageRequest::default())
         .await
         .unwrap();
 
+    let mut other = other;
+    other.last_used_at = used;
     assert_eq!(
         listed.items,
         vec![
@@ -321,6 +336,10 @@ async fn an_admin_lists_a_users_active_sessions() {
     let target = caller();
     let sessions = page_of(vec![testing::session(901, target.id)]);
     let mut mocks = Mocks::new();
+    mocks
+        .activity
+        .expect_pending()
+        .returning(|_| Err(domain::error::ServiceError("redis down".into())));
     let found = target.clone();
     mocks
         .users
@@ -500,4 +519,62 @@ async fn a_failed_commit_of_the_revocation_is_reported() {
         .unwrap_err();
 
     assert!(matches!(err, AppError::Conflict(_)));
+}
+
+#[tokio::test]
+async fn the_write_behind_moves_noted_use_into_the_store_and_puts_it_back_on_failure() {
+    let noted = vec![(SessionId(testing::id(900)), testing::now())];
+    let mut mocks = Mocks::new();
+    let drained = noted.clone();
+    mocks
+        .activity
+        .expect_drain()
+        .times(1)
+        .returning(move || Ok(drained.clone()));
+    let expected = noted.clone();
+    mocks
+        .sessions
+        .expect_record_activity()
+        .withf(move |seen| seen == expected.as_slice())
+        .times(1)
+        .returning(|_| Ok(1));
+    assert_eq!(
+        FlushSessionActivity::new(mocks.ports())
+            .execute()
+            .await
+            .unwrap(),
+        1
+    );
+
+    let mut mocks = Mocks::new();
+    let drained = noted.clone();
+    mocks
+        .activity
+        .expect_drain()
+        .returning(move || Ok(drained.clone()));
+    mocks
+        .sessions
+        .expect_record_activity()
+        .returning(|_| Err(testing::down()));
+    mocks
+        .activity
+        .expect_touch()
+        .withf(|id, at| *id == SessionId(testing::id(900)) && *at == testing::now())
+        .times(1)
+        .returning(|_, _| Ok(()));
+    assert!(matches!(
+        FlushSessionActivity::new(mocks.ports()).execute().await,
+        Err(AppError::Unavailable(_))
+    ));
+
+    let mut mocks = Mocks::new();
+    mocks.activity.expect_drain().returning(|| Ok(vec![]));
+    mocks.sessions.expect_record_activity().times(0);
+    assert_eq!(
+        FlushSessionActivity::new(mocks.ports())
+            .execute()
+            .await
+            .unwrap(),
+        0
+    );
 }

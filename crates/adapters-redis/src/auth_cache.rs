@@ -1,0 +1,361 @@
+//! The auth cache: [`RedisAuthCache`] shared by every instance, and [`LocalAuthCache`], its
+//! in-process twin.
+//!
+//! Both keep, per user and per session, a *generation* that every invalidation replaces.
+//! A snapshot is stored with the generations seen at lookup (the ticket's stamp) and is a
+//! hit only while both are unchanged; a store whose stamp no longer matches is dropped.
+//! Snapshots live [`SNAPSHOT_TTL`]: the bound on staleness should an invalidation be
+//! lost (see `application`'s invalidation module). Generations outlive snapshots, so an
+//! expired generation can never revive an old snapshot.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::access::{AuthSnapshot, CacheLookup, CacheTicket, Caller};
+use domain::error::ServiceError;
+use domain::ports::AuthCache;
+use domain::session::SessionId;
+use domain::user::{Role, UserId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::connection::RedisConnection;
+
+/// How long a snapshot is trusted at most.
+pub const SNAPSHOT_TTL: Duration = Duration::from_secs(30);
+
+/// How long a generation is kept: well past any snapshot stored under the one before.
+const GENERATION_TTL: Duration = Duration::from_secs(600);
+
+/// The generation of a user or session nobody invalidated (recently).
+const NO_GENERATION: &str = "-";
+
+/// Lua: store the snapshot only if both generations still read as the ticket's stamp.
+const STORE_IF_CURRENT: &str = r"
+local ug = redis.call('GET', KEYS[2]) or '-'
+local sg = redis.call('GET', KEYS[3]) or '-'
+if ug .. ':' .. sg == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+";
+
+fn stamp(user_generation: &str, session_generation: &str) -> String {
+    format!("{user_generation}:{session_generation}")
+}
+
+/// A snapshot as stored: only what authorization needs, nothing secret.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    /// The stamp it was stored under.
+    stamp: String,
+    session: Uuid,
+    expires: DateTime<Utc>,
+    user: Uuid,
+    role: String,
+    must_change_password: bool,
+}
+
+impl Stored {
+    fn new(stamp: String, snapshot: &AuthSnapshot) -> Self {
+        Self {
+            stamp,
+            session: snapshot.session_id.0,
+            expires: snapshot.session_expires_at,
+            user: snapshot.caller.id.0,
+            role: snapshot.caller.role.as_str().to_owned(),
+            must_change_password: snapshot.caller.must_change_password,
+        }
+    }
+
+    /// The snapshot, if it is well-formed (anything else counts as a miss).
+    fn snapshot(&self) -> Option<AuthSnapshot> {
+        Some(AuthSnapshot {
+            session_id: SessionId(self.session),
+            session_expires_at: self.expires,
+            caller: Caller {
+                id: UserId(self.user),
+                role: Role::parse(&self.role)?,
+                must_change_password: self.must_change_password,
+            },
+        })
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Snapshots in Redis, shared by every instance.
+#[derive(Debug, Clone)]
+pub struct RedisAuthCache {
+    redis: RedisConnection,
+    store_script: std::sync::Arc<redis::Script>,
+}
+
+impl RedisAuthCache {
+    /// A cache on the shared connection.
+    pub fn new(redis: RedisConnection) -> Self {
+        Self {
+            redis,
+            store_script: std::sync::Arc::new(redis::Script::new(STORE_IF_CURRENT)),
+        }
+    }
+}
+
+fn snapshot_key(session: SessionId) -> String {
+    format!("ems:auth:snap:{}", session.0)
+}
+
+fn user_generation_key(user: UserId) -> String {
+    format!("ems:auth:ug:{}", user.0)
+}
+
+fn session_generation_key(session: SessionId) -> String {
+    format!("ems:auth:sg:{}", session.0)
+}
+
+#[async_trait]
+impl AuthCache for RedisAuthCache {
+    async fn lookup(&self, session: SessionId, user: UserId) -> Result<CacheLookup, ServiceError> {
+        let keys = [
+            snapshot_key(session),
+            user_generation_key(user),
+            session_generation_key(session),
+        ];
+        let (stored, ug, sg): (Option<String>, Option<String>, Option<String>) = self
+            .redis
+            .call("auth_cache.lookup", |mut conn| async move {
+                redis::cmd("MGET").arg(&keys).query_async(&mut conn).await
+            })
+            .await?;
+        let current = stamp(
+            ug.as_deref().unwrap_or(NO_GENERATION),
+            sg.as_deref().unwrap_or(NO_GENERATION),
+        );
+        let hit = stored
+            .and_then(|raw| serde_json::from_str::<Stored>(&raw).ok())
+            .filter(|s| s.stamp == current && s.user == user.0 && s.session == session.0)
+            .and_then(|s| s.snapshot());
+        Ok(match hit {
+            Some(snapshot) => CacheLookup::Hit(snapshot),
+            None => CacheLookup::Miss(CacheTicket {
+                session_id: session,
+                user_id: user,
+                stamp: current,
+            }),
+        })
+    }
+
+    async fn store(
+        &self,
+        ticket: &CacheTicket,
+        snapshot: &AuthSnapshot,
+    ) -> Result<(), ServiceError> {
+        if snapshot.session_id != ticket.session_id || snapshot.caller.id != ticket.user_id {
+            return Ok(());
+        }
+        let value = serde_json::to_string(&Stored::new(ticket.stamp.clone(), snapshot))
+            .map_err(|e| ServiceError(format!("auth cache: {e}")))?;
+        let script = self.store_script.clone();
+        let keys = [
+            snapshot_key(ticket.session_id),
+            user_generation_key(ticket.user_id),
+            session_generation_key(ticket.session_id),
+        ];
+        let stamp = ticket.stamp.clone();
+        self.redis
+            .call("auth_cache.store", |mut conn| async move {
+                script
+                    .key(&keys[0])
+                    .key(&keys[1])
+                    .key(&keys[2])
+                    .arg(stamp)
+                    .arg(value)
+                    .arg(millis(SNAPSHOT_TTL))
+                    .invoke_async::<i64>(&mut conn)
+                    .await
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn invalidate(
+        &self,
+        users: &[UserId],
+        sessions: &[SessionId],
+    ) -> Result<(), ServiceError> {
+        if users.is_empty() && sessions.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for user in users {
+            pipe.cmd("SET")
+                .arg(user_generation_key(*user))
+                .arg(Uuid::new_v4().simple().to_string())
+                .arg("PX")
+                .arg(millis(GENERATION_TTL))
+                .ignore();
+        }
+        for session in sessions {
+            pipe.cmd("SET")
+                .arg(session_generation_key(*session))
+                .arg(Uuid::new_v4().simple().to_string())
+                .arg("PX")
+                .arg(millis(GENERATION_TTL))
+                .ignore();
+            pipe.cmd("DEL").arg(snapshot_key(*session)).ignore();
+        }
+        self.redis
+            .call("auth_cache.invalidate", |mut conn| async move {
+                pipe.query_async::<()>(&mut conn).await
+            })
+            .await
+    }
+}
+
+/// A value that expires.
+struct Expiring<T> {
+    value: T,
+    until: Instant,
+}
+
+#[derive(Default)]
+struct LocalState {
+    snapshots: HashMap<SessionId, Expiring<(String, AuthSnapshot)>>,
+    user_generations: HashMap<UserId, Expiring<u64>>,
+    session_generations: HashMap<SessionId, Expiring<u64>>,
+    next_generation: u64,
+    ops: u64,
+}
+
+impl LocalState {
+    fn stamp(&self, session: SessionId, user: UserId, now: Instant) -> String {
+        let generation = |g: Option<&Expiring<u64>>| match g {
+            Some(g) if g.until > now => g.value.to_string(),
+            _ => NO_GENERATION.to_owned(),
+        };
+        stamp(
+            &generation(self.user_generations.get(&user)),
+            &generation(self.session_generations.get(&session)),
+        )
+    }
+
+    /// Drops expired entries now and then, so the maps stay as small as the live state.
+    fn sweep(&mut self, now: Instant) {
+        self.ops += 1;
+        if self.ops.is_multiple_of(1024) {
+            self.snapshots.retain(|_, e| e.until > now);
+            self.user_generations.retain(|_, e| e.until > now);
+            self.session_generations.retain(|_, e| e.until > now);
+        }
+    }
+}
+
+/// The in-process twin: the same rules in this process's memory, for a single instance.
+#[derive(Default)]
+pub struct LocalAuthCache {
+    state: Mutex<LocalState>,
+}
+
+impl std::fmt::Debug for LocalAuthCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalAuthCache").finish_non_exhaustive()
+    }
+}
+
+impl LocalAuthCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> Result<std::sync::MutexGuard<'_, LocalState>, ServiceError> {
+        self.state
+            .lock()
+            .map_err(|_| ServiceError("auth cache: poisoned".into()))
+    }
+}
+
+#[async_trait]
+impl AuthCache for LocalAuthCache {
+    async fn lookup(&self, session: SessionId, user: UserId) -> Result<CacheLookup, ServiceError> {
+        let now = Instant::now();
+        let mut state = self.state()?;
+        state.sweep(now);
+        let current = state.stamp(session, user, now);
+        let hit = state
+            .snapshots
+            .get(&session)
+            .filter(|e| e.until > now && e.value.0 == current && e.value.1.caller.id == user)
+            .map(|e| e.value.1.clone());
+        Ok(match hit {
+            Some(snapshot) => CacheLookup::Hit(snapshot),
+            None => CacheLookup::Miss(CacheTicket {
+                session_id: session,
+                user_id: user,
+                stamp: current,
+            }),
+        })
+    }
+
+    async fn store(
+        &self,
+        ticket: &CacheTicket,
+        snapshot: &AuthSnapshot,
+    ) -> Result<(), ServiceError> {
+        if snapshot.session_id != ticket.session_id || snapshot.caller.id != ticket.user_id {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut state = self.state()?;
+        if state.stamp(ticket.session_id, ticket.user_id, now) == ticket.stamp {
+            state.snapshots.insert(
+                ticket.session_id,
+                Expiring {
+                    value: (ticket.stamp.clone(), snapshot.clone()),
+                    until: now + SNAPSHOT_TTL,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn invalidate(
+        &self,
+        users: &[UserId],
+        sessions: &[SessionId],
+    ) -> Result<(), ServiceError> {
+        let now = Instant::now();
+        let mut state = self.state()?;
+        for user in users {
+            state.next_generation += 1;
+            let value = state.next_generation;
+            state.user_generations.insert(
+                *user,
+                Expiring {
+                    value,
+                    until: now + GENERATION_TTL,
+                },
+            );
+        }
+        for session in sessions {
+            state.next_generation += 1;
+            let value = state.next_generation;
+            state.session_generations.insert(
+                *session,
+                Expiring {
+                    value,
+                    until: now + GENERATION_TTL,
+                },
+            );
+            state.snapshots.remove(session);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,206 @@
+//! Contract tests of the auth cache and the session activity notes: each runs against the
+//! in-process twin and, when `EMS_TEST_REDIS_URL` is set (as `cargo xtask test` does when
+//! redis-server is installed), against Redis, so the twin behaves as its Redis adapter.
+
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use adapters_redis::{
+    LocalAuthCache, LocalSessionActivity, RedisAuthCache, RedisConfig, RedisConnection,
+    RedisSessionActivity,
+};
+use chrono::{DateTime, TimeZone, Utc};
+use domain::access::{AuthSnapshot, CacheLookup, CacheTicket, Caller};
+use domain::ports::{AuthCache, SessionActivity};
+use domain::session::SessionId;
+use domain::user::{Role, UserId};
+use uuid::Uuid;
+
+fn redis() -> Option<RedisConnection> {
+    let url = std::env::var("EMS_TEST_REDIS_URL").ok()?;
+    Some(
+        RedisConnection::connect_lazy(&RedisConfig {
+            url,
+            timeout: Duration::from_secs(2),
+        })
+        .expect("EMS_TEST_REDIS_URL is a Redis URL"),
+    )
+}
+
+/// The twin, and the Redis adapter twice over (two "instances") when Redis is there.
+/// A variant's name and two handles on it, as two instances would hold.
+type Variants<T> = Vec<(&'static str, Arc<T>, Arc<T>)>;
+
+fn caches() -> Variants<dyn AuthCache> {
+    let local: Arc<dyn AuthCache> = Arc::new(LocalAuthCache::new());
+    let mut all = vec![("local", local.clone(), local)];
+    match redis() {
+        Some(conn) => all.push((
+            "redis",
+            Arc::new(RedisAuthCache::new(conn.clone())),
+            Arc::new(RedisAuthCache::new(conn)),
+        )),
+        None => eprintln!("EMS_TEST_REDIS_URL unset: the Redis half of this test is skipped"),
+    }
+    all
+}
+
+fn ids() -> (SessionId, UserId) {
+    (SessionId(Uuid::now_v7()), UserId(Uuid::now_v7()))
+}
+
+fn snapshot(session: SessionId, user: UserId) -> AuthSnapshot {
+    AuthSnapshot {
+        session_id: session,
+        session_expires_at: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+        caller: Caller {
+            id: user,
+            role: Role::Admin,
+            must_change_password: false,
+        },
+    }
+}
+
+async fn ticket(cache: &dyn AuthCache, session: SessionId, user: UserId) -> CacheTicket {
+    match cache.lookup(session, user).await.unwrap() {
+        CacheLookup::Miss(ticket) => ticket,
+        CacheLookup::Hit(hit) => panic!("expected a miss, got {hit:?}"),
+    }
+}
+
+async fn is_hit(cache: &dyn AuthCache, session: SessionId, user: UserId) -> bool {
+    matches!(
+        cache.lookup(session, user).await.unwrap(),
+        CacheLookup::Hit(_)
+    )
+}
+
+#[tokio::test]
+async fn a_stored_snapshot_is_a_hit_on_every_instance_until_invalidated() {
+    for (name, a, b) in caches() {
+        let (s, u) = ids();
+        let t = ticket(a.as_ref(), s, u).await;
+        a.store(&t, &snapshot(s, u)).await.unwrap();
+
+        match b.lookup(s, u).await.unwrap() {
+            CacheLookup::Hit(hit) => assert_eq!(hit, snapshot(s, u), "{name}"),
+            miss => panic!("{name}: expected a hit, got {miss:?}"),
+        }
+        b.invalidate(&[u], &[]).await.unwrap();
+        assert!(!is_hit(a.as_ref(), s, u).await, "{name}: user invalidated");
+
+        let t = ticket(a.as_ref(), s, u).await;
+        a.store(&t, &snapshot(s, u)).await.unwrap();
+        assert!(is_hit(b.as_ref(), s, u).await, "{name}: stored again");
+        b.invalidate(&[], &[s]).await.unwrap();
+        assert!(
+            !is_hit(a.as_ref(), s, u).await,
+            "{name}: session invalidated"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_ticket_taken_before_an_invalidation_stores_nothing() {
+    for (name, a, b) in caches() {
+        let (s, u) = ids();
+        // A slow reader takes its ticket, a revocation commits, then the reader stores
+        // the state it read before the revocation.
+        let early = ticket(a.as_ref(), s, u).await;
+        b.invalidate(&[u], &[s]).await.unwrap();
+        a.store(&early, &snapshot(s, u)).await.unwrap();
+        assert!(
+            !is_hit(a.as_ref(), s, u).await,
+            "{name}: late store dropped"
+        );
+        assert!(!is_hit(b.as_ref(), s, u).await, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_snapshot_is_only_found_for_its_own_user_and_session() {
+    for (name, a, _) in caches() {
+        let (s, u) = ids();
+        let t = ticket(a.as_ref(), s, u).await;
+        a.store(&t, &snapshot(s, u)).await.unwrap();
+        let (_, stranger) = ids();
+        assert!(!is_hit(a.as_ref(), s, stranger).await, "{name}: other user");
+        // A snapshot that does not match its ticket is not stored.
+        let (s2, u2) = ids();
+        let t2 = ticket(a.as_ref(), s2, u2).await;
+        a.store(&t2, &snapshot(s2, stranger)).await.unwrap();
+        assert!(
+            !is_hit(a.as_ref(), s2, u2).await,
+            "{name}: mismatched store"
+        );
+        assert!(!is_hit(a.as_ref(), s2, stranger).await, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_answers_with_an_error_quickly_instead_of_hanging() {
+    let conn = RedisConnection::connect_lazy(&RedisConfig {
+        url: "redis://127.0.0.1:1".into(),
+        timeout: Duration::from_millis(200),
+    })
+    .unwrap();
+    let cache = RedisAuthCache::new(conn.clone());
+    let (s, u) = ids();
+    let outcome = tokio::time::timeout(Duration::from_secs(5), cache.lookup(s, u)).await;
+    assert!(
+        matches!(outcome, Ok(Err(_))),
+        "an error, not a hit or a hang"
+    );
+    let notes = RedisSessionActivity::new(conn);
+    let outcome = tokio::time::timeout(Duration::from_secs(5), notes.touch(s, Utc::now())).await;
+    assert!(matches!(outcome, Ok(Err(_))));
+}
+
+fn activities() -> Variants<dyn SessionActivity> {
+    let local: Arc<dyn SessionActivity> = Arc::new(LocalSessionActivity::new());
+    let mut all = vec![("local", local.clone(), local)];
+    if let Some(conn) = redis() {
+        all.push((
+            "redis",
+            Arc::new(RedisSessionActivity::new(conn.clone())),
+            Arc::new(RedisSessionActivity::new(conn)),
+        ));
+    }
+    all
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_900_000_000 + secs, 0).unwrap()
+}
+
+#[tokio::test]
+async fn noted_use_only_moves_forward_shows_as_pending_and_drains_exactly_once() {
+    // The Redis hash is shared by every test run on that server: run serially within.
+    for (name, a, b) in activities() {
+        let _ = a.drain().await.unwrap();
+        let (s1, _) = ids();
+        let (s2, _) = ids();
+        let (never, _) = ids();
+        a.touch(s1, at(10)).await.unwrap();
+        b.touch(s1, at(5)).await.unwrap();
+        b.touch(s2, at(7)).await.unwrap();
+
+        let mut pending = a.pending(&[s1, s2, never]).await.unwrap();
+        pending.sort();
+        let mut expected = vec![(s1, at(10)), (s2, at(7))];
+        expected.sort();
+        assert_eq!(pending, expected, "{name}");
+
+        let mut drained = b.drain().await.unwrap();
+        drained.sort();
+        assert_eq!(drained, expected, "{name}: every note, from any instance");
+        assert!(
+            a.drain().await.unwrap().is_empty(),
+            "{name}: handed out once"
+        );
+        assert!(a.pending(&[s1]).await.unwrap().is_empty(), "{name}");
+    }
+}
