@@ -4,7 +4,7 @@
 //! serves it on a free loopback port with an admin whose password is random per run and
 //! with rate limits and lockout out of the way (the fuzzer is one client sending
 //! thousands of requests, many of them failed logins). Then it runs schemathesis (installed
-//! with `pip install --user` at [`SCHEMATHESIS_VERSION`] if missing) over every operation
+//! in a project-local virtualenv at [`SCHEMATHESIS_VERSION`] if missing) over every operation
 //! of `/api/docs/openapi.json`, authenticated as that admin through the hooks in
 //! `fuzz_hooks.py` (which log in, survive fuzzed logouts and keep the admin's own account
 //! out of fuzzed paths). Any 5xx, undocumented status, content type, header or response
@@ -53,7 +53,7 @@ pub fn run(paths: &Paths, flags: &Fuzz) -> Result<()> {
         .context("cannot write the schemathesis hooks")?;
 
     ui::step("schemathesis");
-    ensure_schemathesis()?;
+    let python = ensure_schemathesis(&work)?;
 
     ui::step("building ems");
     Cmd::new("cargo")
@@ -79,7 +79,7 @@ pub fn run(paths: &Paths, flags: &Fuzz) -> Result<()> {
     let server = Server::start(&ems, &database_url, addr, &password, &log)?;
     let outcome = server
         .wait_healthy(Duration::from_secs(60))
-        .and_then(|()| fuzz(&work, addr, &password, flags));
+        .and_then(|()| fuzz(&python, &work, addr, &password, flags));
     let stopped = server.stop();
     let cluster_stopped = cluster.stop();
     outcome?;
@@ -87,9 +87,25 @@ pub fn run(paths: &Paths, flags: &Fuzz) -> Result<()> {
     cluster_stopped
 }
 
-/// Installs the pinned schemathesis for this user unless that version is importable.
-fn ensure_schemathesis() -> Result<()> {
-    let probe = Cmd::new("python3")
+/// The Python of a project-local virtualenv (`target/ems-fuzz/venv`) holding the pinned
+/// schemathesis, made on first use. A virtualenv, because Debian's and Ubuntu's system
+/// Python refuses `pip install` outside one (PEP 668), and nothing leaks into the user's
+/// site-packages.
+fn ensure_schemathesis(work: &Path) -> Result<PathBuf> {
+    let venv = work.join("venv");
+    let python = venv.join("bin").join("python3");
+    if !python.exists() {
+        ui::note(format!("making a Python virtualenv in {}", venv.display()));
+        Cmd::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .run()
+            .context(
+                "schemathesis needs Python 3.9+ with venv as `python3` \
+                 (Debian/Ubuntu: apt-get install python3-venv)",
+            )?;
+    }
+    let probe = Cmd::new(&python)
         .args([
             "-c",
             "import importlib.metadata as m; print(m.version('schemathesis'))",
@@ -100,30 +116,25 @@ fn ensure_schemathesis() -> Result<()> {
         Ok(out) if out.status.success() => {
             Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
         }
-        Ok(_) => None,
-        Err(e) => bail!("{e}; schemathesis needs Python 3.9+ as `python3`"),
+        _ => None,
     };
     if installed.as_deref() == Some(SCHEMATHESIS_VERSION) {
         ui::note(format!("schemathesis {SCHEMATHESIS_VERSION} is installed"));
-        return Ok(());
+        return Ok(python);
     }
     ui::note(format!(
         "installing schemathesis {SCHEMATHESIS_VERSION} (found: {})",
         installed.as_deref().unwrap_or("none")
     ));
     let spec = format!("schemathesis=={SCHEMATHESIS_VERSION}");
-    let user = Cmd::new("python3").args(["-m", "pip", "install", "--user", spec.as_str()]);
-    if user.run().is_ok() {
-        return Ok(());
-    }
-    // Inside a virtualenv `--user` is refused; install into it instead.
-    Cmd::new("python3")
-        .args(["-m", "pip", "install", spec.as_str()])
-        .run()
+    Cmd::new(&python)
+        .args(["-m", "pip", "install", "--quiet", spec.as_str()])
+        .run()?;
+    Ok(python)
 }
 
 /// Runs schemathesis against the server; an error when it reports any failure.
-fn fuzz(work: &Path, addr: SocketAddr, password: &str, flags: &Fuzz) -> Result<()> {
+fn fuzz(python: &Path, work: &Path, addr: SocketAddr, password: &str, flags: &Fuzz) -> Result<()> {
     if interrupt::interrupted() {
         bail!("interrupted");
     }
@@ -137,7 +148,7 @@ fn fuzz(work: &Path, addr: SocketAddr, password: &str, flags: &Fuzz) -> Result<(
         "schemathesis over {base}/api/docs/openapi.json (seed {}, {} examples per operation)",
         flags.seed, flags.max_examples
     ));
-    let status = Cmd::new("python3")
+    let status = Cmd::new(python)
         .args(["-m", "schemathesis.cli", "run"])
         .arg(format!("{base}/api/docs/openapi.json"))
         .args(["--url", base.as_str()])
@@ -211,6 +222,7 @@ impl Server {
             .env("LOCKOUT_THRESHOLD", "1000000")
             .env("RATE_LIMIT", "1000000")
             .env("LOGIN_RATE_LIMIT", "1000000")
+            .env("ADMIN_WRITE_RATE_LIMIT", "1000000")
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
