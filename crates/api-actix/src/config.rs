@@ -46,6 +46,17 @@ pub struct AdminBootstrap {
     pub password: SecretString,
 }
 
+/// The server's own certificate and key (`TLS_CERT_FILE` + `TLS_KEY_FILE`, both or
+/// neither): `ems serve` then speaks HTTPS only. The files are read when the server is
+/// built, so a bad file stops the start like a bad setting does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, RSA or SEC1) of that certificate.
+    pub key_file: PathBuf,
+}
+
 /// Everything the server reads from its environment, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -68,6 +79,8 @@ pub struct Settings {
     pub session_activity_flush_interval: Duration,
     /// `BIND_ADDR` (default `127.0.0.1:8080`).
     pub bind_addr: SocketAddr,
+    /// `TLS_CERT_FILE` + `TLS_KEY_FILE`: serve HTTPS (with HSTS) instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
     /// `APP_ENV` (default `development`).
     pub app_env: AppEnv,
     /// `ADMIN_USERNAME` + `ADMIN_PASSWORD` (both or neither).
@@ -149,6 +162,8 @@ struct Raw {
     redis_timeout: Option<String>,
     session_activity_flush_interval: Option<String>,
     bind_addr: Option<String>,
+    tls_cert_file: Option<String>,
+    tls_key_file: Option<String>,
     app_env: Option<String>,
     admin_username: Option<String>,
     admin_password: Option<String>,
@@ -175,7 +190,7 @@ struct Raw {
 }
 
 /// Every variable this module reads, for documentation and the UTF-8 check.
-pub const VARIABLES: [&str; 31] = [
+pub const VARIABLES: [&str; 33] = [
     "DATABASE_URL",
     "DATABASE_MAX_CONNECTIONS",
     "DATABASE_TIMEOUT",
@@ -184,6 +199,8 @@ pub const VARIABLES: [&str; 31] = [
     "REDIS_TIMEOUT",
     "SESSION_ACTIVITY_FLUSH_INTERVAL",
     "BIND_ADDR",
+    "TLS_CERT_FILE",
+    "TLS_KEY_FILE",
     "APP_ENV",
     "ADMIN_USERNAME",
     "ADMIN_PASSWORD",
@@ -337,6 +354,7 @@ impl Settings {
                 "30s",
             )?,
             bind_addr: bind_addr(raw.bind_addr)?,
+            tls: tls_files(raw.tls_cert_file, raw.tls_key_file)?,
             app_env,
             admin: admin(raw.admin_username, raw.admin_password)?,
             jwt_access_expiry,
@@ -532,6 +550,26 @@ fn admin(
     }
 }
 
+/// Both or neither: a certificate without its key (or the reverse) is a half-made TLS
+/// setup, refused rather than silently served as plain HTTP.
+fn tls_files(cert: Option<String>, key: Option<String>) -> Result<Option<TlsFiles>, ConfigError> {
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert_file: PathBuf::from(cert.trim()),
+            key_file: PathBuf::from(key.trim()),
+        })),
+        (Some(_), None) => Err(ConfigError::new(
+            "TLS_KEY_FILE",
+            "is required when TLS_CERT_FILE is set (set both or neither)",
+        )),
+        (None, Some(_)) => Err(ConfigError::new(
+            "TLS_CERT_FILE",
+            "is required when TLS_KEY_FILE is set (set both or neither)",
+        )),
+    }
+}
+
 fn trusted_proxies(value: Option<String>) -> Result<Vec<IpNet>, ConfigError> {
     let Some(list) = value else {
         return Ok(Vec::new());
@@ -601,6 +639,7 @@ mod tests {
         assert_eq!(s.redis_timeout, Duration::from_millis(250));
         assert_eq!(s.session_activity_flush_interval, Duration::from_secs(30));
         assert_eq!(s.bind_addr, "127.0.0.1:8080".parse().unwrap());
+        assert!(s.tls.is_none());
         assert_eq!(s.app_env, AppEnv::Development);
         assert!(s.admin.is_none());
         assert_eq!(s.jwt_access_expiry, Duration::from_secs(15 * 60));
@@ -797,6 +836,32 @@ mod tests {
         ]);
         assert_eq!(weak.var, "ADMIN_PASSWORD");
         assert!(!weak.to_string().contains("password123"), "{weak}");
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs() {
+        let s = parse(&[
+            ("TLS_CERT_FILE", " /etc/ems/cert.pem "),
+            ("TLS_KEY_FILE", "/etc/ems/key.pem"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.tls,
+            Some(TlsFiles {
+                cert_file: PathBuf::from("/etc/ems/cert.pem"),
+                key_file: PathBuf::from("/etc/ems/key.pem"),
+            })
+        );
+        assert_eq!(
+            error_of(&[("TLS_CERT_FILE", "/etc/ems/cert.pem")]).to_string(),
+            "TLS_KEY_FILE: is required when TLS_CERT_FILE is set (set both or neither)"
+        );
+        assert_eq!(
+            error_of(&[("TLS_KEY_FILE", "/etc/ems/key.pem")]).to_string(),
+            "TLS_CERT_FILE: is required when TLS_KEY_FILE is set (set both or neither)"
+        );
+        let blank = parse(&[("TLS_CERT_FILE", " "), ("TLS_KEY_FILE", "")]).unwrap();
+        assert!(blank.tls.is_none(), "empty means unset");
     }
 
     #[test]

@@ -99,7 +99,13 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let app = Application::build(settings)
         .await
         .map_err(|e| e.to_string())?;
-    tracing::info!(server.address = %addr, server.port = app.port(), "ems is serving");
+    let scheme = if app.is_tls() { "https" } else { "http" };
+    tracing::info!(
+        server.address = %addr,
+        server.port = app.port(),
+        url.scheme = scheme,
+        "ems is serving"
+    );
     app.run_until_stopped()
         .await
         .map_err(|e| format!("server: {e}"))

@@ -19,7 +19,7 @@ use crate::config::Settings;
 use crate::metrics::{self, Metrics};
 use crate::routes;
 use crate::security::{
-    Argon2Hasher, JwtIssuer, JwtKeys, OsSecretGenerator, SystemClock, UuidV7Ids,
+    tls, Argon2Hasher, JwtIssuer, JwtKeys, OsSecretGenerator, SystemClock, UuidV7Ids,
 };
 use crate::system::HostProbe;
 
@@ -41,6 +41,9 @@ pub enum StartupError {
     /// A signing key could not be loaded.
     #[error("{0}")]
     Keys(#[from] crate::security::JwtKeyError),
+    /// The TLS certificate or key could not be used.
+    #[error("{0}")]
+    Tls(#[from] crate::security::TlsError),
     /// The database settings were refused.
     #[error("DATABASE_URL: {0}")]
     Database(domain::RepoError),
@@ -67,6 +70,7 @@ pub enum StartupError {
 /// A built, bound, not yet running server.
 pub struct Application {
     port: u16,
+    tls: bool,
     server: Server,
     jobs: Jobs,
 }
@@ -199,6 +203,8 @@ impl Application {
     /// no admin exists yet.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let keys = Arc::new(JwtKeys::load(&settings.jwt_signing_keys)?);
+        // Read before anything connects, so a bad file stops the start at once.
+        let tls = settings.tls.as_ref().map(tls::load).transpose()?;
         if keys.is_ephemeral() {
             tracing::warn!(
                 "JWT_SIGNING_KEYS is unset: signing with an ephemeral key; tokens die with this process"
@@ -279,17 +285,38 @@ impl Application {
         });
         let mut jobs = spawn_jobs(&state, &settings);
         jobs.0.extend(metrics::spawn_probes(&state, store));
-        let server = HttpServer::new(move || routes::app(state.clone()))
-            .listen(listener)
-            .map_err(StartupError::Bind)?
-            .shutdown_timeout(30)
-            .run();
-        Ok(Self { port, server, jobs })
+        let server = HttpServer::new(move || routes::app(state.clone()));
+        // With TLS, HTTPS only: no plain listener. The security headers middleware adds
+        // HSTS on the connections this listener marks secure.
+        let is_tls = tls.is_some();
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        }
+        .map_err(StartupError::Bind)?
+        .shutdown_timeout(30)
+        .run();
+        Ok(Self {
+            port,
+            tls: is_tls,
+            server,
+            jobs,
+        })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Whether the listener speaks HTTPS (`TLS_CERT_FILE` + `TLS_KEY_FILE`).
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// A handle that stops the server (tests restart servers over one database).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     /// Serves until SIGINT/SIGTERM, then finishes in-flight requests (up to 30 s).

@@ -1,8 +1,10 @@
 //! Security headers on every response, errors included: `X-Content-Type-Options`,
 //! `X-Frame-Options`, `Referrer-Policy`, a `Content-Security-Policy` that allows nothing
 //! for API responses and only what the bundled Swagger UI needs under `/api/docs`,
-//! `Cache-Control: no-store` on responses that carry tokens or personal data, and no
-//! `Server` banner.
+//! `Cache-Control: no-store` on responses that carry tokens or personal data, no
+//! `Server` banner, and `Strict-Transport-Security` on connections that came in over
+//! TLS (never over plain HTTP, where a browser must ignore it and a proxy in front
+//! decides; ADR 0013).
 //!
 //! Register [`security_headers_middleware`] outermost (last `.wrap`), so responses made
 //! by other middleware (request ids, error bodies, rate limits) get the headers too.
@@ -29,6 +31,10 @@ pub const DOCS_CSP: &str = "default-src 'none'; \
      style-src 'self' 'sha256-pyVPiLlnqL9OWVoJPs/E6VVF5hBecRzM2gBiarnaqAo='; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
      form-action 'none'";
+
+/// HSTS: two years, subdomains included (the preload list's minimum). Only ever sent
+/// on a TLS connection.
+pub const HSTS: &str = "max-age=63072000; includeSubDomains";
 
 /// Where the explorer pages are served.
 const DOCS_PREFIX: &str = "/api/docs";
@@ -62,11 +68,15 @@ fn is_docs_page(path: &str) -> bool {
 struct Policy {
     csp: &'static str,
     no_store: bool,
+    hsts: bool,
 }
 
 impl Policy {
-    fn for_path(path: &str) -> Self {
+    /// `tls`: whether the connection is TLS, as the listener that accepted it says
+    /// (`AppConfig::secure`), never as a client's `X-Forwarded-Proto` claims.
+    fn for_request(path: &str, tls: bool) -> Self {
         Self {
+            hsts: tls,
             csp: if is_docs_page(path) {
                 DOCS_CSP
             } else {
@@ -88,6 +98,9 @@ impl Policy {
             set(headers, header::CACHE_CONTROL, "no-store");
             set(headers, header::PRAGMA, "no-cache");
         }
+        if self.hsts {
+            set(headers, header::STRICT_TRANSPORT_SECURITY, HSTS);
+        }
         headers.remove(header::SERVER);
     }
 }
@@ -99,7 +112,7 @@ pub async fn security_headers_middleware<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<B>, Error> {
-    let policy = Policy::for_path(req.path());
+    let policy = Policy::for_request(req.path(), req.app_config().secure());
     match next.call(req).await {
         Ok(mut res) => {
             policy.apply(res.headers_mut());
@@ -177,6 +190,11 @@ mod tests {
 
     #[track_caller]
     fn assert_common<B>(res: &ServiceResponse<B>) {
+        assert_eq!(
+            header(res, header::STRICT_TRANSPORT_SECURITY),
+            None,
+            "no HSTS over plain HTTP"
+        );
         assert_eq!(header(res, header::X_CONTENT_TYPE_OPTIONS), Some("nosniff"));
         assert_eq!(header(res, header::X_FRAME_OPTIONS), Some("DENY"));
         assert_eq!(header(res, header::REFERRER_POLICY), Some("no-referrer"));
@@ -266,6 +284,38 @@ mod tests {
             assert!(DOCS_CSP.contains(directive), "{directive}");
         }
         assert!(!DOCS_CSP.contains("unsafe-inline") && !DOCS_CSP.contains("unsafe-eval"));
+    }
+
+    #[actix_web::test]
+    async fn hsts_is_applied_on_tls_connections_only() {
+        for path in ["/api/health", "/api/docs/index.html", "/api/v1/auth/login"] {
+            let mut tls = HeaderMap::new();
+            Policy::for_request(path, true).apply(&mut tls);
+            assert_eq!(
+                tls.get(header::STRICT_TRANSPORT_SECURITY).unwrap(),
+                HSTS,
+                "{path}"
+            );
+
+            let mut plain = HeaderMap::new();
+            Policy::for_request(path, false).apply(&mut plain);
+            assert!(plain.get(header::STRICT_TRANSPORT_SECURITY).is_none());
+        }
+        assert_eq!(HSTS, "max-age=63072000; includeSubDomains");
+    }
+
+    #[actix_web::test]
+    async fn a_forwarded_proto_header_does_not_turn_hsts_on() {
+        let app = app!();
+        let req = test::TestRequest::get()
+            .uri("/api/v1/users")
+            .insert_header(("X-Forwarded-Proto", "https"))
+            .insert_header(("Forwarded", "proto=https"))
+            .to_request();
+
+        let res = test::call_service(&app, req).await;
+
+        assert_common(&res);
     }
 
     #[actix_web::test]
