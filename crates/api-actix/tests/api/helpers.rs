@@ -200,7 +200,8 @@ impl TestApp {
         configure(&mut vars);
         let settings = Settings::from_vars(vars).expect("test settings are valid");
         let app = Application::build(settings).await.expect("the app starts");
-        let address = format!("http://127.0.0.1:{}", app.port());
+        let scheme = if app.is_tls() { "https" } else { "http" };
+        let address = format!("{scheme}://127.0.0.1:{}", app.port());
         actix_rt::spawn(app.run_until_stopped());
         let client = awc::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -211,6 +212,12 @@ impl TestApp {
             db,
             client,
         }
+    }
+
+    /// Calls through `client` from now on (e.g. one that trusts a test certificate).
+    pub fn with_client(mut self, client: awc::Client) -> Self {
+        self.client = client;
+        self
     }
 
     /// Sends a request with an optional bearer token and JSON body.

@@ -15,4 +15,5 @@ mod observability;
 mod profile;
 mod security_headers;
 mod sessions;
+mod tls;
 mod users;
