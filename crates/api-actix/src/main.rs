@@ -1,9 +1,14 @@
 //! `ems`: `ems migrate` applies pending migrations and exits; `ems serve` (the default)
-//! serves the API. Configuration comes from the environment (see the README).
+//! serves the API; `ems keygen PATH` writes a new JWT signing key for
+//! `JWT_SIGNING_KEYS`. Configuration comes from the environment (see the README).
 
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use api_actix::config::{LogFormat, Settings};
+use api_actix::security::{jwt, JwtKeys};
 use api_actix::startup::Application;
 use api_actix::telemetry;
 use secrecy::ExposeSecret;
@@ -11,21 +16,23 @@ use secrecy::ExposeSecret;
 enum Command {
     Migrate,
     Serve,
+    Keygen(PathBuf),
 }
 
 fn command() -> Result<Command, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        [] | ["serve"] => Ok(Command::Serve),
-        ["migrate"] => Ok(Command::Migrate),
-        other => Err(format!(
-            "usage: ems [serve|migrate] (got: {})",
-            other.join(" ")
+    // `args_os`: a key path need not be UTF-8.
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let words: Vec<Option<&str>> = args.iter().map(|a| a.to_str()).collect();
+    match (words.as_slice(), args.as_slice()) {
+        ([] | [Some("serve")], _) => Ok(Command::Serve),
+        ([Some("migrate")], _) => Ok(Command::Migrate),
+        ([Some("keygen"), _], [_, path]) => Ok(Command::Keygen(PathBuf::from(path))),
+        _ => Err(format!(
+            "usage: ems [serve|migrate|keygen PATH] (got: {})",
+            args.iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
         )),
     }
 }
@@ -38,6 +45,23 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Needs no settings: a key is made before there is anything to configure.
+    if let Command::Keygen(path) = &command {
+        return match keygen(path) {
+            Ok(kid) => {
+                println!(
+                    "ems keygen: wrote a new Ed25519 signing key to {} (kid {kid}); \
+                     list it first in JWT_SIGNING_KEYS",
+                    path.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(line) => {
+                eprintln!("ems keygen: {line}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(err) => {
@@ -68,6 +92,8 @@ fn main() -> ExitCode {
         match command {
             Command::Migrate => migrate(&settings).await,
             Command::Serve => serve(settings).await,
+            // Handled before the settings are read.
+            Command::Keygen(_) => Ok(()),
         }
     });
     match result {
@@ -80,6 +106,35 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes a fresh Ed25519 PKCS#8 PEM key to `path`, readable by its owner only (0600),
+/// and returns its `kid`. Never overwrites: an existing file may be a key in use, and
+/// replacing it would log everybody out.
+fn keygen(path: &Path) -> Result<String, String> {
+    let pem = jwt::generate_ed25519_pem().map_err(|e| e.to_string())?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => format!(
+            "{} already exists; refusing to overwrite it (it may be a key in use)",
+            path.display()
+        ),
+        _ => format!("cannot create {}: {e}", path.display()),
+    })?;
+    let written = file
+        .write_all(pem.expose_secret().as_bytes())
+        .and_then(|()| file.sync_all());
+    if let Err(e) = written {
+        drop(file);
+        // Half a key is worse than none: it would stop the next start.
+        let _ = std::fs::remove_file(path);
+        return Err(format!("cannot write {}: {e}", path.display()));
+    }
+    let keys = JwtKeys::load(&[path.to_owned()]).map_err(|e| e.to_string())?;
+    Ok(keys.signing_kid().to_owned())
 }
 
 async fn migrate(settings: &Settings) -> Result<(), String> {

@@ -23,6 +23,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use p256::elliptic_curve::sec1::ToEncodedPoint as _;
 use rand::rngs::OsRng;
 use rand::RngCore;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -216,9 +217,7 @@ impl JwtKeys {
 
     /// A fresh random Ed25519 key that lives as long as the process.
     pub fn ephemeral() -> Result<Self, JwtKeyError> {
-        let mut seed = [0u8; 32];
-        OsRng.fill_bytes(&mut seed);
-        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let key = random_ed25519();
         let der = key.to_pkcs8_der().map_err(|_| JwtKeyError::Encoding {
             path: "(ephemeral)".into(),
         })?;
@@ -256,6 +255,24 @@ impl JwtKeys {
     fn find(&self, kid: &str) -> Option<(usize, &JwtKey)> {
         self.keys.iter().enumerate().find(|(_, k)| k.kid == kid)
     }
+}
+
+/// A fresh Ed25519 key from the OS generator: the ephemeral key and `ems keygen`.
+fn random_ed25519() -> ed25519_dalek::SigningKey {
+    let mut seed = secrecy::zeroize::Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(seed.as_mut());
+    ed25519_dalek::SigningKey::from_bytes(&seed)
+}
+
+/// A fresh Ed25519 private key as PKCS#8 PEM: what `ems keygen` writes, and what
+/// [`JwtKeys::load`] reads back. Secret, so it comes wrapped and never prints.
+pub fn generate_ed25519_pem() -> Result<SecretString, JwtKeyError> {
+    let pem = random_ed25519()
+        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .map_err(|_| JwtKeyError::Encoding {
+            path: "(new key)".into(),
+        })?;
+    Ok(SecretString::from(pem.as_str()))
 }
 
 /// The access token payload.
@@ -710,6 +727,26 @@ mod tests {
         let e =
             JwtKeys::load(&[fixture("jwt-ed25519.pem"), fixture("jwt-ed25519.pem")]).unwrap_err();
         assert!(matches!(e, JwtKeyError::Duplicate { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_generated_pem_key_loads_as_a_fresh_ed25519_signing_key() {
+        use secrecy::ExposeSecret as _;
+        let first = generate_ed25519_pem().unwrap();
+        let second = generate_ed25519_pem().unwrap();
+        assert!(first
+            .expose_secret()
+            .starts_with("-----BEGIN PRIVATE KEY-----\n"));
+
+        let keys = JwtKeys::from_pems([
+            ("first", first.expose_secret()),
+            ("second", second.expose_secret()),
+        ])
+        .unwrap();
+
+        assert!(!keys.is_ephemeral());
+        assert_eq!(keys.kids().len(), 2, "two different keys");
+        assert_eq!(keys.jwks()["keys"][0]["alg"], "EdDSA");
     }
 
     #[test]
