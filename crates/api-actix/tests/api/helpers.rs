@@ -166,6 +166,7 @@ pub struct TestApp {
     pub address: String,
     pub db: TestDatabase,
     client: awc::Client,
+    server: actix_web::dev::ServerHandle,
 }
 
 /// Settings overrides for [`TestApp::spawn_with`].
@@ -202,6 +203,7 @@ impl TestApp {
         let app = Application::build(settings).await.expect("the app starts");
         let scheme = if app.is_tls() { "https" } else { "http" };
         let address = format!("{scheme}://127.0.0.1:{}", app.port());
+        let server = app.handle();
         actix_rt::spawn(app.run_until_stopped());
         let client = awc::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -211,6 +213,7 @@ impl TestApp {
             address,
             db,
             client,
+            server,
         }
     }
 
@@ -218,6 +221,13 @@ impl TestApp {
     pub fn with_client(mut self, client: awc::Client) -> Self {
         self.client = client;
         self
+    }
+
+    /// Stops the server (in-flight requests finish first) and hands back its database,
+    /// so a test can start another server over the same data.
+    pub async fn stop(self) -> TestDatabase {
+        self.server.stop(true).await;
+        self.db
     }
 
     /// Sends a request with an optional bearer token and JSON body.

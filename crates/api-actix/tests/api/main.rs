@@ -10,6 +10,7 @@ mod bulk_export;
 mod errors;
 mod health;
 mod helpers;
+mod keys;
 mod logging;
 mod observability;
 mod profile;
