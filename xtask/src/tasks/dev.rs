@@ -1,7 +1,12 @@
 //! `cargo xtask dev`: the server on a laptop in one command. Starts (or reuses) the dev
 //! cluster, makes sure `ems_dev` exists and is migrated, then runs `ems serve` with a
 //! bootstrap admin whose password is generated once and kept in
-//! `target/ems-pg/dev-admin-password`. Ctrl-C stops the server, then the cluster.
+//! `target/ems-pg/dev-admin-password`, and a JWT signing key made once by `ems keygen`
+//! and kept in `target/ems-pg/dev-signing-key.pem`, so tokens survive restarts.
+//! Ctrl-C stops the server, then the cluster.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 use crate::cmd::describe;
 use crate::error::{bail, Result};
@@ -18,6 +23,49 @@ pub const DEV_DATABASE: &str = "ems_dev";
 
 /// The bootstrap admin of the dev server.
 pub const DEV_ADMIN: &str = "admin";
+
+/// The dev server's signing key, under `target/ems-pg/`.
+pub const DEV_SIGNING_KEY: &str = "dev-signing-key.pem";
+
+/// Where the dev server's `JWT_SIGNING_KEYS` come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SigningKeys {
+    /// The developer's own `JWT_SIGNING_KEYS` (e.g. to try a rotation), used as given.
+    FromEnv(String),
+    /// The kept dev key; `exists` false means `ems keygen` makes it first.
+    DevKey { path: PathBuf, exists: bool },
+}
+
+impl SigningKeys {
+    /// A non-blank `JWT_SIGNING_KEYS` in our environment wins; otherwise the dev key.
+    fn choose(from_env: Option<String>, dev_key: &Path) -> Self {
+        match from_env {
+            Some(list) if !list.trim().is_empty() => Self::FromEnv(list),
+            _ => Self::DevKey {
+                path: dev_key.to_owned(),
+                exists: dev_key.exists(),
+            },
+        }
+    }
+
+    /// The value `ems serve` gets.
+    fn value(&self) -> OsString {
+        match self {
+            Self::FromEnv(list) => list.into(),
+            Self::DevKey { path, .. } => path.clone().into_os_string(),
+        }
+    }
+
+    /// The banner's line about them.
+    fn describe(&self) -> String {
+        match self {
+            Self::FromEnv(_) => "JWT_SIGNING_KEYS from your environment".to_owned(),
+            Self::DevKey { path, .. } => {
+                format!("{} (kept: tokens survive restarts)", path.display())
+            }
+        }
+    }
+}
 
 /// Runs the dev server until it exits or Ctrl-C.
 pub fn run(paths: &Paths, flags: &Dev) -> Result<()> {
@@ -47,6 +95,22 @@ pub fn run(paths: &Paths, flags: &Dev) -> Result<()> {
         return cluster.stop();
     }
 
+    let keys = SigningKeys::choose(
+        std::env::var("JWT_SIGNING_KEYS").ok(),
+        &paths.pg_dir().join(DEV_SIGNING_KEY),
+    );
+    if let SigningKeys::DevKey {
+        path,
+        exists: false,
+    } = &keys
+    {
+        ui::step("making the dev JWT signing key");
+        ems(paths, "keygen").arg(path).run()?;
+        if interrupt::interrupted() {
+            return cluster.stop();
+        }
+    }
+
     let bind = std::env::var("BIND_ADDR")
         .ok()
         .filter(|b| !b.is_empty())
@@ -60,11 +124,13 @@ pub fn run(paths: &Paths, flags: &Dev) -> Result<()> {
          │ Health:    {base}/api/health\n\
          │ Log in as: {DEV_ADMIN} / {password}\n\
          │            (kept in {file})\n\
+         │ Tokens:    signed with {keys}\n\
          │ Database:  {database_url}\n\
          │ Ctrl-C stops the server and the cluster.\n\
          └────────────────────────────────────────────────────────────\n",
         password = admin.password,
         file = password_file.display(),
+        keys = keys.describe(),
     );
 
     let status = ems(paths, "serve")
@@ -72,6 +138,7 @@ pub fn run(paths: &Paths, flags: &Dev) -> Result<()> {
         .env("BIND_ADDR", &bind)
         .env("ADMIN_USERNAME", DEV_ADMIN)
         .secret_env("ADMIN_PASSWORD", &admin.password)
+        .env("JWT_SIGNING_KEYS", keys.value())
         .env("APP_ENV", "development")
         .env("LOG_FORMAT", "pretty")
         .status()?;
@@ -94,12 +161,46 @@ fn browsable_url(bind: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::browsable_url;
+    use super::*;
 
     #[test]
     fn wildcard_binds_are_shown_as_loopback() {
         assert_eq!(browsable_url("127.0.0.1:8080"), "http://127.0.0.1:8080");
         assert_eq!(browsable_url("0.0.0.0:9000"), "http://127.0.0.1:9000");
         assert_eq!(browsable_url("[::]:9000"), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn the_dev_key_is_used_unless_the_environment_names_keys() {
+        let dir = std::env::temp_dir().join(format!("xtask-dev-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join(DEV_SIGNING_KEY);
+
+        let missing = SigningKeys::choose(None, &key);
+        assert_eq!(
+            missing,
+            SigningKeys::DevKey {
+                path: key.clone(),
+                exists: false
+            }
+        );
+        assert_eq!(missing.value(), key.clone().into_os_string());
+        assert!(missing.describe().contains("survive restarts"));
+
+        std::fs::write(&key, "kept").unwrap();
+        let blank = SigningKeys::choose(Some("  ".to_owned()), &key);
+        assert_eq!(
+            blank,
+            SigningKeys::DevKey {
+                path: key.clone(),
+                exists: true
+            },
+            "a blank variable means unset, as ems reads it"
+        );
+
+        let own = SigningKeys::choose(Some("/keys/new.pem,/keys/old.pem".to_owned()), &key);
+        assert_eq!(own.value(), OsString::from("/keys/new.pem,/keys/old.pem"));
+        assert!(own.describe().contains("your environment"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
