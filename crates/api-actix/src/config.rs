@@ -102,6 +102,9 @@ pub struct Settings {
     pub rate_limit: u32,
     /// `LOGIN_RATE_LIMIT`: login attempts per minute per client IP (default 5).
     pub login_rate_limit: u32,
+    /// `ADMIN_WRITE_RATE_LIMIT`: admin writes (`POST`/`PUT`/`PATCH`/`DELETE` under
+    /// `/api/v1/users`) per minute per client IP (default 30).
+    pub admin_write_rate_limit: u32,
     /// `LOCKOUT_THRESHOLD`: consecutive failed logins that lock an account (default 10).
     pub lockout_threshold: i32,
     /// `LOCKOUT_DURATION` (default 15m).
@@ -175,6 +178,7 @@ struct Raw {
     jwt_audience: Option<String>,
     rate_limit: Option<String>,
     login_rate_limit: Option<String>,
+    admin_write_rate_limit: Option<String>,
     lockout_threshold: Option<String>,
     lockout_duration: Option<String>,
     trusted_proxies: Option<String>,
@@ -190,7 +194,7 @@ struct Raw {
 }
 
 /// Every variable this module reads, for documentation and the UTF-8 check.
-pub const VARIABLES: [&str; 33] = [
+pub const VARIABLES: [&str; 34] = [
     "DATABASE_URL",
     "DATABASE_MAX_CONNECTIONS",
     "DATABASE_TIMEOUT",
@@ -212,6 +216,7 @@ pub const VARIABLES: [&str; 33] = [
     "JWT_AUDIENCE",
     "RATE_LIMIT",
     "LOGIN_RATE_LIMIT",
+    "ADMIN_WRITE_RATE_LIMIT",
     "LOCKOUT_THRESHOLD",
     "LOCKOUT_DURATION",
     "TRUSTED_PROXIES",
@@ -365,6 +370,11 @@ impl Settings {
             jwt_audience: text(raw.jwt_audience, "ems-api"),
             rate_limit: positive("RATE_LIMIT", raw.rate_limit, 100)?,
             login_rate_limit: positive("LOGIN_RATE_LIMIT", raw.login_rate_limit, 5)?,
+            admin_write_rate_limit: positive(
+                "ADMIN_WRITE_RATE_LIMIT",
+                raw.admin_write_rate_limit,
+                30,
+            )?,
             lockout_threshold,
             lockout_duration: nonzero_duration("LOCKOUT_DURATION", raw.lockout_duration, "15m")?,
             trusted_proxies: trusted_proxies(raw.trusted_proxies)?,
@@ -647,6 +657,7 @@ mod tests {
         assert_eq!(s.refresh_reuse_grace, Duration::ZERO);
         assert_eq!(s.rate_limit, 100);
         assert_eq!(s.login_rate_limit, 5);
+        assert_eq!(s.admin_write_rate_limit, 30);
         assert_eq!(s.lockout_threshold, 10);
         assert_eq!(s.lockout_duration, Duration::from_secs(15 * 60));
         assert!(s.trusted_proxies.is_empty());
@@ -680,6 +691,7 @@ mod tests {
             ("REFRESH_REUSE_GRACE", "30s"),
             ("RATE_LIMIT", "1000"),
             ("LOGIN_RATE_LIMIT", "20"),
+            ("ADMIN_WRITE_RATE_LIMIT", "7"),
             ("LOCKOUT_THRESHOLD", "3"),
             ("LOCKOUT_DURATION", "1h"),
             ("TRUSTED_PROXIES", "10.0.0.1, 10.1.0.0/16,::1"),
@@ -708,6 +720,7 @@ mod tests {
         assert_eq!(s.jwt_refresh_expiry, Duration::from_secs(30 * 86400));
         assert_eq!(s.refresh_reuse_grace, Duration::from_secs(30));
         assert_eq!((s.rate_limit, s.login_rate_limit), (1000, 20));
+        assert_eq!(s.admin_write_rate_limit, 7);
         assert_eq!(s.lockout_threshold, 3);
         assert_eq!(s.lockout_duration, Duration::from_secs(3600));
         assert_eq!(s.trusted_proxies.len(), 3);
@@ -775,6 +788,7 @@ mod tests {
             ("RATE_LIMIT", "-5"),
             ("RATE_LIMIT", "0"),
             ("LOGIN_RATE_LIMIT", "5/min"),
+            ("ADMIN_WRITE_RATE_LIMIT", "0"),
             ("LOCKOUT_THRESHOLD", "0"),
             ("LOCKOUT_THRESHOLD", "ten"),
             ("LOCKOUT_DURATION", "forever"),

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use actix_web::web;
 use adapters_postgres::QueryObserver;
+use adapters_redis::connection::CallObserver;
 use domain::ports::{HealthCheck, LoginOutcome, PoolStats, SecurityMetrics};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -32,6 +33,10 @@ const CALL_BUCKETS: [f64; 12] = [
 /// and typos would make the label set unbounded.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
+/// Redis operations whose duration series exist from the first scrape (others appear
+/// with their first call).
+const REDIS_OPERATIONS: [&str; 2] = ["ping", "rate_limit.acquire"];
+
 /// How often the database probe runs (`ems_database_up`, `ems_db_pool_connections`).
 pub const DATABASE_PROBE_PERIOD: Duration = Duration::from_secs(5);
 
@@ -49,7 +54,7 @@ pub struct Metrics {
     pool: IntGaugeVec,
     query_duration: Histogram,
     database_up: IntGauge,
-    redis_duration: Histogram,
+    redis_duration: HistogramVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -109,13 +114,17 @@ impl Metrics {
             "ems_database_up",
             "1 when the last database probe answered, else 0",
         )?;
-        let redis_duration = Histogram::with_opts(
+        let redis_duration = HistogramVec::new(
             HistogramOpts::new(
-                "ems_redis_command_duration_seconds",
-                "Duration of Redis commands (empty while REDIS_URL is unset)",
+                "ems_redis_call_duration_seconds",
+                "Duration of Redis calls by operation, failed ones included (empty while REDIS_URL is unset)",
             )
             .buckets(CALL_BUCKETS.to_vec()),
+            &["operation"],
         )?;
+        for operation in REDIS_OPERATIONS {
+            redis_duration.with_label_values(&[operation]);
+        }
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(logins.clone()))?;
@@ -170,11 +179,6 @@ impl Metrics {
             .set(i64::try_from(users).unwrap_or(i64::MAX));
     }
 
-    /// Times one Redis command (for the Redis adapters, once they exist).
-    pub fn observe_redis_command(&self, elapsed: Duration) {
-        self.redis_duration.observe(elapsed.as_secs_f64());
-    }
-
     /// The Prometheus text exposition of every metric, and its content type.
     pub fn render(&self) -> Result<(Vec<u8>, String), prometheus::Error> {
         let encoder = TextEncoder::new();
@@ -187,6 +191,14 @@ impl Metrics {
 impl SecurityMetrics for Metrics {
     fn login_attempt(&self, outcome: LoginOutcome) {
         self.logins.with_label_values(&[outcome.as_str()]).inc();
+    }
+}
+
+impl CallObserver for Metrics {
+    fn redis_call_finished(&self, operation: &'static str, elapsed: Duration) {
+        self.redis_duration
+            .with_label_values(&[operation])
+            .observe(elapsed.as_secs_f64());
     }
 }
 
@@ -269,7 +281,8 @@ mod tests {
             "ems_database_up 0",
             "ems_active_users 0",
             "ems_db_query_duration_seconds_count 0",
-            "ems_redis_command_duration_seconds_count 0",
+            "ems_redis_call_duration_seconds_count{operation=\"ping\"} 0",
+            "ems_redis_call_duration_seconds_count{operation=\"rate_limit.acquire\"} 0",
         ] {
             assert!(out.lines().any(|l| l == line), "missing {line} in\n{out}");
         }
@@ -302,6 +315,7 @@ mod tests {
         );
         metrics.set_active_users(7);
         metrics.query_finished(Duration::from_millis(2));
+        metrics.redis_call_finished("auth_cache.lookup", Duration::from_millis(1));
         let out = text(&metrics);
         for line in [
             "http_requests_total{method=\"GET\",route=\"/api/v1/users/{id}\",status=\"200\"} 1",
@@ -313,6 +327,7 @@ mod tests {
             "ems_database_up 1",
             "ems_active_users 7",
             "ems_db_query_duration_seconds_count 1",
+            "ems_redis_call_duration_seconds_count{operation=\"auth_cache.lookup\"} 1",
         ] {
             assert!(out.lines().any(|l| l == line), "missing {line} in\n{out}");
         }

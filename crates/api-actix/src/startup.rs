@@ -16,12 +16,15 @@ use domain::password::Password;
 use secrecy::ExposeSecret;
 
 use crate::config::Settings;
+use crate::http::client_ip::ClientIpResolver;
+use crate::http::rate_limit::{Quotas, RateLimits};
 use crate::metrics::{self, Metrics};
 use crate::routes;
 use crate::security::{
     tls, Argon2Hasher, JwtIssuer, JwtKeys, OsSecretGenerator, SystemClock, UuidV7Ids,
 };
 use crate::system::HostProbe;
+use adapters_redis::{FallbackRateLimiter, LocalRateLimiter, RedisRateLimiter};
 
 /// What every handler shares.
 pub struct AppState {
@@ -33,6 +36,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// `METRICS_TOKEN`: the bearer token `/metrics` requires, when set.
     pub metrics_token: Option<secrecy::SecretString>,
+    /// The budgets per client IP (registered as app data of its own).
+    pub rate_limits: web::Data<RateLimits>,
+    /// `TRUSTED_PROXIES`: how the client IP is found (registered as app data of its own).
+    pub client_ip: web::Data<ClientIpResolver>,
 }
 
 /// Why the server could not start; each renders as one line naming the culprit.
@@ -65,6 +72,9 @@ pub enum StartupError {
     /// The metrics registry refused a collector (a bug, not a setting).
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// A rate limit of zero (configuration refuses it earlier).
+    #[error("{0}: must be at least 1")]
+    RateLimit(&'static str),
 }
 
 /// A built, bound, not yet running server.
@@ -191,6 +201,30 @@ fn connect_redis(settings: &Settings) -> Result<Option<RedisConnection>, Startup
         .map_err(StartupError::Redis)
 }
 
+/// The rate limits: in Redis, shared by every instance (decided in process while Redis
+/// fails), when `REDIS_URL` is set; else in process, as for the other Redis ports.
+fn rate_limits(
+    settings: &Settings,
+    redis: Option<&RedisConnection>,
+    metrics: Arc<Metrics>,
+) -> Result<RateLimits, StartupError> {
+    let quota = |n: u32, var: &'static str| {
+        domain::rate_limit::Quota::per_minute(n).ok_or(StartupError::RateLimit(var))
+    };
+    let quotas = Quotas {
+        all: quota(settings.rate_limit, "RATE_LIMIT")?,
+        login: quota(settings.login_rate_limit, "LOGIN_RATE_LIMIT")?,
+        admin_write: quota(settings.admin_write_rate_limit, "ADMIN_WRITE_RATE_LIMIT")?,
+    };
+    let limiter: Arc<dyn domain::ports::RateLimiter> = match redis {
+        Some(conn) => Arc::new(FallbackRateLimiter::new(RedisRateLimiter::new(
+            conn.clone(),
+        ))),
+        None => Arc::new(LocalRateLimiter::new()),
+    };
+    Ok(RateLimits::new(limiter, metrics, quotas))
+}
+
 fn chrono_duration(
     value: std::time::Duration,
     var: &'static str,
@@ -221,7 +255,8 @@ impl Application {
         .map_err(StartupError::Database)?;
         let metrics = Arc::new(Metrics::new()?);
         let store = store.with_observer(metrics.clone());
-        let redis = connect_redis(&settings)?;
+        let redis = connect_redis(&settings)?.map(|r| r.with_observer(metrics.clone()));
+        let rate_limits = web::Data::new(rate_limits(&settings, redis.as_ref(), metrics.clone())?);
         let store = Arc::new(store);
         let ports = Ports {
             users: store.clone(),
@@ -282,6 +317,8 @@ impl Application {
             keys,
             metrics,
             metrics_token: settings.metrics_token.clone(),
+            rate_limits,
+            client_ip: web::Data::new(ClientIpResolver::new(settings.trusted_proxies.clone())),
         });
         let mut jobs = spawn_jobs(&state, &settings);
         jobs.0.extend(metrics::spawn_probes(&state, store));

@@ -85,7 +85,7 @@ impl RateLimiter for RedisRateLimiter {
         let script = self.script.clone();
         let (allowed, micros): (i64, i64) = self
             .redis
-            .call("rate_limit", |mut conn| async move {
+            .call("rate_limit.acquire", |mut conn| async move {
                 script
                     .key(key)
                     .arg(interval)

@@ -20,6 +20,7 @@ use actix_web::{Error, HttpMessage, HttpRequest};
 use tracing::field::{display, Empty};
 use tracing::{Instrument, Span};
 
+use crate::http::client_ip::client_ip;
 use crate::http::request_id::RequestId;
 
 /// The longest user agent logged; longer ones are cut.
@@ -75,7 +76,7 @@ pub async fn access_log_middleware<B: MessageBody + 'static>(
         http.route = route.as_deref(),
         user.id = Empty,
         user_agent.original = user_agent(&req).as_deref(),
-        client.ip = req.peer_addr().map(|a| display(a.ip())),
+        client.ip = client_ip(req.request()).map(display),
     );
     req.extensions_mut().insert(RequestSpan(span.clone()));
     let result = next.call(req).instrument(span.clone()).await;

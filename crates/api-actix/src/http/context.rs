@@ -7,6 +7,7 @@ use actix_web::http::header::USER_AGENT;
 use actix_web::{FromRequest, HttpRequest};
 use domain::audit::RequestContext;
 
+use crate::http::client_ip::client_ip;
 use crate::http::error::ApiError;
 use crate::http::request_id::RequestId;
 
@@ -36,7 +37,7 @@ impl FromRequest for Ctx {
             });
         ready(Ok(Self(RequestContext {
             actor: None,
-            ip_address: req.peer_addr().map(|addr| addr.ip().to_string()),
+            ip_address: client_ip(req).map(|ip| ip.to_string()),
             user_agent,
             request_id: Some(RequestId::of(req).0),
         })))

@@ -83,6 +83,7 @@ pub fn finish_v3(spec: &mut serde_json::Value) {
     });
     mark_optional_nullable(spec);
     tighten_requests(spec);
+    rate_limit_components(spec);
     let error_response = spec
         .pointer("/paths/~1api~1v1~1auth~1login/post/responses/400")
         .cloned()
@@ -97,6 +98,7 @@ pub fn finish_v3(spec: &mut serde_json::Value) {
     for op in operations {
         fix_headers(op);
         fix_errors(op, &error_response);
+        rate_limit_headers(op, &error_response);
         if op["operationId"] == "exportUsers" {
             // `format=csv` streams text/csv, `format=json` an array of users.
             op["responses"]["200"]["content"] = serde_json::json!({
@@ -124,6 +126,66 @@ fn fix_headers(op: &mut serde_json::Value) {
         {
             h.remove("content");
             h.insert("schema".into(), serde_json::json!({ "type": "string" }));
+        }
+    }
+}
+
+/// The rate limit headers (ADR 0011), declared once under `components/headers`.
+const RATE_LIMIT_HEADERS: [(&str, &str); 3] = [
+    (
+        "RateLimit-Limit",
+        "Requests a minute this client may make in the tightest of the route's budgets",
+    ),
+    (
+        "RateLimit-Remaining",
+        "Requests left in that budget right now",
+    ),
+    (
+        "RateLimit-Reset",
+        "Seconds until that budget is whole again (on 429: until a retry passes)",
+    ),
+];
+
+/// Declares the rate limit headers once, for [`rate_limit_headers`] to refer to.
+fn rate_limit_components(spec: &mut serde_json::Value) {
+    for (name, description) in RATE_LIMIT_HEADERS {
+        spec["components"]["headers"][name] = serde_json::json!({
+            "description": description,
+            "schema": { "type": "integer", "minimum": 0 },
+        });
+    }
+    spec["components"]["headers"]["Retry-After"] = serde_json::json!({
+        "description": "Seconds to wait before retrying",
+        "required": true,
+        "schema": { "type": "integer", "minimum": 1 },
+    });
+}
+
+/// Every route is rate limited: each operation may answer 429 with `Retry-After`, and
+/// each of its responses carries the `RateLimit-*` headers.
+fn rate_limit_headers(op: &mut serde_json::Value, error_response: &serde_json::Value) {
+    let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+        return;
+    };
+    responses.entry("429").or_insert_with(|| {
+        let mut response = error_response.clone();
+        response["description"] = "RATE_LIMITED, with Retry-After".into();
+        response
+    });
+    let reference =
+        |name: &str| serde_json::json!({ "$ref": format!("#/components/headers/{name}") });
+    for (status, response) in responses.iter_mut() {
+        let Some(response) = response.as_object_mut() else {
+            continue;
+        };
+        let headers = response
+            .entry("headers")
+            .or_insert_with(|| serde_json::json!({}));
+        for (name, _) in RATE_LIMIT_HEADERS {
+            headers[name] = reference(name);
+        }
+        if status == "429" {
+            headers["Retry-After"] = reference("Retry-After");
         }
     }
 }

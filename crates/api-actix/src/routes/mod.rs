@@ -23,6 +23,7 @@ use crate::http::error::{
     error_body_middleware, json_config, method_not_allowed, not_found, path_config, query_config,
 };
 use crate::http::metrics::metrics_middleware;
+use crate::http::rate_limit::rate_limit_middleware;
 use crate::http::request_id::request_id_middleware;
 use crate::http::security_headers::security_headers_middleware;
 use crate::startup::AppState;
@@ -131,11 +132,15 @@ pub fn app(
     };
     let app = App::new()
         .wrap_api_with_spec(docs::spec_defaults())
+        .app_data(state.rate_limits.clone())
+        .app_data(state.client_ip.clone())
         .app_data(state)
         .app_data(json_config(JSON_LIMIT_BYTES))
         .app_data(query_config())
         .app_data(path_config())
         // `.wrap` resets paperclip's spec path: every wrap comes before the spec routes.
+        // Innermost: a refusal is completed by the error body, counted and logged.
+        .wrap(from_fn(rate_limit_middleware))
         .wrap(from_fn(error_body_middleware))
         // Outside the error body, so it counts the status the client got.
         .wrap(from_fn(metrics_middleware))

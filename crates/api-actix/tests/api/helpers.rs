@@ -194,6 +194,10 @@ impl TestApp {
             ("ADMIN_PASSWORD", ADMIN_PASSWORD),
             ("DATABASE_MAX_CONNECTIONS", "4"),
             ("DATABASE_TIMEOUT", "2s"),
+            // Tests log in and write a lot from one IP; rate limit tests lower these.
+            ("RATE_LIMIT", "1000000"),
+            ("LOGIN_RATE_LIMIT", "1000000"),
+            ("ADMIN_WRITE_RATE_LIMIT", "1000000"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -114,7 +114,7 @@ async fn a_scrape_after_a_workload_shows_route_templates_login_outcomes_and_pool
     assert_eq!(sample(&text, "ems_database_up"), Some(1.0));
     assert!(sample(&text, "ems_active_users").is_some());
     assert!(sample(&text, "ems_db_query_duration_seconds_count").unwrap() >= 5.0);
-    assert!(text.contains("# TYPE ems_redis_command_duration_seconds histogram"));
+    assert!(text.contains("# TYPE ems_redis_call_duration_seconds histogram"));
     assert!(sample(&text, "process_resident_memory_bytes").unwrap() > 0.0);
     assert!(sample(&text, "process_cpu_seconds_total").is_some());
 }

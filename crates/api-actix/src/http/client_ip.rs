@@ -1,0 +1,292 @@
+//! The client IP: the socket peer, unless the peer is a trusted proxy
+//! (`TRUSTED_PROXIES`); then the right-most `X-Forwarded-For` entry that is not itself a
+//! trusted proxy. Everything that records or limits by client IP (rate limits, audit
+//! entries, sessions, the access log) asks [`client_ip`], so they all agree.
+//!
+//! Only trusted peers are believed because anybody can send `X-Forwarded-For`: from an
+//! untrusted peer the header is ignored, so spoofing it gains nothing. Reading from the
+//! right skips whatever a client put in front of what our proxies appended. A malformed
+//! entry where the walk stops means the chain cannot be believed: the peer is used.
+//!
+//! [`ClientIpResolver`] is also an actix-governor [`KeyExtractor`], the extension point
+//! through which a request is keyed for rate limiting (see ADR 0011).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
+use actix_governor::governor::NotUntil;
+use actix_governor::KeyExtractor;
+use actix_web::dev::ServiceRequest;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder};
+use ipnet::IpNet;
+
+use crate::http::error::{ApiError, ErrorCode};
+
+/// `X-Forwarded-For`.
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// How many `X-Forwarded-For` entries are looked at, at most: a longer chain is not
+/// walked further (its left part is client-supplied anyway).
+const MAX_HOPS: usize = 32;
+
+/// Resolves client IPs under one `TRUSTED_PROXIES` list. Register it as
+/// `web::Data<ClientIpResolver>` app data; without it the peer is the client.
+#[derive(Debug, Clone, Default)]
+pub struct ClientIpResolver {
+    trusted: Arc<[IpNet]>,
+}
+
+/// The resolved IP of a request, cached in its extensions.
+#[derive(Debug, Clone, Copy)]
+struct Resolved(IpAddr);
+
+impl ClientIpResolver {
+    /// A resolver believing forwarding headers from `trusted` peers only.
+    pub fn new(trusted: Vec<IpNet>) -> Self {
+        Self {
+            trusted: trusted.into(),
+        }
+    }
+
+    /// Whether `ip` is a trusted proxy.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.trusted.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client IP of a request from `peer` carrying these `X-Forwarded-For` values
+    /// (in header order).
+    pub fn resolve<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl IntoIterator<Item = &'a HeaderValue>,
+    ) -> IpAddr {
+        let peer = peer.to_canonical();
+        if !self.is_trusted(peer) {
+            return peer;
+        }
+        let mut entries = Vec::new();
+        for value in forwarded_for {
+            let Ok(text) = value.to_str() else {
+                return peer;
+            };
+            entries.extend(text.split(','));
+        }
+        let mut leftmost = None;
+        for entry in entries.iter().rev().take(MAX_HOPS) {
+            let Some(ip) = parse_entry(entry) else {
+                return peer;
+            };
+            if !self.is_trusted(ip) {
+                return ip;
+            }
+            leftmost = Some(ip);
+        }
+        // Every hop was one of our proxies (or there was no header): the furthest one.
+        leftmost.unwrap_or(peer)
+    }
+}
+
+/// One `X-Forwarded-For` entry: an IP, or an IP with a port as some proxies write it
+/// (`203.0.113.7:4711`, `[2001:db8::1]:4711`).
+fn parse_entry(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip()))
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
+/// The client IP of `req` (`None` when the connection has no IP peer, as in some unit
+/// tests), resolved once per request.
+pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    if let Some(Resolved(ip)) = req.extensions().get::<Resolved>() {
+        return Some(*ip);
+    }
+    let peer = req.peer_addr()?.ip();
+    let ip = match req.app_data::<web::Data<ClientIpResolver>>() {
+        Some(resolver) => resolver.resolve(peer, req.headers().get_all(X_FORWARDED_FOR)),
+        None => peer.to_canonical(),
+    };
+    req.extensions_mut().insert(Resolved(ip));
+    Some(ip)
+}
+
+impl KeyExtractor for ClientIpResolver {
+    type Key = IpAddr;
+    type KeyExtractionError = ApiError;
+
+    fn extract(&self, req: &ServiceRequest) -> Result<IpAddr, ApiError> {
+        if let Some(Resolved(ip)) = req.extensions().get::<Resolved>() {
+            return Ok(*ip);
+        }
+        let peer = req
+            .peer_addr()
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no client address"))?
+            .ip();
+        let ip = self.resolve(peer, req.headers().get_all(X_FORWARDED_FOR));
+        req.extensions_mut().insert(Resolved(ip));
+        Ok(ip)
+    }
+
+    /// The contract's 429 body, should the resolver ever key actix-governor's own
+    /// middleware.
+    fn exceed_rate_limit_response(
+        &self,
+        negative: &NotUntil<QuantaInstant>,
+        _response: HttpResponseBuilder,
+    ) -> HttpResponse {
+        let wait = negative.wait_time_from(DefaultClock::default().now());
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        HttpResponse::from_error(
+            ApiError::from_code(ErrorCode::RateLimited).with_retry_after(seconds.max(1)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn resolver(trusted: &[&str]) -> ClientIpResolver {
+        ClientIpResolver::new(
+            trusted
+                .iter()
+                .map(|t| {
+                    t.parse::<IpNet>()
+                        .unwrap_or_else(|_| IpNet::from(t.parse::<IpAddr>().unwrap()))
+                })
+                .collect(),
+        )
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn resolve(r: &ClientIpResolver, peer: &str, xff: &[&str]) -> IpAddr {
+        let values: Vec<HeaderValue> = xff
+            .iter()
+            .map(|v| HeaderValue::from_str(v).unwrap())
+            .collect();
+        r.resolve(ip(peer), values.iter())
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_peer_is_the_client_whatever_it_forwards() {
+        let r = resolver(&[]);
+        assert_eq!(
+            resolve(&r, "198.51.100.9", &["1.2.3.4"]),
+            ip("198.51.100.9")
+        );
+        let r = resolver(&["10.0.0.0/8"]);
+        assert_eq!(
+            resolve(&r, "198.51.100.9", &["10.0.0.1", "1.2.3.4"]),
+            ip("198.51.100.9"),
+            "a spoofed header from an untrusted peer is ignored"
+        );
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_rightmost_untrusted_entry_is_the_client() {
+        let r = resolver(&["10.0.0.0/8", "192.0.2.1"]);
+        assert_eq!(resolve(&r, "10.0.0.5", &["203.0.113.7"]), ip("203.0.113.7"));
+        // The client put 1.1.1.1 in front itself; our proxies appended the rest.
+        assert_eq!(
+            resolve(
+                &r,
+                "10.0.0.5",
+                &["1.1.1.1, 203.0.113.7, 192.0.2.1, 10.0.0.9"]
+            ),
+            ip("203.0.113.7")
+        );
+        // Several headers are one list, in order.
+        assert_eq!(
+            resolve(&r, "10.0.0.5", &["1.1.1.1", "203.0.113.7,10.1.1.1"]),
+            ip("203.0.113.7")
+        );
+        // No header: the proxy itself.
+        assert_eq!(resolve(&r, "10.0.0.5", &[]), ip("10.0.0.5"));
+        // Only proxies: the furthest.
+        assert_eq!(
+            resolve(&r, "10.0.0.5", &["10.2.2.2, 192.0.2.1"]),
+            ip("10.2.2.2")
+        );
+    }
+
+    #[test]
+    fn ipv6_peers_entries_and_ports_are_understood() {
+        let r = resolver(&["2001:db8:ffff::/48", "127.0.0.1"]);
+        assert_eq!(
+            resolve(&r, "2001:db8:ffff::1", &["2001:db8::42"]),
+            ip("2001:db8::42")
+        );
+        assert_eq!(
+            resolve(&r, "2001:db8:ffff::1", &["[2001:db8::42]:4711"]),
+            ip("2001:db8::42")
+        );
+        assert_eq!(
+            resolve(&r, "127.0.0.1", &["203.0.113.7:4711"]),
+            ip("203.0.113.7")
+        );
+        // An IPv4 peer seen on an IPv6 socket is the IPv4 address.
+        assert_eq!(
+            resolve(&r, "::ffff:127.0.0.1", &["203.0.113.7"]),
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            resolve(&resolver(&[]), "::ffff:192.0.2.3", &[]),
+            ip("192.0.2.3")
+        );
+    }
+
+    #[test]
+    fn garbage_where_the_walk_stops_falls_back_to_the_peer() {
+        let r = resolver(&["10.0.0.0/8"]);
+        for garbage in ["not-an-ip", "", "203.0.113.7;rm", "unknown", "300.1.1.1"] {
+            assert_eq!(
+                resolve(&r, "10.0.0.5", &[garbage]),
+                ip("10.0.0.5"),
+                "{garbage:?}"
+            );
+        }
+        assert_eq!(
+            resolve(&r, "10.0.0.5", &["203.0.113.7,, 10.0.0.9"]),
+            ip("10.0.0.5")
+        );
+        // Garbage the client put left of a good entry is never read.
+        assert_eq!(
+            resolve(&r, "10.0.0.5", &["<script>, 203.0.113.7"]),
+            ip("203.0.113.7")
+        );
+        let binary = HeaderValue::from_bytes(b"\xff\xfe").unwrap();
+        assert_eq!(r.resolve(ip("10.0.0.5"), [&binary]), ip("10.0.0.5"));
+    }
+
+    #[test]
+    fn requests_resolve_through_the_registered_resolver_and_the_key_extractor_agrees() {
+        let resolver = resolver(&["127.0.0.1"]);
+        let req = TestRequest::default()
+            .peer_addr("127.0.0.1:5000".parse().unwrap())
+            .insert_header(("X-Forwarded-For", "203.0.113.7"))
+            .app_data(web::Data::new(resolver.clone()))
+            .to_srv_request();
+        assert_eq!(resolver.extract(&req), Ok(ip("203.0.113.7")));
+        assert_eq!(client_ip(req.request()), Some(ip("203.0.113.7")));
+
+        let bare = TestRequest::default()
+            .peer_addr("127.0.0.1:5000".parse().unwrap())
+            .insert_header(("X-Forwarded-For", "203.0.113.7"))
+            .to_http_request();
+        assert_eq!(
+            client_ip(&bare),
+            Some(ip("127.0.0.1")),
+            "no resolver: the peer"
+        );
+        assert_eq!(client_ip(&TestRequest::default().to_http_request()), None);
+    }
+}

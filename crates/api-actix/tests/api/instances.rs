@@ -1,0 +1,239 @@
+//! Two real `ems serve` processes over one database and one Redis behave as one service:
+//! one login budget per client, and a revocation on one is seen by the other at once.
+//! Skipped (with a note) when `EMS_TEST_REDIS_URL` is unset; CI sets it.
+//!
+//! Each test speaks for a client IP of its own (a random IPv6 /64, forwarded through
+//! `TRUSTED_PROXIES=127.0.0.1`), so runs sharing one Redis, or repeated within the
+//! minute a budget lasts, do not meet.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use adapters_postgres::testing::TestDatabase;
+use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+use serde_json::{json, Value};
+
+use crate::helpers::{token, ADMIN, ADMIN_PASSWORD};
+
+/// One `ems serve` child process, killed when dropped.
+struct Instance {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the instances share: the database, Redis, the signing key and a scratch dir.
+struct Shared {
+    db: TestDatabase,
+    redis_url: String,
+    dir: PathBuf,
+    key: PathBuf,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Shared {
+    async fn new() -> Option<Self> {
+        let Ok(redis_url) = std::env::var("EMS_TEST_REDIS_URL") else {
+            eprintln!("EMS_TEST_REDIS_URL unset: the two-instance test is skipped");
+            return None;
+        };
+        let dir = std::env::temp_dir().join(format!("ems-instances-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // One signing key for both: a token of one instance is good on the other.
+        let seed: [u8; 32] = rand::random();
+        let pem = ed25519_dalek::SigningKey::from_bytes(&seed)
+            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+            .unwrap();
+        let key = dir.join("signing.pem");
+        std::fs::write(&key, pem.as_bytes()).unwrap();
+        Some(Self {
+            db: TestDatabase::new().await,
+            redis_url,
+            dir,
+            key,
+        })
+    }
+
+    /// Starts an instance and waits until it is ready.
+    async fn start(&self, name: &str, extra: &[(&str, &str)]) -> Instance {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = self.dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ems"));
+        command
+            .arg("serve")
+            .env_clear()
+            .env("DATABASE_URL", self.db.url())
+            .env("REDIS_URL", &self.redis_url)
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("APP_ENV", "test")
+            .env("ADMIN_USERNAME", ADMIN)
+            .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("JWT_SIGNING_KEYS", &self.key)
+            .env("TRUSTED_PROXIES", "127.0.0.1")
+            .env("RATE_LIMIT", "100000")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("ems starts");
+        let mut instance = Instance {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        instance.wait_ready().await;
+        instance
+    }
+}
+
+impl Instance {
+    async fn wait_ready(&mut self) {
+        let client = awc::Client::default();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "ems exited ({status}) before it was ready:\n{}",
+                    self.log_text()
+                );
+            }
+            if let Ok(res) = client
+                .get(format!("{}/api/health/ready", self.base))
+                .send()
+                .await
+            {
+                if res.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ems not ready within 60 s:\n{}",
+                self.log_text()
+            );
+            actix_rt::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends a request as `client` (forwarded by the trusted loopback proxy).
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        client: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = awc::Client::default()
+            .request(method, format!("{}{path}", self.base))
+            .insert_header(("X-Forwarded-For", client));
+        if let Some(token) = bearer {
+            req = req.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        let mut res = match body {
+            Some(body) => req.send_json(&body).await,
+            None => req.send().await,
+        }
+        .expect("ems answers");
+        let bytes = res.body().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (res.status().as_u16(), body)
+    }
+
+    async fn login(&self, client: &str) -> (u16, Value) {
+        self.call(
+            "POST",
+            "/api/v1/auth/login",
+            client,
+            None,
+            Some(json!({"username": ADMIN, "password": ADMIN_PASSWORD})),
+        )
+        .await
+    }
+}
+
+/// A client address no other test or run uses (a random IPv6 /64).
+fn fresh_client() -> String {
+    let [a, b]: [u16; 2] = rand::random();
+    format!("2001:db8:{a:x}:{b:x}::1")
+}
+
+#[actix_rt::test]
+async fn two_instances_on_one_redis_spend_one_login_budget() {
+    let Some(shared) = Shared::new().await else {
+        return;
+    };
+    let limit = [("LOGIN_RATE_LIMIT", "5")];
+    let a = shared.start("a", &limit).await;
+    let b = shared.start("b", &limit).await;
+    let client = fresh_client();
+
+    for (instance, name) in [(&a, "a"), (&a, "a"), (&a, "a"), (&b, "b"), (&b, "b")] {
+        let (status, body) = instance.login(&client).await;
+        assert_eq!(status, 200, "login on {name}: {body}");
+    }
+    for (instance, name) in [(&a, "a"), (&b, "b")] {
+        let (status, body) = instance.login(&client).await;
+        assert_eq!(status, 429, "the 6th login on {name}: {body}");
+        assert_eq!(body["code"], "RATE_LIMITED");
+    }
+    // Another client still has its own budget, on either instance.
+    let (status, _) = b.login(&fresh_client()).await;
+    assert_eq!(status, 200);
+}
+
+#[actix_rt::test]
+async fn a_session_revoked_on_one_instance_is_refused_by_the_other_at_once() {
+    let Some(shared) = Shared::new().await else {
+        return;
+    };
+    let a = shared.start("a", &[]).await;
+    let b = shared.start("b", &[]).await;
+    let client = fresh_client();
+
+    let (status, pair) = a.login(&client).await;
+    assert_eq!(status, 200, "{pair}");
+    let access = token(&pair);
+    let (status, body) = b
+        .call("GET", "/api/v1/profile", &client, Some(&access), None)
+        .await;
+    assert_eq!(status, 200, "the token of a is good on b: {body}");
+
+    let (status, body) = a
+        .call("POST", "/api/v1/auth/logout", &client, Some(&access), None)
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = b
+        .call("GET", "/api/v1/profile", &client, Some(&access), None)
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["code"], "SESSION_REVOKED");
+}
