@@ -36,6 +36,16 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// How spans travel to the collector (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC (the default; a collector listens on 4317).
+    #[default]
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (port 4318, `/v1/traces` appended).
+    HttpProtobuf,
+}
+
 /// The admin account created at start when no admin exists (`ADMIN_USERNAME` +
 /// `ADMIN_PASSWORD`, both validated against the same rules as any account).
 #[derive(Debug, Clone)]
@@ -132,6 +142,11 @@ pub struct Settings {
     pub log_file_retention: usize,
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`: where traces go, when set.
     pub otel_exporter_otlp_endpoint: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`: `grpc`
+    /// (default) or `http/protobuf`.
+    pub otel_exporter_otlp_protocol: OtlpProtocol,
+    /// `OTEL_SERVICE_NAME`: the `service.name` of exported spans (default `ems`).
+    pub otel_service_name: String,
 }
 
 /// A setting that is missing or malformed. Displays as one line, `VARIABLE: problem`,
@@ -191,10 +206,13 @@ struct Raw {
     log_file_dir: Option<String>,
     log_file_retention: Option<String>,
     otel_exporter_otlp_endpoint: Option<String>,
+    otel_exporter_otlp_protocol: Option<String>,
+    otel_exporter_otlp_traces_protocol: Option<String>,
+    otel_service_name: Option<String>,
 }
 
 /// Every variable this module reads, for documentation and the UTF-8 check.
-pub const VARIABLES: [&str; 34] = [
+pub const VARIABLES: [&str; 37] = [
     "DATABASE_URL",
     "DATABASE_MAX_CONNECTIONS",
     "DATABASE_TIMEOUT",
@@ -229,6 +247,9 @@ pub const VARIABLES: [&str; 34] = [
     "LOG_FILE_DIR",
     "LOG_FILE_RETENTION",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_SERVICE_NAME",
 ];
 
 impl Settings {
@@ -395,6 +416,13 @@ impl Settings {
             log_file_dir: raw.log_file_dir.map(|dir| PathBuf::from(dir.trim())),
             log_file_retention: log_file_retention(raw.log_file_retention)?,
             otel_exporter_otlp_endpoint: otlp_endpoint(raw.otel_exporter_otlp_endpoint)?,
+            otel_exporter_otlp_protocol: otlp_protocol(
+                raw.otel_exporter_otlp_traces_protocol,
+                raw.otel_exporter_otlp_protocol,
+            )?,
+            otel_service_name: raw
+                .otel_service_name
+                .map_or_else(|| "ems".to_owned(), |name| name.trim().to_owned()),
         })
     }
 }
@@ -613,6 +641,27 @@ fn otlp_endpoint(value: Option<String>) -> Result<Option<String>, ConfigError> {
     }
 }
 
+/// The signal-specific variable wins over the general one, as the OTLP exporter
+/// specification asks.
+fn otlp_protocol(
+    traces: Option<String>,
+    general: Option<String>,
+) -> Result<OtlpProtocol, ConfigError> {
+    let (var, value) = match (traces, general) {
+        (Some(v), _) => ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", v),
+        (None, Some(v)) => ("OTEL_EXPORTER_OTLP_PROTOCOL", v),
+        (None, None) => return Ok(OtlpProtocol::default()),
+    };
+    match value.trim() {
+        "grpc" => Ok(OtlpProtocol::Grpc),
+        "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),
+        other => Err(ConfigError::new(
+            var,
+            format!("unsupported protocol {other:?} (use grpc or http/protobuf)"),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,12 +719,36 @@ mod tests {
         assert!(s.log_file_dir.is_none());
         assert_eq!(s.log_file_retention, 7);
         assert!(s.otel_exporter_otlp_endpoint.is_none());
+        assert_eq!(s.otel_exporter_otlp_protocol, OtlpProtocol::Grpc);
+        assert_eq!(s.otel_service_name, "ems");
         assert!(s.jwt_signing_keys.is_empty());
         assert_eq!(s.jwt_issuer, "ems");
         assert_eq!(s.jwt_audience, "ems-api");
         assert_eq!(s.database_max_connections, 16);
         assert_eq!(s.database_timeout, Duration::from_secs(3));
         assert_eq!(s.database_statement_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_otlp_protocol_prefers_the_traces_variable_and_the_service_name_is_read() {
+        let general = parse(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]).unwrap();
+        assert_eq!(
+            general.otel_exporter_otlp_protocol,
+            OtlpProtocol::HttpProtobuf
+        );
+        let both = parse(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", " grpc "),
+            ("OTEL_SERVICE_NAME", " ems-eu-1 "),
+        ])
+        .unwrap();
+        assert_eq!(both.otel_exporter_otlp_protocol, OtlpProtocol::Grpc);
+        assert_eq!(both.otel_service_name, "ems-eu-1");
+        let traces = error_of(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
+        ]);
+        assert_eq!(traces.var, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "{traces}");
     }
 
     #[test]
@@ -801,6 +874,8 @@ mod tests {
             ("LOG_FILE_RETENTION", "0"),
             ("LOG_FILE_RETENTION", "a week"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "otel:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "udp"),
         ];
         for (var, value) in cases {
             let e = error_of(&[(var, value)]);
