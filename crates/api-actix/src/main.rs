@@ -70,14 +70,6 @@ fn main() -> ExitCode {
         }
     };
     let format = settings.log_format;
-    // Lives until `main` returns, so every queued line is written before exit.
-    let _log_guard = match telemetry::init_from_settings(&settings) {
-        Ok(guard) => guard,
-        Err(err) => {
-            eprintln!("ems: configuration error: {err}");
-            return ExitCode::from(2);
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -88,6 +80,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Lives until `main` returns, so every queued line is written before exit. Built
+    // inside the runtime, where the OTLP exporter's connection runs.
+    let logs = {
+        let _inside = runtime.enter();
+        telemetry::init_from_settings(&settings)
+    };
+    let log_guard = match logs {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("ems: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let result = runtime.block_on(async move {
         match command {
             Command::Migrate => migrate(&settings).await,
@@ -96,6 +101,8 @@ fn main() -> ExitCode {
             Command::Keygen(_) => Ok(()),
         }
     });
+    // The runtime's workers still run the exporter's connection here.
+    log_guard.flush_traces();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(line) => {

@@ -6,6 +6,10 @@
 //! tracing's human format. The level comes from `RUST_LOG` (default `info`).
 //! `LOG_FILE_DIR` adds a daily-rotated file keeping `LOG_FILE_RETENTION` files.
 //!
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` adds OpenTelemetry traces ([`otlp`]); the JSON lines
+//! written inside a traced span then carry its `trace.id` and `span.id`. Fields named
+//! `otel.*` steer the exported spans (kind, status) and are left out of log lines.
+//!
 //! Secrets stay out by construction (no bodies, no headers but the user agent, secrets
 //! are `SecretString`s), and both formats redact as a second line of defence: a field
 //! whose last dotted segment names a secret (`password`, `token`, `secret`,
@@ -33,6 +37,8 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogFormat, Settings};
+
+pub mod otlp;
 
 /// What replaces a secret in a log line.
 pub const REDACTED: &str = "[REDACTED]";
@@ -98,6 +104,18 @@ where
 #[must_use = "dropping the guard stops the log writers"]
 pub struct LogGuard {
     _workers: Vec<WorkerGuard>,
+    traces: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl LogGuard {
+    /// Sends the spans still queued to the collector, waiting at most
+    /// [`otlp::FLUSH_TIMEOUT`]; call once, after the server stopped and while the Tokio
+    /// runtime still runs. Nothing to do when tracing is off.
+    pub fn flush_traces(&self) {
+        if let Some(provider) = &self.traces {
+            otlp::shutdown(provider, otlp::FLUSH_TIMEOUT);
+        }
+    }
 }
 
 /// Why logging could not start.
@@ -111,6 +129,9 @@ pub enum TelemetryError {
         /// What the file system said.
         cause: String,
     },
+    /// The OTLP span exporter refused its configuration.
+    #[error("OTEL_EXPORTER_OTLP_ENDPOINT: cannot export traces: {0}")]
+    Otlp(String),
 }
 
 /// The daily-rotated file writer of `LOG_FILE_DIR`, keeping `retention` files (older
@@ -145,7 +166,9 @@ fn non_blocking<W: std::io::Write + Send + 'static>(
 }
 
 /// Builds the subscriber the settings ask for (standard output, plus the rotated file
-/// when `LOG_FILE_DIR` is set) and installs it globally.
+/// when `LOG_FILE_DIR` is set, plus OpenTelemetry traces when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set) and installs it globally. With OTLP over gRPC,
+/// call it inside the Tokio runtime that will run the server.
 pub fn init_from_settings(settings: &Settings) -> Result<LogGuard, TelemetryError> {
     let mut workers = Vec::new();
     let (stdout, guard) = non_blocking(std::io::stdout(), "ems-log-stdout");
@@ -165,12 +188,19 @@ pub fn init_from_settings(settings: &Settings) -> Result<LogGuard, TelemetryErro
             false,
         ));
     }
+    let traces = otlp::tracer_provider(settings)?;
+    if let Some(provider) = &traces {
+        layers.push(otlp::layer(provider));
+    }
     init(Box::new(
         tracing_subscriber::registry()
             .with(env_filter("info"))
             .with(layers),
     ));
-    Ok(LogGuard { _workers: workers })
+    Ok(LogGuard {
+        _workers: workers,
+        traces,
+    })
 }
 
 /// Installs `subscriber` as the global default; a second call is ignored.
@@ -256,8 +286,16 @@ struct JsonVisitor<'a> {
     map: &'a mut Map<String, Value>,
 }
 
+/// Whether a field only steers the exported span (`otel.kind`, `otel.status_code`).
+fn is_otel_field(name: &str) -> bool {
+    name.starts_with("otel.")
+}
+
 impl JsonVisitor<'_> {
     fn put(&mut self, field: &Field, value: Value) {
+        if is_otel_field(field.name()) {
+            return;
+        }
         let value = if is_secret_field(field.name()) {
             Value::String(REDACTED.to_owned())
         } else {
@@ -332,8 +370,8 @@ impl<'w> FormatFields<'w> for EcsFields {
 }
 
 /// One JSON object per event: `@timestamp`, `log.level`, `log.logger`, the fields of
-/// the enclosing spans (root first, inner ones win) and the event's own, `message`
-/// included.
+/// the enclosing spans (root first, inner ones win), `trace.id` and `span.id` when an
+/// OpenTelemetry span is current, and the event's own, `message` included.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EcsJson;
 
@@ -374,6 +412,10 @@ where
                     Value::String(span.name().to_owned()),
                 );
             }
+        }
+        if let Some((trace_id, span_id)) = otlp::current_ids() {
+            map.insert("trace.id".to_owned(), Value::String(trace_id));
+            map.insert("span.id".to_owned(), Value::String(span_id));
         }
         record_into(&mut map, event);
         writeln!(writer, "{}", Value::Object(map))
@@ -468,7 +510,7 @@ struct PrettyVisitor<'w> {
 
 impl Visit for PrettyVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.result.is_err() {
+        if self.result.is_err() || is_otel_field(field.name()) {
             return;
         }
         let separator = if self.first { "" } else { " " };

@@ -5,6 +5,8 @@
 //! extractor knows the caller; the use cases' own spans nest inside it, so every line a
 //! request causes names its request id. The completion line adds the status and the
 //! latency. Bodies, query strings and headers other than the user agent are never logged.
+//! With OTLP tracing on, the span is the exported server span, child of the caller's W3C
+//! `traceparent` when one is sent.
 //!
 //! Register with `from_fn(access_log_middleware)` inside the request-id middleware and
 //! outside the error-body middleware, so it sees the id and the final status.
@@ -77,13 +79,22 @@ pub async fn access_log_middleware<B: MessageBody + 'static>(
         user.id = Empty,
         user_agent.original = user_agent(&req).as_deref(),
         client.ip = client_ip(req.request()).map(display),
+        http.response.status_code = Empty,
+        otel.kind = "server",
+        otel.status_code = Empty,
     );
+    // A caller's W3C `traceparent` makes this request part of its trace (ADR 0014).
+    crate::telemetry::otlp::set_remote_parent(&span, req.headers());
     req.extensions_mut().insert(RequestSpan(span.clone()));
     let result = next.call(req).instrument(span.clone()).await;
     let status = match &result {
         Ok(res) => res.status(),
         Err(err) => err.as_response_error().status_code(),
     };
+    span.record("http.response.status_code", i64::from(status.as_u16()));
+    if status.is_server_error() {
+        span.record("otel.status_code", "error");
+    }
     span.in_scope(|| completed(status, started.elapsed()));
     result
 }

@@ -193,3 +193,37 @@ fn an_unusable_log_directory_is_named_in_one_line() {
     assert!(!err.contains('\n'), "{err}");
     std::fs::remove_file(&file).unwrap();
 }
+
+#[test]
+fn json_lines_inside_a_traced_span_carry_its_trace_and_span_ids_and_no_otel_fields() {
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let out = MemoryWriter::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(layer(LogFormat::Json, out.clone(), false))
+        .with(otlp::layer(&provider));
+    with_default(subscriber, || {
+        tracing::info!("outside any span");
+        tracing::info_span!("http.request", otel.kind = "server").in_scope(|| {
+            tracing::info_span!("login").in_scope(|| tracing::info!("inside"));
+        });
+    });
+    provider.force_flush().unwrap();
+
+    let lines = json_lines(&out.contents());
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].get("trace.id").is_none(), "{}", lines[0]);
+    let spans = exporter.get_finished_spans().unwrap();
+    let login = spans.iter().find(|s| s.name == "login").unwrap();
+    let inside = &lines[1];
+    assert_eq!(
+        inside["trace.id"],
+        login.span_context.trace_id().to_string()
+    );
+    assert_eq!(inside["span.id"], login.span_context.span_id().to_string());
+    assert!(inside.get("otel.kind").is_none(), "{inside}");
+    let request = spans.iter().find(|s| s.name == "http.request").unwrap();
+    assert_eq!(request.span_kind, opentelemetry::trace::SpanKind::Server);
+}
