@@ -11,6 +11,7 @@ use domain::error::ServiceError;
 use domain::ports::HealthCheck;
 use domain::RepoError;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tracing::Instrument;
 
 /// How to reach Redis.
 #[derive(Clone)]
@@ -90,8 +91,18 @@ impl RedisConnection {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        // One span per call; exported as `redis.<operation>` when OTLP tracing is on.
+        let span = tracing::info_span!(
+            "redis",
+            otel.name = %format_args!("redis.{operation}"),
+            otel.kind = "client",
+            db.system = "redis",
+            db.operation.name = operation,
+        );
         let started = Instant::now();
-        let outcome = tokio::time::timeout(self.timeout, op(self.manager.clone())).await;
+        let outcome = tokio::time::timeout(self.timeout, op(self.manager.clone()))
+            .instrument(span)
+            .await;
         if let Some(observer) = &self.observer {
             observer.redis_call_finished(operation, started.elapsed());
         }
