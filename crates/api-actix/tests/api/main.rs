@@ -19,4 +19,5 @@ mod rate_limits;
 mod security_headers;
 mod sessions;
 mod tls;
+mod tracing_spans;
 mod users;
