@@ -78,7 +78,7 @@ pub async fn access_log_middleware<B: MessageBody + 'static>(
         http.route = route.as_deref(),
         user.id = Empty,
         user_agent.original = user_agent(&req).as_deref(),
-        client.ip = client_ip(req.request()).map(display),
+        client.ip = Empty,
         http.response.status_code = Empty,
         otel.kind = "server",
         otel.status_code = Empty,
@@ -86,6 +86,10 @@ pub async fn access_log_middleware<B: MessageBody + 'static>(
     // A caller's W3C `traceparent` makes this request part of its trace (ADR 0014).
     crate::telemetry::otlp::set_remote_parent(&span, req.headers());
     req.extensions_mut().insert(RequestSpan(span.clone()));
+    // Resolved inside the span, so that a note on the forwarding header names the request.
+    if let Some(ip) = span.in_scope(|| client_ip(req.request())) {
+        span.record("client.ip", display(ip));
+    }
     let result = next.call(req).instrument(span.clone()).await;
     let status = match &result {
         Ok(res) => res.status(),

@@ -12,6 +12,7 @@
 //! through which a request is keyed for rate limiting (see ADR 0011).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
@@ -63,30 +64,82 @@ impl ClientIpResolver {
         peer: IpAddr,
         forwarded_for: impl IntoIterator<Item = &'a HeaderValue>,
     ) -> IpAddr {
+        self.judge(peer, forwarded_for).0
+    }
+
+    /// [`resolve`](Self::resolve), logging a forwarding header that was not believed.
+    fn resolve_logged<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl IntoIterator<Item = &'a HeaderValue>,
+    ) -> IpAddr {
+        let (ip, verdict) = self.judge(peer, forwarded_for);
+        match verdict {
+            Verdict::Believed => {}
+            Verdict::Untrusted => {
+                // Warned once: behind a proxy missing from TRUSTED_PROXIES every request
+                // would say it again.
+                static WARNED: AtomicBool = AtomicBool::new(false);
+                if WARNED.swap(true, Ordering::Relaxed) {
+                    tracing::debug!(client.ip = %ip, "X-Forwarded-For from an untrusted peer ignored");
+                } else {
+                    tracing::warn!(
+                        client.ip = %ip,
+                        "X-Forwarded-For from a peer not in TRUSTED_PROXIES ignored (list the peer there if it is your proxy); further ones are logged at debug"
+                    );
+                }
+            }
+            Verdict::Malformed => {
+                tracing::debug!(client.ip = %ip, "malformed X-Forwarded-For from a trusted proxy; using the proxy's address");
+            }
+        }
+        ip
+    }
+
+    fn judge<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl IntoIterator<Item = &'a HeaderValue>,
+    ) -> (IpAddr, Verdict) {
         let peer = peer.to_canonical();
+        let mut values = forwarded_for.into_iter().peekable();
         if !self.is_trusted(peer) {
-            return peer;
+            let verdict = match values.peek() {
+                Some(_) => Verdict::Untrusted,
+                None => Verdict::Believed,
+            };
+            return (peer, verdict);
         }
         let mut entries = Vec::new();
-        for value in forwarded_for {
+        for value in values {
             let Ok(text) = value.to_str() else {
-                return peer;
+                return (peer, Verdict::Malformed);
             };
             entries.extend(text.split(','));
         }
         let mut leftmost = None;
         for entry in entries.iter().rev().take(MAX_HOPS) {
             let Some(ip) = parse_entry(entry) else {
-                return peer;
+                return (peer, Verdict::Malformed);
             };
             if !self.is_trusted(ip) {
-                return ip;
+                return (ip, Verdict::Believed);
             }
             leftmost = Some(ip);
         }
         // Every hop was one of our proxies (or there was no header): the furthest one.
-        leftmost.unwrap_or(peer)
+        (leftmost.unwrap_or(peer), Verdict::Believed)
     }
+}
+
+/// What became of a request's forwarding header.
+enum Verdict {
+    /// Used, or there was none.
+    Believed,
+    /// Sent by a peer that is not a trusted proxy: ignored.
+    Untrusted,
+    /// Not a list of addresses where it mattered: the peer is used.
+    Malformed,
 }
 
 /// One `X-Forwarded-For` entry: an IP, or an IP with a port as some proxies write it
@@ -108,7 +161,7 @@ pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
     }
     let peer = req.peer_addr()?.ip();
     let ip = match req.app_data::<web::Data<ClientIpResolver>>() {
-        Some(resolver) => resolver.resolve(peer, req.headers().get_all(X_FORWARDED_FOR)),
+        Some(resolver) => resolver.resolve_logged(peer, req.headers().get_all(X_FORWARDED_FOR)),
         None => peer.to_canonical(),
     };
     req.extensions_mut().insert(Resolved(ip));
@@ -127,7 +180,7 @@ impl KeyExtractor for ClientIpResolver {
             .peer_addr()
             .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no client address"))?
             .ip();
-        let ip = self.resolve(peer, req.headers().get_all(X_FORWARDED_FOR));
+        let ip = self.resolve_logged(peer, req.headers().get_all(X_FORWARDED_FOR));
         req.extensions_mut().insert(Resolved(ip));
         Ok(ip)
     }

@@ -193,10 +193,19 @@ async fn admin_writes_have_a_budget_of_their_own_and_reads_are_not_in_it() {
 
 #[actix_rt::test]
 async fn a_forwarded_for_header_from_an_untrusted_peer_gains_nothing() {
+    let capture = LogCapture::start();
     let app = TestApp::spawn_with(|v| set(v, &[("LOGIN_RATE_LIMIT", "2")])).await;
+    let mut pairs = Vec::new();
     for spoofed in ["198.51.100.1", "198.51.100.2"] {
-        let reply = login_from(&app, ADMIN, ADMIN_PASSWORD, &[("X-Forwarded-For", spoofed)]).await;
+        let reply = login_from(
+            &app,
+            ADMIN,
+            ADMIN_PASSWORD,
+            &[("X-Forwarded-For", spoofed), ("X-Request-ID", "rl-spoofed")],
+        )
+        .await;
         assert_eq!(reply.status, 200, "{}", reply.body);
+        pairs.push(reply.body);
     }
     let refused = login_from(
         &app,
@@ -206,6 +215,56 @@ async fn a_forwarded_for_header_from_an_untrusted_peer_gains_nothing() {
     )
     .await;
     assert_limited(&refused, 2);
+
+    // The audit log and the session record the peer, not the claim.
+    let admin = token(&pairs[0]);
+    let entries = audit_entries(&app, &admin).await;
+    let logins: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["requestId"] == "rl-spoofed")
+        .collect();
+    assert_eq!(logins.len(), 2, "{entries:#?}");
+    assert!(
+        logins.iter().all(|e| e["ipAddress"] == "127.0.0.1"),
+        "{logins:#?}"
+    );
+    // And the ignored header is logged.
+    let lines: Vec<Value> = capture
+        .contents()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["http.request.id"] == "rl-spoofed"
+            && l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("X-Forwarded-For from") && m.contains("ignored"))),
+        "no line about the ignored header"
+    );
+}
+
+#[actix_rt::test]
+async fn with_redis_down_the_limits_still_hold_and_the_server_answers() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redis_url = format!("redis://127.0.0.1:{closed}");
+    let app = TestApp::spawn_with(|v| {
+        set(
+            v,
+            &[("REDIS_URL", redis_url.as_str()), ("LOGIN_RATE_LIMIT", "2")],
+        )
+    })
+    .await;
+    for _ in 0..2 {
+        let reply = login_from(&app, ADMIN, ADMIN_PASSWORD, &[]).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(header_number(&reply, "ratelimit-limit"), 2);
+    }
+    assert_limited(&login_from(&app, ADMIN, ADMIN_PASSWORD, &[]).await, 2);
+    assert_eq!(app.call("GET", "/api/health", None, None).await.status, 200);
 }
 
 #[actix_rt::test]
