@@ -133,6 +133,9 @@ pub struct Settings {
     pub audit_retention_interval: Duration,
     /// `METRICS_TOKEN`: when set, `/metrics` requires it as a bearer token.
     pub metrics_token: Option<SecretString>,
+    /// `METRICS_ENABLED` (default true): false drops the request metrics middleware and
+    /// answers `/metrics` with 404, for deployments that do not scrape.
+    pub metrics_enabled: bool,
     /// `LOG_FORMAT` (default `json`).
     pub log_format: LogFormat,
     /// `LOG_FILE_DIR`: when set, log lines also go to a file there, rotated daily
@@ -202,6 +205,7 @@ struct Raw {
     audit_seal_interval: Option<String>,
     audit_retention_interval: Option<String>,
     metrics_token: Option<String>,
+    metrics_enabled: Option<String>,
     log_format: Option<String>,
     log_file_dir: Option<String>,
     log_file_retention: Option<String>,
@@ -212,7 +216,7 @@ struct Raw {
 }
 
 /// Every variable this module reads, for documentation and the UTF-8 check.
-pub const VARIABLES: [&str; 37] = [
+pub const VARIABLES: [&str; 38] = [
     "DATABASE_URL",
     "DATABASE_MAX_CONNECTIONS",
     "DATABASE_TIMEOUT",
@@ -243,6 +247,7 @@ pub const VARIABLES: [&str; 37] = [
     "AUDIT_SEAL_INTERVAL",
     "AUDIT_RETENTION_INTERVAL",
     "METRICS_TOKEN",
+    "METRICS_ENABLED",
     "LOG_FORMAT",
     "LOG_FILE_DIR",
     "LOG_FILE_RETENTION",
@@ -412,6 +417,7 @@ impl Settings {
                 "1h",
             )?,
             metrics_token: raw.metrics_token.map(SecretString::from),
+            metrics_enabled: boolean("METRICS_ENABLED", raw.metrics_enabled, true)?,
             log_format,
             log_file_dir: raw.log_file_dir.map(|dir| PathBuf::from(dir.trim())),
             log_file_retention: log_file_retention(raw.log_file_retention)?,
@@ -715,6 +721,7 @@ mod tests {
         assert_eq!(s.audit_seal_interval, Duration::from_secs(1));
         assert_eq!(s.audit_retention_interval, Duration::from_secs(3600));
         assert!(s.metrics_token.is_none());
+        assert!(s.metrics_enabled);
         assert_eq!(s.log_format, LogFormat::Json);
         assert!(s.log_file_dir.is_none());
         assert_eq!(s.log_file_retention, 7);

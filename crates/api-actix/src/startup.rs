@@ -36,6 +36,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// `METRICS_TOKEN`: the bearer token `/metrics` requires, when set.
     pub metrics_token: Option<secrecy::SecretString>,
+    /// `METRICS_ENABLED`: false drops the request metrics and hides `/metrics`.
+    pub metrics_enabled: bool,
     /// The budgets per client IP (registered as app data of its own).
     pub rate_limits: web::Data<RateLimits>,
     /// `TRUSTED_PROXIES`: how the client IP is found (registered as app data of its own).
@@ -317,6 +319,7 @@ impl Application {
             keys,
             metrics,
             metrics_token: settings.metrics_token.clone(),
+            metrics_enabled: settings.metrics_enabled,
             rate_limits,
             client_ip: web::Data::new(ClientIpResolver::new(settings.trusted_proxies.clone())),
         });

@@ -28,12 +28,16 @@ fn authorized(req: &HttpRequest, expected: &SecretString) -> bool {
 }
 
 /// The Prometheus text exposition; 401 `UNAUTHORIZED` without the right bearer token
-/// when `METRICS_TOKEN` is set.
+/// when `METRICS_TOKEN` is set; 404 when `METRICS_ENABLED=false`.
 #[api_v2_operation(skip)]
 pub async fn scrape(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    if !state.metrics_enabled {
+        // As if the route did not exist: the same answer as any unknown path.
+        return crate::http::error::not_found(req).await;
+    }
     if let Some(token) = &state.metrics_token {
         if !authorized(&req, token) {
             return Err(ApiError::new(

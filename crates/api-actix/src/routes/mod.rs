@@ -14,7 +14,7 @@ mod users;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{from_fn, Condition};
 use actix_web::{App, Error};
 use paperclip::actix::{web, OpenApiExt};
 
@@ -130,6 +130,7 @@ pub fn app(
         web::resource(path)
             .default_service(web::to(move |req| method_not_allowed_allowing(req, allow)))
     };
+    let metrics_enabled = state.metrics_enabled;
     let app = App::new()
         .wrap_api_with_spec(docs::spec_defaults())
         .app_data(state.rate_limits.clone())
@@ -143,7 +144,7 @@ pub fn app(
         .wrap(from_fn(rate_limit_middleware))
         .wrap(from_fn(error_body_middleware))
         // Outside the error body, so it counts the status the client got.
-        .wrap(from_fn(metrics_middleware))
+        .wrap(Condition::new(metrics_enabled, from_fn(metrics_middleware)))
         // Inside the request id (to log it), outside the error body (to log the final status).
         .wrap(from_fn(access_log_middleware))
         .wrap(from_fn(request_id_middleware))

@@ -149,6 +149,23 @@ async fn the_metrics_token_is_required_when_set() {
 }
 
 #[actix_rt::test]
+async fn with_metrics_disabled_the_scrape_is_not_found_and_requests_are_served() {
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("METRICS_ENABLED".into(), "false".into());
+    })
+    .await;
+
+    let health = app.call("GET", "/api/health", None, None).await;
+    let admin = app.admin_token().await;
+    let profile = app.call("GET", "/api/v1/profile", Some(&admin), None).await;
+
+    assert_eq!((health.status, profile.status), (200, 200));
+    app.call("GET", "/metrics", None, None)
+        .await
+        .assert_error(404, "NOT_FOUND");
+}
+
+#[actix_rt::test]
 async fn the_database_probe_reports_an_outage_and_the_recovery() {
     let app = TestApp::spawn().await;
     assert!(
