@@ -40,6 +40,13 @@ COMMANDS:
                         status codes, content types, headers or schemas. Defaults: 300
                         examples per operation, seed 42. ARGS go to schemathesis run.
                         Reports in target/ems-fuzz/report, server log target/ems-fuzz/ems.log.
+    bench [--duration SECS] [--connections N]
+                        Throughput and latency of the release `ems` under wrk (Debian
+                        package `wrk`), one configuration after another on the same
+                        machine: GET /api/health (the floor), GET /api/v1/profile with the
+                        in-process adapters, with Redis (when redis-server is installed),
+                        with metrics off, and with OTLP tracing on. Defaults: 20 s per
+                        run after a 3 s warm-up, 50 connections. Logs in target/ems-bench/.
     stop                Stop the dev and test clusters and the private Redis, whoever
                         started them (for servers left running by an earlier run).
     help                This text.
@@ -67,8 +74,28 @@ pub enum Task {
     Fence,
     /// Run schemathesis against a running server.
     Fuzz(Fuzz),
+    /// Load-test the release server.
+    Bench(Bench),
     /// Stop leftover servers.
     Stop,
+}
+
+/// Flags of `bench`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bench {
+    /// Seconds of each measured run.
+    pub duration_secs: u32,
+    /// Open connections wrk keeps.
+    pub connections: u32,
+}
+
+impl Default for Bench {
+    fn default() -> Self {
+        Self {
+            duration_secs: 20,
+            connections: 50,
+        }
+    }
 }
 
 /// Flags of `dev`.
@@ -231,15 +258,7 @@ where
                 schemathesis_args: rest.unwrap_or_default(),
                 ..Fuzz::default()
             };
-            let mut flags = flags.into_iter();
-            while let Some(flag) = flags.next() {
-                let (name, inline) = match flag.split_once('=') {
-                    Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
-                    None => (flag.clone(), None),
-                };
-                let raw = inline
-                    .or_else(|| flags.next())
-                    .ok_or_else(|| usage(format!("`{name}` needs a value")))?;
+            for (name, raw) in valued(flags)? {
                 match name.as_str() {
                     "--max-examples" => {
                         fuzz.max_examples =
@@ -259,6 +278,23 @@ where
             }
             Task::Fuzz(fuzz)
         }
+        "bench" => {
+            no_rest(rest)?;
+            let mut bench = Bench::default();
+            for (name, raw) in valued(flags)? {
+                let positive = |what: &str| {
+                    raw.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        usage(format!("{what} wants a positive number, not `{raw}`"))
+                    })
+                };
+                match name.as_str() {
+                    "--duration" => bench.duration_secs = positive("--duration")?,
+                    "--connections" => bench.connections = positive("--connections")?,
+                    other => return Err(unknown(&command, other)),
+                }
+            }
+            Task::Bench(bench)
+        }
         other => {
             return Err(usage(format!(
                 "unknown command `{other}` (try `cargo xtask help`)"
@@ -266,6 +302,23 @@ where
         }
     };
     Ok(task)
+}
+
+/// `--name value` and `--name=value` pairs, in order.
+fn valued(flags: Vec<String>) -> Result<Vec<(String, String)>, UsageError> {
+    let mut pairs = Vec::new();
+    let mut flags = flags.into_iter();
+    while let Some(flag) = flags.next() {
+        let (name, inline) = match flag.split_once('=') {
+            Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
+            None => (flag.clone(), None),
+        };
+        let raw = inline
+            .or_else(|| flags.next())
+            .ok_or_else(|| usage(format!("`{name}` needs a value")))?;
+        pairs.push((name, raw));
+    }
+    Ok(pairs)
 }
 
 fn unknown(command: &str, flag: &str) -> UsageError {
@@ -353,6 +406,16 @@ mod tests {
         assert_eq!(parse_str("fence"), Ok(Task::Fence));
         assert_eq!(parse_str("stop"), Ok(Task::Stop));
         assert!(parse_str("migrate --x").is_err());
-        assert!(parse_str("bench").is_err());
+        assert_eq!(parse_str("bench"), Ok(Task::Bench(Bench::default())));
+        assert_eq!(
+            parse_str("bench --duration 5 --connections=8"),
+            Ok(Task::Bench(Bench {
+                duration_secs: 5,
+                connections: 8
+            }))
+        );
+        assert!(parse_str("bench --duration 0").is_err());
+        assert!(parse_str("bench --fast").is_err());
+        assert!(parse_str("benchmark").is_err());
     }
 }

@@ -61,6 +61,7 @@ fn run(task: Task) -> Result<()> {
         Task::Coverage(flags) => tasks::coverage::run(&paths, &flags),
         Task::Fence => fence::check(&paths),
         Task::Fuzz(flags) => tasks::fuzz::run(&paths, &flags),
+        Task::Bench(flags) => tasks::bench::run(&paths, &flags),
         Task::Stop => tasks::stop::run(&paths),
     }
 }

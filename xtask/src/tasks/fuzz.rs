@@ -11,12 +11,9 @@
 //! body fails the run. The server and the cluster are stopped in any case.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cmd::{describe, Cmd};
 use crate::error::{bail, Context, Result};
@@ -25,6 +22,7 @@ use crate::interrupt;
 use crate::paths::Paths;
 use crate::pg::{self, Cluster};
 use crate::secret;
+use crate::tasks::server::{free_loopback_port, Server};
 use crate::ui;
 
 /// The schemathesis release the checks were written against; pinned so that a new
@@ -76,7 +74,20 @@ pub fn run(paths: &Paths, flags: &Fuzz) -> Result<()> {
     let addr = free_loopback_port()?;
     let log = work.join("ems.log");
     ui::step(format!("serving ems on {addr} (log: {})", log.display()));
-    let server = Server::start(&ems, &database_url, addr, &password, &log)?;
+    let env = [
+        ("DATABASE_URL", database_url.clone()),
+        ("APP_ENV", "development".to_owned()),
+        ("ADMIN_USERNAME", ADMIN.to_owned()),
+        ("ADMIN_PASSWORD", password.clone()),
+        // One client sending thousands of requests and failed logins on purpose.
+        ("LOCKOUT_THRESHOLD", "1000000".to_owned()),
+        ("RATE_LIMIT", "1000000".to_owned()),
+        ("LOGIN_RATE_LIMIT", "1000000".to_owned()),
+        ("ADMIN_WRITE_RATE_LIMIT", "1000000".to_owned()),
+        ("LOG_FORMAT", "json".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let server = Server::start(&ems, addr, &env, &log)?;
     let outcome = server
         .wait_healthy(Duration::from_secs(60))
         .and_then(|()| fuzz(&python, &work, addr, &password, flags));
@@ -181,155 +192,9 @@ fn fuzz(python: &Path, work: &Path, addr: SocketAddr, password: &str, flags: &Fu
     Ok(())
 }
 
-/// A port nobody listens on right now (the kernel's pick; released before `ems` binds
-/// it, so a race with another program is possible but unlikely).
-fn free_loopback_port() -> Result<SocketAddr> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .context("cannot find a free port on 127.0.0.1")?;
-    listener
-        .local_addr()
-        .context("cannot read the port the kernel picked")
-}
-
-/// The `ems serve` child process.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(
-        ems: &Path,
-        database_url: &str,
-        addr: SocketAddr,
-        password: &str,
-        log: &Path,
-    ) -> Result<Self> {
-        let out =
-            fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-        let err = out
-            .try_clone()
-            .with_context(|| format!("cannot reopen {}", log.display()))?;
-        let child = Command::new(ems)
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("BIND_ADDR", addr.to_string())
-            .env("APP_ENV", "development")
-            .env("ADMIN_USERNAME", ADMIN)
-            .env("ADMIN_PASSWORD", password)
-            // One client sending thousands of requests and failed logins on purpose.
-            .env("LOCKOUT_THRESHOLD", "1000000")
-            .env("RATE_LIMIT", "1000000")
-            .env("LOGIN_RATE_LIMIT", "1000000")
-            .env("ADMIN_WRITE_RATE_LIMIT", "1000000")
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .with_context(|| format!("cannot start {}", ems.display()))?;
-        Ok(Self {
-            child,
-            addr,
-            log: log.to_owned(),
-        })
-    }
-
-    /// Polls `GET /api/health` until it answers 200.
-    fn wait_healthy(&self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if health_ok(self.addr) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline || interrupt::interrupted() {
-                bail!(
-                    "ems did not become healthy on {} within {}s; see {}",
-                    self.addr,
-                    timeout.as_secs(),
-                    self.log.display()
-                );
-            }
-            thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// SIGTERM, then SIGKILL when it has not exited within ten seconds.
-    fn stop(mut self) -> Result<()> {
-        if self.child.try_wait().ok().flatten().is_some() {
-            bail!("ems exited during the run; see {}", self.log.display());
-        }
-        let pid = self.child.id().to_string();
-        Cmd::new("kill")
-            .args(["-TERM", pid.as_str()])
-            .quiet()
-            .run()
-            .ok();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return Ok(());
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-        self.child.kill().ok();
-        self.child.wait().ok();
-        Ok(())
-    }
-}
-
-/// Whether `GET /api/health` answers 200 (plain HTTP/1.0 over a socket: xtask has no
-/// HTTP client and needs none for one request).
-fn health_ok(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
-        return false;
-    };
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    let request = format!("GET /api/health HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 16];
-    let mut read = 0;
-    while read < head.len() {
-        match stream.read(&mut head[read..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => read += n,
-        }
-    }
-    is_ok_status_line(&head[..read])
-}
-
-/// "HTTP/1.x 200 …".
-fn is_ok_status_line(head: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(head);
-    let mut words = text.split_whitespace();
-    matches!(
-        (words.next(), words.next()),
-        (Some(version), Some("200")) if version.starts_with("HTTP/1.")
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_200_status_line_is_healthy() {
-        assert!(is_ok_status_line(b"HTTP/1.1 200 OK\r\n"));
-        assert!(is_ok_status_line(b"HTTP/1.0 200 "));
-        assert!(!is_ok_status_line(b"HTTP/1.1 503 Service"));
-        assert!(!is_ok_status_line(b""));
-    }
-
-    #[test]
-    fn a_free_port_is_on_loopback() {
-        let addr = free_loopback_port().unwrap();
-        assert!(addr.ip().is_loopback());
-        assert_ne!(addr.port(), 0);
-    }
 
     #[test]
     fn the_hooks_guard_the_admin_and_renew_the_token() {

@@ -1,10 +1,12 @@
 //! One module per subcommand, plus what several of them share: running the `ems`
 //! binary through cargo, and a summary of steps that keeps going after a failure.
 
+pub mod bench;
 pub mod coverage;
 pub mod dev;
 pub mod fuzz;
 pub mod migrate;
+pub mod server;
 pub mod stop;
 pub mod test;
 

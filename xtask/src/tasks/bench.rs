@@ -1,0 +1,287 @@
+//! `cargo xtask bench`: throughput and latency of the release `ems` under wrk, one
+//! configuration after another on the same machine and database, so that the rows can be
+//! compared with each other (never with another machine's).
+//!
+//! Rows: `GET /api/health` (no authentication, no database: the floor of the stack), and
+//! `GET /api/v1/profile` (token check through the auth cache, one database read) with the
+//! in-process adapters, with Redis (when redis-server is installed: rate limit, auth
+//! cache and activity note each one Redis round trip), with metrics off
+//! (`METRICS_ENABLED=false`), and with OTLP tracing on. The tracing row exports to a
+//! closed port, so it measures building and batching the spans in `ems`, not a
+//! collector's work; the README says how to point it at a real one.
+//!
+//! Rate limits are lifted (one wrk client would spend any real budget in a moment).
+//! wrk, `ems`, PostgreSQL and Redis share the machine's cores: the numbers are for
+//! comparing rows, not absolute capacity.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cmd::Cmd;
+use crate::error::{bail, Context, Result};
+use crate::flags::Bench;
+use crate::paths::Paths;
+use crate::pg::{self, Cluster};
+use crate::redis::PrivateRedis;
+use crate::secret;
+use crate::tasks::server::{free_loopback_port, login, Server};
+use crate::ui;
+
+/// The database of the test cluster the measured server uses, recreated every run.
+const DATABASE: &str = "ems_bench";
+
+/// The admin whose token the requests carry.
+const ADMIN: &str = "benchadmin";
+
+/// One measured configuration.
+struct Scenario {
+    name: &'static str,
+    path: &'static str,
+    env: Vec<(&'static str, String)>,
+}
+
+/// What wrk reported for one scenario.
+#[derive(Debug, Clone, PartialEq)]
+struct Measured {
+    requests_per_sec: f64,
+    p50: String,
+    p99: String,
+    non_2xx: u64,
+}
+
+/// Runs every scenario and prints the table; an error when a run could not be made or a
+/// request failed.
+pub fn run(paths: &Paths, flags: &Bench) -> Result<()> {
+    if Cmd::new("wrk").arg("--version").quiet().output().is_err() {
+        bail!("wrk is not installed; on Debian/Ubuntu: sudo apt-get install -y wrk");
+    }
+    let work = paths.target.join("ems-bench");
+    fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+
+    ui::step("building the release ems");
+    Cmd::new("cargo")
+        .args(["build", "--release", "-p", "api-actix", "--bin", "ems"])
+        .cwd(&paths.root)
+        .run()?;
+    let ems = paths.target.join("release").join("ems");
+
+    let cluster = Cluster::new(pg::TEST, paths)?.start()?;
+    let redis = PrivateRedis::start_if_available(paths)?;
+    let outcome = (|| {
+        cluster.drop_database(DATABASE)?;
+        cluster.ensure_database(DATABASE)?;
+        let database_url = cluster.url(DATABASE);
+        Cmd::new(&ems)
+            .arg("migrate")
+            .env("DATABASE_URL", &database_url)
+            .run()?;
+        let password = secret::generate(ADMIN)?;
+        let base = vec![
+            ("DATABASE_URL", database_url),
+            ("APP_ENV", "development".to_owned()),
+            ("ADMIN_USERNAME", ADMIN.to_owned()),
+            ("ADMIN_PASSWORD", password.clone()),
+            ("RATE_LIMIT", "1000000000".to_owned()),
+            ("LOGIN_RATE_LIMIT", "1000000000".to_owned()),
+            ("ADMIN_WRITE_RATE_LIMIT", "1000000000".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+        ];
+        let mut rows = Vec::new();
+        for scenario in scenarios(redis.as_ref().map(PrivateRedis::url)) {
+            let mut env = base.clone();
+            env.extend(scenario.env.iter().cloned());
+            let log = work.join(format!("{}.log", scenario.name));
+            let measured = measure(&ems, &env, &log, &password, scenario.path, flags)
+                .with_context(|| format!("scenario {}", scenario.name))?;
+            ui::note(format!(
+                "{:<24} {:>10.0} req/s  p50 {:>9}  p99 {:>9}",
+                scenario.name, measured.requests_per_sec, measured.p50, measured.p99
+            ));
+            rows.push((scenario.name, measured));
+        }
+        print_table(&rows, flags);
+        match rows.iter().find(|(_, m)| m.non_2xx > 0) {
+            Some((name, m)) => bail!("{name}: {} responses were not 2xx", m.non_2xx),
+            None => Ok(()),
+        }
+    })();
+    let redis_stopped = redis.map(PrivateRedis::stop).unwrap_or(Ok(()));
+    let cluster_stopped = cluster.stop();
+    outcome?;
+    redis_stopped?;
+    cluster_stopped
+}
+
+fn scenarios(redis_url: Option<String>) -> Vec<Scenario> {
+    let mut all = vec![
+        Scenario {
+            name: "health (floor)",
+            path: "/api/health",
+            env: vec![],
+        },
+        Scenario {
+            name: "profile, in-process",
+            path: "/api/v1/profile",
+            env: vec![],
+        },
+    ];
+    match redis_url {
+        Some(url) => all.push(Scenario {
+            name: "profile, Redis",
+            path: "/api/v1/profile",
+            env: vec![("REDIS_URL", url)],
+        }),
+        None => ui::note("redis-server is not installed: no Redis row"),
+    }
+    all.push(Scenario {
+        name: "profile, metrics off",
+        path: "/api/v1/profile",
+        env: vec![("METRICS_ENABLED", "false".to_owned())],
+    });
+    all.push(Scenario {
+        name: "profile, tracing on",
+        path: "/api/v1/profile",
+        env: vec![
+            // Nothing listens there: spans are built, batched and dropped on export.
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http://127.0.0.1:9".to_owned(),
+            ),
+            // The exporter's own complaints would otherwise be part of the measurement.
+            (
+                "RUST_LOG",
+                "info,opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off".to_owned(),
+            ),
+        ],
+    });
+    all
+}
+
+/// Serves with `env`, signs in, warms up, then one measured wrk run.
+fn measure(
+    ems: &Path,
+    env: &[(&'static str, String)],
+    log: &Path,
+    password: &str,
+    path: &str,
+    flags: &Bench,
+) -> Result<Measured> {
+    let addr = free_loopback_port()?;
+    let server = Server::start(ems, addr, env, log)?;
+    let outcome = (|| {
+        server.wait_healthy(Duration::from_secs(60))?;
+        let token = login(server.addr(), ADMIN, password)?;
+        let url = format!("http://{}{path}", server.addr());
+        let header = format!("Authorization: Bearer {token}");
+        let wrk = |secs: u32, latency: bool| {
+            let mut cmd = Cmd::new("wrk")
+                .args(["-t2", "-c"])
+                .arg(flags.connections.to_string())
+                .arg("-d")
+                .arg(format!("{secs}s"));
+            if latency {
+                cmd = cmd.arg("--latency");
+            }
+            // Quiet: the token is a secret of this run only, and stays out of the echo.
+            let out = cmd.arg("-H").arg(&header).arg(&url).quiet().output()?;
+            if !out.status.success() {
+                bail!(
+                    "wrk failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            Ok(out)
+        };
+        wrk(3, false)?;
+        let out = wrk(flags.duration_secs, true)?;
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        match parse_wrk(&report) {
+            Some(measured) => Ok(measured),
+            None => bail!("cannot read wrk's report:\n{report}"),
+        }
+    })();
+    let stopped = server.stop();
+    let measured = outcome?;
+    stopped?;
+    Ok(measured)
+}
+
+/// Requests/sec, the 50th and 99th percentile and the non-2xx count of `wrk --latency`.
+fn parse_wrk(report: &str) -> Option<Measured> {
+    let field = |prefix: &str, index: usize| {
+        report
+            .lines()
+            .map(str::trim)
+            .find(|line| line.starts_with(prefix))
+            .and_then(|line| line.split_whitespace().nth(index))
+            .map(str::to_owned)
+    };
+    Some(Measured {
+        requests_per_sec: field("Requests/sec:", 1)?.parse().ok()?,
+        p50: field("50%", 1)?,
+        p99: field("99%", 1)?,
+        non_2xx: field("Non-2xx or 3xx responses:", 4)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+    })
+}
+
+fn print_table(rows: &[(&str, Measured)], flags: &Bench) {
+    ui::step(format!(
+        "wrk, 2 threads, {} connections, {} s per row",
+        flags.connections, flags.duration_secs
+    ));
+    println!("| configuration | req/s | p50 | p99 |");
+    println!("|---|---:|---:|---:|");
+    for (name, m) in rows {
+        println!(
+            "| {name} | {:.0} | {} | {} |",
+            m.requests_per_sec, m.p50, m.p99
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPORT: &str = "Running 20s test @ http://127.0.0.1:1/api/v1/profile
+  2 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     4.86ms    1.45ms  30.12ms   80.00%
+    Req/Sec     5.20k   400.00     6.00k    70.00%
+  Latency Distribution
+     50%    4.64ms
+     75%    5.40ms
+     90%    6.50ms
+     99%    9.52ms
+  207563 requests in 20.00s, 150.00MB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:  10378.17
+Transfer/sec:      7.50MB
+";
+
+    #[test]
+    fn wrk_reports_are_read_for_rate_percentiles_and_failures() {
+        assert_eq!(
+            parse_wrk(REPORT),
+            Some(Measured {
+                requests_per_sec: 10378.17,
+                p50: "4.64ms".into(),
+                p99: "9.52ms".into(),
+                non_2xx: 3,
+            })
+        );
+        let clean = REPORT.replace("  Non-2xx or 3xx responses: 3\n", "");
+        assert_eq!(parse_wrk(&clean).map(|m| m.non_2xx), Some(0));
+        assert_eq!(parse_wrk("garbage"), None);
+    }
+
+    #[test]
+    fn redis_adds_a_row_only_when_installed() {
+        let names = |s: Vec<Scenario>| s.iter().map(|s| s.name).collect::<Vec<_>>();
+        assert!(!names(scenarios(None)).contains(&"profile, Redis"));
+        assert!(names(scenarios(Some("redis://x".into()))).contains(&"profile, Redis"));
+    }
+}
