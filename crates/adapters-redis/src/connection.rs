@@ -37,12 +37,19 @@ pub trait CallObserver: Send + Sync {
     fn redis_call_finished(&self, operation: &'static str, elapsed: Duration);
 }
 
+/// After a call finds Redis unreachable, how long every call fails at once instead of
+/// waiting out its deadline: during an outage each request pays nothing for Redis, and
+/// the first call after this pause probes it again.
+pub const OUTAGE_PAUSE: Duration = Duration::from_secs(1);
+
 /// A cheap-to-clone handle on the shared connection.
 #[derive(Clone)]
 pub struct RedisConnection {
     manager: ConnectionManager,
     timeout: Duration,
     observer: Option<Arc<dyn CallObserver>>,
+    /// Shared by every clone: until when calls fail fast (`None`: Redis looked fine).
+    paused_until: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
 impl std::fmt::Debug for RedisConnection {
@@ -71,6 +78,7 @@ impl RedisConnection {
             manager,
             timeout: config.timeout,
             observer: None,
+            paused_until: Arc::default(),
         })
     }
 
@@ -100,6 +108,11 @@ impl RedisConnection {
             db.operation.name = operation,
         );
         let started = Instant::now();
+        if self.paused(started) {
+            return Err(ServiceError(format!(
+                "redis {operation}: unreachable a moment ago; not tried"
+            )));
+        }
         let outcome = tokio::time::timeout(self.timeout, op(self.manager.clone()))
             .instrument(span)
             .await;
@@ -107,15 +120,39 @@ impl RedisConnection {
             observer.redis_call_finished(operation, started.elapsed());
         }
         match outcome {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(ServiceError(format!(
-                "redis {operation}: {}",
-                err.kind_description()
-            ))),
-            Err(_) => Err(ServiceError(format!(
-                "redis {operation}: no answer within {} ms",
-                self.timeout.as_millis()
-            ))),
+            Ok(Ok(value)) => {
+                self.set_pause(None);
+                Ok(value)
+            }
+            Ok(Err(err)) => {
+                if err.is_unreachable() {
+                    self.set_pause(Some(Instant::now() + OUTAGE_PAUSE));
+                }
+                Err(ServiceError(format!(
+                    "redis {operation}: {}",
+                    err.kind_description()
+                )))
+            }
+            Err(_) => {
+                self.set_pause(Some(Instant::now() + OUTAGE_PAUSE));
+                Err(ServiceError(format!(
+                    "redis {operation}: no answer within {} ms",
+                    self.timeout.as_millis()
+                )))
+            }
+        }
+    }
+
+    fn paused(&self, now: Instant) -> bool {
+        self.paused_until
+            .lock()
+            .map(|until| until.is_some_and(|until| now < until))
+            .unwrap_or(false)
+    }
+
+    fn set_pause(&self, until: Option<Instant>) {
+        if let Ok(mut paused) = self.paused_until.lock() {
+            *paused = until;
         }
     }
 }
@@ -123,9 +160,19 @@ impl RedisConnection {
 /// Short, value-free description of a Redis error.
 trait Describe {
     fn kind_description(&self) -> String;
+
+    /// Whether Redis could not be reached at all (as opposed to refusing one command).
+    fn is_unreachable(&self) -> bool;
 }
 
 impl Describe for redis::RedisError {
+    fn is_unreachable(&self) -> bool {
+        self.is_timeout()
+            || self.is_connection_refusal()
+            || self.is_connection_dropped()
+            || self.is_io_error()
+    }
+
     fn kind_description(&self) -> String {
         if self.is_timeout() {
             "timed out".to_owned()

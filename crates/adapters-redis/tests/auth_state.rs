@@ -204,3 +204,36 @@ async fn noted_use_only_moves_forward_shows_as_pending_and_drains_exactly_once()
         assert!(a.pending(&[s1]).await.unwrap().is_empty(), "{name}");
     }
 }
+
+#[tokio::test]
+async fn after_redis_stops_answering_calls_fail_at_once_for_a_moment_then_probe_again() {
+    // A server that accepts connections and never answers: the worst kind of outage.
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = black_hole.local_addr().unwrap().port();
+    let conn = RedisConnection::connect_lazy(&RedisConfig {
+        url: format!("redis://127.0.0.1:{port}"),
+        timeout: Duration::from_millis(200),
+    })
+    .unwrap();
+    let cache = RedisAuthCache::new(conn);
+    let (s, u) = ids();
+
+    let first = cache.lookup(s, u).await.unwrap_err().to_string();
+    let second = cache.lookup(s, u).await.unwrap_err().to_string();
+    tokio::time::sleep(adapters_redis::connection::OUTAGE_PAUSE + Duration::from_millis(100)).await;
+    let third = cache.lookup(s, u).await.unwrap_err().to_string();
+
+    assert!(
+        !first.contains("not tried"),
+        "the first call waits: {first}"
+    );
+    assert!(
+        second.contains("not tried"),
+        "then calls fail at once: {second}"
+    );
+    assert!(
+        !third.contains("not tried"),
+        "after the pause Redis is tried again: {third}"
+    );
+    drop(black_hole);
+}
