@@ -12,7 +12,8 @@
 //!
 //! Rate limits are lifted (one wrk client would spend any real budget in a moment).
 //! wrk, `ems`, PostgreSQL and Redis share the machine's cores: the numbers are for
-//! comparing rows, not absolute capacity.
+//! comparing rows, not absolute capacity. Server logs stay in `target/ems-bench/` only
+//! for a run that failed.
 
 use std::fs;
 use std::path::Path;
@@ -94,6 +95,9 @@ pub fn run(paths: &Paths, flags: &Bench) -> Result<()> {
             let log = work.join(format!("{}.log", scenario.name));
             let measured = measure(&ems, &env, &log, &password, scenario.path, flags)
                 .with_context(|| format!("scenario {}", scenario.name))?;
+            // A run logs one line per request (the default level): hundreds of megabytes
+            // that are only worth keeping when the run failed.
+            fs::remove_file(&log).ok();
             ui::note(format!(
                 "{:<24} {:>10.0} req/s  p50 {:>9}  p99 {:>9}",
                 scenario.name, measured.requests_per_sec, measured.p50, measured.p99
