@@ -1,9 +1,13 @@
 //! Session use noted on the request path and written behind in batches:
 //! [`RedisSessionActivity`] shared by every instance, and [`LocalSessionActivity`], its
 //! in-process twin. Times only move forward; a drain hands each note to one caller.
+//! The Redis adapter skips a note when this instance noted the same session less than
+//! [`COALESCE`] ago: a busy client costs one Redis write per session every few seconds,
+//! not one per request, and `lastUsedAt` lags by at most that much.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
@@ -13,6 +17,12 @@ use domain::session::SessionId;
 use uuid::Uuid;
 
 use crate::connection::RedisConnection;
+
+/// Notes of one session closer together than this are coalesced by the Redis adapter.
+pub const COALESCE: Duration = Duration::from_secs(5);
+
+/// How many recently noted sessions an instance remembers before forgetting the old ones.
+const RECENT_CAPACITY: usize = 100_000;
 
 /// The hash of noted times: field = session id, value = Unix milliseconds.
 const KEY: &str = "ems:activity";
@@ -48,8 +58,10 @@ fn parse(field: &str, ms: &str) -> Option<(SessionId, DateTime<Utc>)> {
 #[derive(Debug, Clone)]
 pub struct RedisSessionActivity {
     redis: RedisConnection,
-    touch: std::sync::Arc<redis::Script>,
-    drain: std::sync::Arc<redis::Script>,
+    touch: Arc<redis::Script>,
+    drain: Arc<redis::Script>,
+    /// When this instance last wrote a note of each session.
+    recent: Arc<Mutex<HashMap<SessionId, Instant>>>,
 }
 
 impl RedisSessionActivity {
@@ -57,8 +69,36 @@ impl RedisSessionActivity {
     pub fn new(redis: RedisConnection) -> Self {
         Self {
             redis,
-            touch: std::sync::Arc::new(redis::Script::new(TOUCH)),
-            drain: std::sync::Arc::new(redis::Script::new(DRAIN)),
+            touch: Arc::new(redis::Script::new(TOUCH)),
+            drain: Arc::new(redis::Script::new(DRAIN)),
+            recent: Arc::default(),
+        }
+    }
+
+    /// Whether a note of `session` was written less than [`COALESCE`] ago; if not,
+    /// remembers that one is being written now.
+    fn noted_recently(&self, session: SessionId) -> bool {
+        let now = Instant::now();
+        let Ok(mut recent) = self.recent.lock() else {
+            return false;
+        };
+        if recent
+            .get(&session)
+            .is_some_and(|at| now.duration_since(*at) < COALESCE)
+        {
+            return true;
+        }
+        if recent.len() >= RECENT_CAPACITY {
+            recent.retain(|_, at| now.duration_since(*at) < COALESCE);
+        }
+        recent.insert(session, now);
+        false
+    }
+
+    /// Forgets that `session` was noted, so that the next request tries again.
+    fn forget(&self, session: SessionId) {
+        if let Ok(mut recent) = self.recent.lock() {
+            recent.remove(&session);
         }
     }
 }
@@ -66,8 +106,12 @@ impl RedisSessionActivity {
 #[async_trait]
 impl SessionActivity for RedisSessionActivity {
     async fn touch(&self, session: SessionId, at: DateTime<Utc>) -> Result<(), ServiceError> {
+        if self.noted_recently(session) {
+            return Ok(());
+        }
         let script = self.touch.clone();
-        self.redis
+        let written = self
+            .redis
             .call("activity.touch", |mut conn| async move {
                 script
                     .key(KEY)
@@ -76,8 +120,11 @@ impl SessionActivity for RedisSessionActivity {
                     .invoke_async::<i64>(&mut conn)
                     .await
             })
-            .await
-            .map(|_| ())
+            .await;
+        if written.is_err() {
+            self.forget(session);
+        }
+        written.map(|_| ())
     }
 
     async fn pending(

@@ -172,13 +172,17 @@ fn activities() -> Variants<dyn SessionActivity> {
     all
 }
 
+/// The activity hash is one key shared by every test of this binary, and one of them
+/// drains it whole: those tests take turns.
+static ACTIVITY_HASH: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_900_000_000 + secs, 0).unwrap()
 }
 
 #[tokio::test]
 async fn noted_use_only_moves_forward_shows_as_pending_and_drains_exactly_once() {
-    // The Redis hash is shared by every test run on that server: run serially within.
+    let _turn = ACTIVITY_HASH.lock().await;
     for (name, a, b) in activities() {
         let _ = a.drain().await.unwrap();
         let (s1, _) = ids();
@@ -236,4 +240,30 @@ async fn after_redis_stops_answering_calls_fail_at_once_for_a_moment_then_probe_
         "after the pause Redis is tried again: {third}"
     );
     drop(black_hole);
+}
+
+#[tokio::test]
+async fn the_redis_adapter_coalesces_notes_of_one_session_from_one_instance() {
+    let Some(conn) = redis() else {
+        eprintln!("EMS_TEST_REDIS_URL unset: skipped");
+        return;
+    };
+    let _turn = ACTIVITY_HASH.lock().await;
+    let a = RedisSessionActivity::new(conn.clone());
+    let b = RedisSessionActivity::new(conn);
+    let (s, _) = ids();
+
+    a.touch(s, at(10)).await.unwrap();
+    a.touch(s, at(12)).await.unwrap();
+    assert_eq!(
+        a.pending(&[s]).await.unwrap(),
+        [(s, at(10))],
+        "a second note within the coalescing window is skipped"
+    );
+    b.touch(s, at(14)).await.unwrap();
+    assert_eq!(
+        a.pending(&[s]).await.unwrap(),
+        [(s, at(14))],
+        "another instance's note still lands"
+    );
 }

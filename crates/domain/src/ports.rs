@@ -365,7 +365,9 @@ pub trait AuthCache: Send + Sync {
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait SessionActivity: Send + Sync {
-    /// Notes that `session` was used at `at` (a later time replaces an earlier one).
+    /// Notes that `session` was used at `at` (a later time replaces an earlier one). An
+    /// adapter may skip notes that follow an earlier one within a few seconds: `lastUsedAt`
+    /// is informational, and a note per request would cost a write per request.
     async fn touch(&self, session: SessionId, at: DateTime<Utc>) -> Result<(), ServiceError>;
 
     /// The noted times of these sessions not yet written to the database.
