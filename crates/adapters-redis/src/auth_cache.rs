@@ -141,14 +141,7 @@ impl AuthCache for RedisAuthCache {
             .and_then(|raw| serde_json::from_str::<Stored>(&raw).ok())
             .filter(|s| s.stamp == current && s.user == user.0 && s.session == session.0)
             .and_then(|s| s.snapshot());
-        Ok(match hit {
-            Some(snapshot) => CacheLookup::Hit(snapshot),
-            None => CacheLookup::Miss(CacheTicket {
-                session_id: session,
-                user_id: user,
-                stamp: current,
-            }),
-        })
+        Ok(CacheLookup::of(hit, session, user, current))
     }
 
     async fn store(
@@ -156,7 +149,7 @@ impl AuthCache for RedisAuthCache {
         ticket: &CacheTicket,
         snapshot: &AuthSnapshot,
     ) -> Result<(), ServiceError> {
-        if snapshot.session_id != ticket.session_id || snapshot.caller.id != ticket.user_id {
+        if !ticket.admits(snapshot) {
             return Ok(());
         }
         let value = serde_json::to_string(&Stored::new(ticket.stamp.clone(), snapshot))
@@ -294,14 +287,7 @@ impl AuthCache for LocalAuthCache {
             .get(&session)
             .filter(|e| e.until > now && e.value.0 == current && e.value.1.caller.id == user)
             .map(|e| e.value.1.clone());
-        Ok(match hit {
-            Some(snapshot) => CacheLookup::Hit(snapshot),
-            None => CacheLookup::Miss(CacheTicket {
-                session_id: session,
-                user_id: user,
-                stamp: current,
-            }),
-        })
+        Ok(CacheLookup::of(hit, session, user, current))
     }
 
     async fn store(
@@ -309,7 +295,7 @@ impl AuthCache for LocalAuthCache {
         ticket: &CacheTicket,
         snapshot: &AuthSnapshot,
     ) -> Result<(), ServiceError> {
-        if snapshot.session_id != ticket.session_id || snapshot.caller.id != ticket.user_id {
+        if !ticket.admits(snapshot) {
             return Ok(());
         }
         let now = Instant::now();

@@ -69,6 +69,14 @@ pub struct CacheTicket {
     pub stamp: String,
 }
 
+impl CacheTicket {
+    /// Whether `snapshot` may be stored under this ticket: it must be of the session and
+    /// user that were looked up.
+    pub fn admits(&self, snapshot: &AuthSnapshot) -> bool {
+        snapshot.session_id == self.session_id && snapshot.caller.id == self.user_id
+    }
+}
+
 /// The answer of an [`AuthCache`](crate::ports::AuthCache) lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheLookup {
@@ -76,6 +84,26 @@ pub enum CacheLookup {
     Hit(AuthSnapshot),
     /// Nothing usable: read the store, then store the result under this ticket.
     Miss(CacheTicket),
+}
+
+impl CacheLookup {
+    /// A hit when the adapter found a current snapshot of `session`, else a miss whose
+    /// ticket carries `stamp`, the adapter's record of the generations it read.
+    pub fn of(
+        found: Option<AuthSnapshot>,
+        session: SessionId,
+        user: UserId,
+        stamp: String,
+    ) -> Self {
+        match found {
+            Some(snapshot) => Self::Hit(snapshot),
+            None => Self::Miss(CacheTicket {
+                session_id: session,
+                user_id: user,
+                stamp,
+            }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -148,5 +176,26 @@ mod tests {
         let mut deleted = user();
         deleted.deleted_at = Some(now);
         assert!(AuthSnapshot::of(&live, &deleted, now).is_none());
+    }
+
+    #[test]
+    fn a_ticket_admits_only_a_snapshot_of_its_own_session_and_user() {
+        let now = Utc::now();
+        let ann = user();
+        let snap = AuthSnapshot::of(&session(ann.id, now), &ann, now).unwrap();
+        let miss = CacheLookup::of(None, snap.session_id, ann.id, "g".into());
+        let CacheLookup::Miss(ticket) = miss else {
+            panic!("expected a miss")
+        };
+        assert!(ticket.admits(&snap));
+        let other = CacheTicket {
+            user_id: UserId(Uuid::from_u128(2)),
+            ..ticket.clone()
+        };
+        assert!(!other.admits(&snap));
+        assert_eq!(
+            CacheLookup::of(Some(snap.clone()), snap.session_id, ann.id, "g".into()),
+            CacheLookup::Hit(snap)
+        );
     }
 }
