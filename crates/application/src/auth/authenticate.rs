@@ -232,13 +232,19 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_cache_hit_answers_without_the_database_and_notes_the_use() {
+    /// Mocks whose token verifies as the live session's.
+    fn verifying_live() -> Mocks {
         let mut mocks = Mocks::new();
         mocks
             .tokens
             .expect_verify()
             .returning(|_| Ok(claims_of_live()));
+        mocks
+    }
+
+    #[tokio::test]
+    async fn a_cache_hit_answers_without_the_database_and_notes_the_use() {
+        let mut mocks = verifying_live();
         mocks
             .cache
             .expect_lookup()
@@ -261,11 +267,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_miss_reads_the_database_and_stores_the_snapshot_under_its_ticket() {
-        let mut mocks = Mocks::new();
-        mocks
-            .tokens
-            .expect_verify()
-            .returning(|_| Ok(claims_of_live()));
+        let mut mocks = verifying_live();
         mocks
             .cache
             .expect_lookup()
@@ -295,11 +297,7 @@ mod tests {
     ) {
         let (mut session, user) = live();
         session.revoked_at = Some(testing::now());
-        let mut mocks = Mocks::new();
-        mocks
-            .tokens
-            .expect_verify()
-            .returning(|_| Ok(claims_of_live()));
+        let mut mocks = verifying_live();
         mocks
             .cache
             .expect_lookup()
@@ -314,11 +312,7 @@ mod tests {
             Err(AppError::SessionRevoked)
         ));
 
-        let mut mocks = Mocks::new();
-        mocks
-            .tokens
-            .expect_verify()
-            .returning(|_| Ok(claims_of_live()));
+        let mut mocks = verifying_live();
         mocks
             .cache
             .expect_lookup()
@@ -352,11 +346,7 @@ mod tests {
                 ..snapshot_of_live()
             },
         ] {
-            let mut mocks = Mocks::new();
-            mocks
-                .tokens
-                .expect_verify()
-                .returning(|_| Ok(claims_of_live()));
+            let mut mocks = verifying_live();
             mocks
                 .cache
                 .expect_lookup()
