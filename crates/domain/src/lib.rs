@@ -3,12 +3,14 @@
 pub mod access;
 pub mod audit;
 pub mod error;
+pub mod lockout;
 pub mod page;
 pub mod password;
 pub mod ports;
 pub mod preferences;
 pub mod rate_limit;
 pub mod session;
+pub mod sign_in;
 pub mod token;
 pub mod user;
 
