@@ -84,6 +84,9 @@ pub struct Settings {
     /// `REDIS_TIMEOUT`: deadline of one Redis call, connecting included (default 250ms);
     /// past it the call counts as failed and the caller falls back.
     pub redis_timeout: Duration,
+    /// `SINGLE_INSTANCE` (default false): says this deployment is one instance, so it may
+    /// run without `REDIS_URL` when `APP_ENV=production`.
+    pub single_instance: bool,
     /// `SESSION_ACTIVITY_FLUSH_INTERVAL`: how often noted session use is written to
     /// `lastUsedAt` in the database (default 30s).
     pub session_activity_flush_interval: Duration,
@@ -181,6 +184,7 @@ struct Raw {
     database_statement_timeout: Option<String>,
     redis_url: Option<String>,
     redis_timeout: Option<String>,
+    single_instance: Option<String>,
     session_activity_flush_interval: Option<String>,
     bind_addr: Option<String>,
     tls_cert_file: Option<String>,
@@ -216,13 +220,14 @@ struct Raw {
 }
 
 /// Every variable this module reads, for documentation and the UTF-8 check.
-pub const VARIABLES: [&str; 38] = [
+pub const VARIABLES: [&str; 39] = [
     "DATABASE_URL",
     "DATABASE_MAX_CONNECTIONS",
     "DATABASE_TIMEOUT",
     "DATABASE_STATEMENT_TIMEOUT",
     "REDIS_URL",
     "REDIS_TIMEOUT",
+    "SINGLE_INSTANCE",
     "SESSION_ACTIVITY_FLUSH_INTERVAL",
     "BIND_ADDR",
     "TLS_CERT_FILE",
@@ -346,6 +351,15 @@ impl Settings {
                 "is required when APP_ENV=production (an ephemeral key would log everybody out on restart)",
             ));
         }
+        let single_instance = boolean("SINGLE_INSTANCE", raw.single_instance, false)?;
+        if redis_url.is_none() && app_env == AppEnv::Production && !single_instance {
+            return Err(ConfigError::new(
+                "REDIS_URL",
+                "is required when APP_ENV=production unless SINGLE_INSTANCE=true (instances \
+                 without a shared Redis keep their own auth caches and rate limits, so several \
+                 of them would serve revoked sessions)",
+            ));
+        }
         let jwt_access_expiry = duration("JWT_ACCESS_EXPIRY", raw.jwt_access_expiry, "15m")?;
         let jwt_refresh_expiry = duration("JWT_REFRESH_EXPIRY", raw.jwt_refresh_expiry, "7d")?;
         if jwt_access_expiry.is_zero() {
@@ -379,6 +393,7 @@ impl Settings {
             )?,
             redis_url,
             redis_timeout: nonzero_duration("REDIS_TIMEOUT", raw.redis_timeout, "250ms")?,
+            single_instance,
             session_activity_flush_interval: nonzero_duration(
                 "SESSION_ACTIVITY_FLUSH_INTERVAL",
                 raw.session_activity_flush_interval,
@@ -966,7 +981,44 @@ mod tests {
         assert_eq!(e.var, "JWT_SIGNING_KEYS");
         let e = error_of(&[("APP_ENV", "production"), ("JWT_SIGNING_KEYS", " , ")]);
         assert_eq!(e.var, "JWT_SIGNING_KEYS");
-        assert!(parse(&[("APP_ENV", "production"), ("JWT_SIGNING_KEYS", "/k.pem")]).is_ok());
+        assert!(parse(&[
+            ("APP_ENV", "production"),
+            ("JWT_SIGNING_KEYS", "/k.pem"),
+            ("SINGLE_INSTANCE", "true"),
+        ])
+        .is_ok());
+    }
+
+    #[test]
+    fn production_without_redis_starts_only_when_declared_single_instance() {
+        let keys = ("JWT_SIGNING_KEYS", "/k.pem");
+        let e = error_of(&[("APP_ENV", "production"), keys]);
+        assert_eq!(e.var, "REDIS_URL");
+        assert!(e.problem.contains("SINGLE_INSTANCE=true"), "{e}");
+        let e = error_of(&[
+            ("APP_ENV", "production"),
+            keys,
+            ("SINGLE_INSTANCE", "false"),
+        ]);
+        assert_eq!(e.var, "REDIS_URL");
+        assert_eq!(
+            error_of(&[
+                ("APP_ENV", "production"),
+                keys,
+                ("SINGLE_INSTANCE", "yes please")
+            ])
+            .var,
+            "SINGLE_INSTANCE"
+        );
+        let single = parse(&[("APP_ENV", "production"), keys, ("SINGLE_INSTANCE", "true")]);
+        assert!(single.unwrap().single_instance);
+        let shared = parse(&[
+            ("APP_ENV", "production"),
+            keys,
+            ("REDIS_URL", "redis://cache:6379"),
+        ]);
+        assert!(!shared.unwrap().single_instance);
+        assert!(parse(&[]).is_ok(), "development needs neither");
     }
 
     #[test]

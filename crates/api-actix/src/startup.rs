@@ -191,7 +191,11 @@ fn spawn_jobs(state: &web::Data<AppState>, settings: &Settings) -> Jobs {
 /// at start is connected to once it is up).
 fn connect_redis(settings: &Settings) -> Result<Option<RedisConnection>, StartupError> {
     let Some(url) = &settings.redis_url else {
-        tracing::info!("REDIS_URL is unset: in-process adapters, single instance only");
+        tracing::warn!(
+            "REDIS_URL is unset: auth cache, session activity and rate limits are in-process; \
+             this is a single instance only (several instances without a shared Redis are \
+             unsupported: a revocation on one would not reach the others' caches)"
+        );
         return Ok(None);
     };
     let config = RedisConfig {
