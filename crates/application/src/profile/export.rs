@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use domain::audit::{AuditAction, AuditEntry, AuditFilter, AuditQuery, EntityType, RequestContext};
 use domain::page::{Limit, PageRequest, Position};
 use domain::preferences::Preferences;
-use domain::user::User;
+use domain::user::{User, UserId};
 use serde_json::json;
 
 use crate::error::AppError;
@@ -102,7 +102,13 @@ impl ExportProfile {
             };
             loop {
                 let batch = self.ports.audit.list(&query).await?;
-                audit_entries.extend(batch.items.into_iter().filter(|e| seen.insert(e.id)));
+                audit_entries.extend(
+                    batch
+                        .items
+                        .into_iter()
+                        .filter(|e| seen.insert(e.id))
+                        .map(|e| as_seen_by(me, e)),
+                );
                 match batch.next_cursor {
                     Some(c) => query.page.position = Position::After(c),
                     None => break,
@@ -117,6 +123,16 @@ impl ExportProfile {
             audit_entries,
         })
     }
+}
+
+/// An entry as its subject may see it: where someone else acted on them (an admin), that
+/// person's IP address and user agent are theirs, not the subject's, and are left out.
+fn as_seen_by(subject: UserId, mut entry: AuditEntry) -> AuditEntry {
+    if entry.user_id != Some(subject) {
+        entry.ip_address = None;
+        entry.user_agent = None;
+    }
+    entry
 }
 
 fn first_page() -> Result<PageRequest, AppError> {
@@ -229,6 +245,63 @@ mod tests {
                 AuditAction::Login
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn an_admins_ip_and_user_agent_are_left_out_of_the_subjects_export() {
+        let me = testing::user(2, Role::User);
+        let admin = testing::user(1, Role::Admin);
+        let seen = |actor: UserId, n: u128, action| {
+            let ctx = RequestContext {
+                ip_address: Some(format!("192.0.2.{n}")),
+                user_agent: Some(format!("agent {n}")),
+                ..RequestContext::default()
+            }
+            .with_actor(actor);
+            AuditEntry::new(
+                testing::id(n),
+                &ctx,
+                action,
+                EntityType::User,
+                Some(me.id.to_string()),
+                serde_json::json!({}),
+                testing::now() + chrono::Duration::seconds(n as i64),
+            )
+        };
+        let mine = seen(me.id, 1, AuditAction::Login);
+        let theirs = seen(admin.id, 2, AuditAction::BlockUser);
+        let (tx, _) = committing_tx();
+        let mut mocks = Mocks::new().knowing(me.clone()).with_tx(tx);
+        mocks.users.expect_preferences().returning(|_| Ok(None));
+        mocks.activity.expect_pending().returning(|_| Ok(vec![]));
+        mocks.sessions.expect_list_active().returning(|_, _, _| {
+            Ok(Page {
+                items: vec![],
+                total: Some(0),
+                next_cursor: None,
+            })
+        });
+        let listed = vec![mine.clone(), theirs.clone()];
+        mocks.audit.expect_list().returning(move |_| {
+            Ok(Page {
+                items: listed.clone(),
+                total: Some(2),
+                next_cursor: None,
+            })
+        });
+
+        let data = ExportProfile::new(mocks.ports())
+            .execute(&testing::principal(me), &RequestContext::default())
+            .await
+            .unwrap();
+
+        let by_id = |id| data.audit_entries.iter().find(|e| e.id == id).unwrap();
+        assert_eq!(by_id(mine.id), &mine, "the subject's own entries are whole");
+        let redacted = by_id(theirs.id);
+        assert_eq!(redacted.ip_address, None);
+        assert_eq!(redacted.user_agent, None);
+        assert_eq!(redacted.action, AuditAction::BlockUser);
+        assert_eq!(redacted.user_id, Some(admin.id), "who acted stays");
     }
 
     #[tokio::test]
