@@ -154,6 +154,7 @@ pub(crate) struct RefreshTokenRow {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub spent_at: Option<DateTime<Utc>>,
+    pub retired_at: Option<DateTime<Utc>>,
 }
 
 impl From<&RefreshToken> for RefreshTokenRow {
@@ -166,6 +167,7 @@ impl From<&RefreshToken> for RefreshTokenRow {
             created_at: t.created_at,
             expires_at: t.expires_at,
             spent_at: t.spent_at,
+            retired_at: t.retired_at,
         }
     }
 }
@@ -186,6 +188,7 @@ impl TryFrom<RefreshTokenRow> for RefreshToken {
             created_at: r.created_at,
             expires_at: r.expires_at,
             spent_at: r.spent_at,
+            retired_at: r.retired_at,
         })
     }
 }

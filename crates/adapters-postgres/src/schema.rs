@@ -46,6 +46,7 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
         spent_at -> Nullable<Timestamptz>,
+        retired_at -> Nullable<Timestamptz>,
     }
 }
 

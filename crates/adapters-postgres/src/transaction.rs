@@ -10,12 +10,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::BigInt;
 use diesel::PgExpressionMethods;
 use diesel_async::pooled_connection::deadpool::Object;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager};
 use domain::audit::AuditEntry;
-use domain::ports::{FailedLogin, Transaction};
+use domain::lockout::LockoutState;
+use domain::ports::Transaction;
 use domain::preferences::Preferences;
 use domain::session::{RevocationReason, Session, SessionId};
 use domain::token::{RefreshToken, TokenHash};
@@ -35,38 +36,6 @@ type Tm = <AsyncPgConnection as AsyncConnection>::TransactionManager;
 /// Key of the transaction-scoped advisory lock that serializes every transaction which
 /// counts active admins ("EMS_ADMN" in ASCII).
 pub(crate) const ADMIN_LOCK_KEY: i64 = 0x454D_535F_4144_4D4E;
-
-/// The one atomic statement of `record_failed_login`. The sub-select locks the row and
-/// exposes its values before the update (RETURNING only sees the new ones), so that
-/// `newly_locked` is true only for the update that started the lockout.
-const RECORD_FAILED_LOGIN: &str = "\
-UPDATE users AS u SET
-    failed_login_attempts = CASE
-        WHEN o.locked_until IS NOT NULL AND o.locked_until <= $2 THEN 1
-        ELSE o.failed_login_attempts + 1 END,
-    locked_until = CASE
-        WHEN o.locked_until > $2 THEN o.locked_until
-        WHEN (CASE WHEN o.locked_until IS NOT NULL AND o.locked_until <= $2 THEN 1
-                   ELSE o.failed_login_attempts + 1 END) >= $3 THEN $4
-        ELSE NULL END,
-    updated_at = $2,
-    version = o.version + 1
-FROM (SELECT id, failed_login_attempts, locked_until, version
-      FROM users WHERE id = $1 FOR UPDATE) AS o
-WHERE u.id = o.id
-RETURNING u.failed_login_attempts AS attempts,
-          u.locked_until AS locked_until,
-          (u.locked_until > $2 AND NOT coalesce(o.locked_until > $2, false)) AS newly_locked";
-
-#[derive(QueryableByName)]
-struct FailedLoginRow {
-    #[diesel(sql_type = Integer)]
-    attempts: i32,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    locked_until: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Bool>)]
-    newly_locked: Option<bool>,
-}
 
 /// An open transaction on a pooled connection.
 pub struct PgTransaction {
@@ -110,6 +79,16 @@ impl PgTransaction {
             None => Err(StoreFailure::new("transaction", "already committed").into()),
         }
     }
+}
+
+/// Takes the transaction-scoped admin lock (re-entrant within the transaction).
+async fn lock_admins(conn: &mut AsyncPgConnection) -> Result<(), RepoError> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<BigInt, _>(ADMIN_LOCK_KEY)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| query_error("lock admins", e))
 }
 
 /// Runs one statement in a savepoint, so that an expected failure (a unique violation the
@@ -252,41 +231,45 @@ impl Transaction for PgTransaction {
     }
 
     #[tracing::instrument(
-        name = "pg.tx.record_failed_login",
+        name = "pg.tx.write_lockout",
         skip_all,
-        fields(user.id = %id, login.threshold = threshold)
+        fields(user.id = %id, login.failed_attempts = state.failed_attempts)
     )]
-    async fn record_failed_login(
+    async fn write_lockout(
         &mut self,
         id: UserId,
+        state: LockoutState,
         at: DateTime<Utc>,
-        threshold: i32,
-        lock_until: DateTime<Utc>,
-    ) -> Result<FailedLogin, RepoError> {
+    ) -> Result<(), RepoError> {
         let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
         timed(deadline, observer, async {
-            let row: Option<FailedLoginRow> = diesel::sql_query(RECORD_FAILED_LOGIN)
-                .bind::<SqlUuid, _>(id.0)
-                .bind::<Timestamptz, _>(at)
-                .bind::<Integer, _>(threshold)
-                .bind::<Timestamptz, _>(lock_until)
-                .get_result(conn)
+            let n = diesel::update(users::table.find(id.0))
+                .set((
+                    users::failed_login_attempts.eq(state.failed_attempts),
+                    users::locked_until.eq(state.locked_until),
+                    users::version.eq(users::version + 1),
+                    users::updated_at.eq(at),
+                ))
+                .execute(conn)
                 .await
-                .optional()
-                .map_err(|e| query_error("record failed login", e))?;
-            let row = row.ok_or(RepoError::NotFound)?;
-            Ok(FailedLogin {
-                attempts: row.attempts,
-                locked_until: row.locked_until,
-                newly_locked: row.newly_locked.unwrap_or(false),
-            })
+                .map_err(|e| query_error("write lockout", e))?;
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(RepoError::NotFound)
+            }
         })
         .await
     }
 
     #[tracing::instrument(name = "pg.tx.record_login", skip_all, fields(user.id = %id))]
-    async fn record_login(&mut self, id: UserId, at: DateTime<Utc>) -> Result<User, RepoError> {
+    async fn record_login(
+        &mut self,
+        id: UserId,
+        state: LockoutState,
+        at: DateTime<Utc>,
+    ) -> Result<User, RepoError> {
         let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
         timed(deadline, observer, async {
@@ -294,8 +277,8 @@ impl Transaction for PgTransaction {
                 .set((
                     users::last_login_at.eq(at),
                     users::login_count.eq(users::login_count + 1),
-                    users::failed_login_attempts.eq(0),
-                    users::locked_until.eq(None::<DateTime<Utc>>),
+                    users::failed_login_attempts.eq(state.failed_attempts),
+                    users::locked_until.eq(state.locked_until),
                     users::version.eq(users::version + 1),
                     users::updated_at.eq(at),
                 ))
@@ -309,6 +292,26 @@ impl Transaction for PgTransaction {
         .await
     }
 
+    #[tracing::instrument(name = "pg.tx.acting_admin", skip_all, fields(user.id = %id))]
+    async fn acting_admin(&mut self, id: UserId) -> Result<Option<User>, RepoError> {
+        let (deadline, observer) = (self.deadline, self.observer.clone());
+        let conn = self.conn()?;
+        timed(deadline, observer, async {
+            lock_admins(conn).await?;
+            // Read after the lock: a READ COMMITTED statement sees every change committed
+            // by the transaction that held it before.
+            let row: Option<UserRow> = users::table
+                .find(id.0)
+                .select(UserRow::as_select())
+                .first(conn)
+                .await
+                .optional()
+                .map_err(|e| query_error("read acting admin", e))?;
+            row.map(User::try_from).transpose().map_err(RepoError::from)
+        })
+        .await
+    }
+
     #[tracing::instrument(name = "pg.tx.count_active_admins", skip_all)]
     async fn count_active_admins(&mut self) -> Result<i64, RepoError> {
         let (deadline, observer) = (self.deadline, self.observer.clone());
@@ -317,11 +320,7 @@ impl Transaction for PgTransaction {
             // Held until commit or rollback: every transaction that counts admins (and so
             // may remove one) runs after the previous one finished, and its count, taken
             // by a later statement, sees that one's outcome.
-            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                .bind::<BigInt, _>(ADMIN_LOCK_KEY)
-                .execute(conn)
-                .await
-                .map_err(|e| query_error("lock admins", e))?;
+            lock_admins(conn).await?;
             users::table
                 .filter(users::role.eq("ADMIN"))
                 .filter(users::status.eq("ACTIVE"))
@@ -531,6 +530,32 @@ impl Transaction for PgTransaction {
             row.map(RefreshToken::try_from)
                 .transpose()
                 .map_err(RepoError::from)
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "pg.tx.retire_refresh_tokens", skip_all, fields(session.id = %session_id))]
+    async fn retire_refresh_tokens(
+        &mut self,
+        session_id: SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        let (deadline, observer) = (self.deadline, self.observer.clone());
+        let conn = self.conn()?;
+        timed(deadline, observer, async {
+            diesel::update(
+                refresh_tokens::table
+                    .filter(refresh_tokens::session_id.eq(session_id.0))
+                    .filter(refresh_tokens::spent_at.is_null()),
+            )
+            .set((
+                refresh_tokens::spent_at.eq(at),
+                refresh_tokens::retired_at.eq(at),
+            ))
+            .execute(conn)
+            .await
+            .map(|n| n as u64)
+            .map_err(|e| query_error("retire refresh tokens", e))
         })
         .await
     }

@@ -3,17 +3,21 @@
 //! expiry) and invalidate their cached snapshots once the change is committed.
 //!
 //! Invalidating after the commit is enough: a reader that read the old state took its
-//! ticket before the invalidation, so its late store is refused. If the invalidation
-//! itself fails (Redis unreachable from this instance) it is retried with the next one;
-//! until then the adapter's short snapshot lifetime bounds how long another instance
-//! that still reaches Redis can serve the old state.
+//! ticket before the invalidation, so its late store is refused. An invalidation that
+//! cannot be delivered (Redis unreachable, or refusing writes while it still answers
+//! reads) stays pending in [`GuardedAuthCache`]: until it lands, this instance answers
+//! every request of those users and sessions from the database, never from the cache, and
+//! it retries the delivery at most every [`RETRY_EVERY`] on the next lookup.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
+use domain::access::{AuthSnapshot, CacheLookup, CacheTicket};
 use domain::audit::AuditEntry;
-use domain::ports::{AuthCache, FailedLogin, Transaction, UnitOfWork};
+use domain::error::ServiceError;
+use domain::lockout::LockoutState;
+use domain::ports::{AuthCache, Clock, Transaction, UnitOfWork};
 use domain::preferences::Preferences;
 use domain::session::{RevocationReason, Session, SessionId};
 use domain::token::{RefreshToken, TokenHash};
@@ -21,8 +25,11 @@ use domain::user::{User, UserId};
 use domain::RepoError;
 use uuid::Uuid;
 
+/// How often a pending invalidation is retried (on the next lookup after that long).
+pub(crate) const RETRY_EVERY: Duration = Duration::seconds(1);
+
 /// Users and sessions whose snapshots must go.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct Stale {
     users: Vec<UserId>,
     sessions: Vec<SessionId>,
@@ -33,13 +40,132 @@ impl Stale {
         self.users.is_empty() && self.sessions.is_empty()
     }
 
-    fn absorb(&mut self, other: Stale) {
-        self.users.extend(other.users);
-        self.sessions.extend(other.sessions);
+    fn absorb(&mut self, users: &[UserId], sessions: &[SessionId]) {
+        self.users.extend_from_slice(users);
+        self.sessions.extend_from_slice(sessions);
         self.users.sort_unstable_by_key(|u| u.0);
         self.users.dedup();
         self.sessions.sort_unstable();
         self.sessions.dedup();
+    }
+
+    /// Forgets what `delivered` covered (entries added since stay).
+    fn remove(&mut self, delivered: &Stale) {
+        self.users.retain(|u| !delivered.users.contains(u));
+        self.sessions.retain(|s| !delivered.sessions.contains(s));
+    }
+
+    fn covers(&self, session: SessionId, user: UserId) -> bool {
+        self.users.contains(&user) || self.sessions.contains(&session)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    stale: Stale,
+    last_try: Option<DateTime<Utc>>,
+}
+
+/// The auth cache the use cases see: the adapter plus the invalidations this instance
+/// has not delivered yet (see the module docs).
+pub(crate) struct GuardedAuthCache {
+    inner: Arc<dyn AuthCache>,
+    clock: Arc<dyn Clock>,
+    pending: Mutex<Pending>,
+}
+
+impl GuardedAuthCache {
+    pub(crate) fn new(inner: Arc<dyn AuthCache>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            inner,
+            clock,
+            pending: Mutex::default(),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tries to deliver everything pending once; what was delivered is no longer pending.
+    async fn deliver(&self) -> Result<(), ServiceError> {
+        let batch = {
+            let mut pending = self.pending();
+            pending.last_try = Some(self.clock.now());
+            pending.stale.clone()
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.inner.invalidate(&batch.users, &batch.sessions).await?;
+        self.pending().stale.remove(&batch);
+        Ok(())
+    }
+
+    /// Whether a lookup or store of these must bypass the cache; retries the delivery
+    /// first when the last try is old enough.
+    async fn bypasses(&self, session: SessionId, user: UserId) -> bool {
+        let retry = {
+            let pending = self.pending();
+            !pending.stale.is_empty()
+                && pending
+                    .last_try
+                    .is_none_or(|at| self.clock.now() - at >= RETRY_EVERY)
+        };
+        if retry {
+            if let Err(err) = self.deliver().await {
+                tracing::debug!(error = %err, "pending auth-cache invalidation still not delivered");
+            }
+        }
+        self.pending().stale.covers(session, user)
+    }
+}
+
+#[async_trait]
+impl AuthCache for GuardedAuthCache {
+    async fn lookup(&self, session: SessionId, user: UserId) -> Result<CacheLookup, ServiceError> {
+        if self.bypasses(session, user).await {
+            return Err(ServiceError(
+                "an invalidation of this session or user is pending".into(),
+            ));
+        }
+        self.inner.lookup(session, user).await
+    }
+
+    async fn store(
+        &self,
+        ticket: &CacheTicket,
+        snapshot: &AuthSnapshot,
+    ) -> Result<(), ServiceError> {
+        if self.bypasses(ticket.session_id, ticket.user_id).await {
+            return Ok(());
+        }
+        self.inner.store(ticket, snapshot).await
+    }
+
+    /// Pending from the first moment, so lookups bypass even while it is being sent.
+    async fn invalidate(
+        &self,
+        users: &[UserId],
+        sessions: &[SessionId],
+    ) -> Result<(), ServiceError> {
+        self.pending().stale.absorb(users, sessions);
+        // One retry: a reconnecting client often answers the second call.
+        let mut result = self.deliver().await;
+        if result.is_err() {
+            result = self.deliver().await;
+        }
+        if let Err(err) = &result {
+            let stale = self.pending().stale.clone();
+            tracing::error!(
+                error = %err,
+                users = stale.users.len(),
+                sessions = stale.sessions.len(),
+                "could not invalidate cached auth state; this instance reads those from the \
+                 database until a retry lands"
+            );
+        }
+        result
     }
 }
 
@@ -47,17 +173,11 @@ impl Stale {
 pub(crate) struct InvalidatingUnitOfWork {
     inner: Arc<dyn UnitOfWork>,
     cache: Arc<dyn AuthCache>,
-    /// Invalidations that failed, retried with the next commit that invalidates.
-    backlog: Arc<Mutex<Stale>>,
 }
 
 impl InvalidatingUnitOfWork {
     pub(crate) fn new(inner: Arc<dyn UnitOfWork>, cache: Arc<dyn AuthCache>) -> Self {
-        Self {
-            inner,
-            cache,
-            backlog: Arc::default(),
-        }
+        Self { inner, cache }
     }
 }
 
@@ -67,7 +187,6 @@ impl UnitOfWork for InvalidatingUnitOfWork {
         Ok(Box::new(InvalidatingTransaction {
             inner: self.inner.begin().await?,
             cache: self.cache.clone(),
-            backlog: self.backlog.clone(),
             stale: Stale::default(),
         }))
     }
@@ -76,37 +195,17 @@ impl UnitOfWork for InvalidatingUnitOfWork {
 struct InvalidatingTransaction {
     inner: Box<dyn Transaction>,
     cache: Arc<dyn AuthCache>,
-    backlog: Arc<Mutex<Stale>>,
     stale: Stale,
 }
 
 impl InvalidatingTransaction {
     async fn invalidate(&mut self) {
-        let mut stale = std::mem::take(&mut self.stale);
-        if let Ok(mut backlog) = self.backlog.lock() {
-            stale.absorb(std::mem::take(&mut *backlog));
-        }
+        let stale = std::mem::take(&mut self.stale);
         if stale.is_empty() {
             return;
         }
-        // One retry: a reconnecting client often answers the second call.
-        for attempt in 0..2 {
-            match self.cache.invalidate(&stale.users, &stale.sessions).await {
-                Ok(()) => return,
-                Err(err) if attempt == 1 => {
-                    tracing::error!(
-                        error = %err,
-                        users = stale.users.len(),
-                        sessions = stale.sessions.len(),
-                        "could not invalidate cached auth state; retried with the next change"
-                    );
-                }
-                Err(_) => {}
-            }
-        }
-        if let Ok(mut backlog) = self.backlog.lock() {
-            backlog.absorb(stale);
-        }
+        // A failure stays pending in the guarded cache, which logs it.
+        let _ = self.cache.invalidate(&stale.users, &stale.sessions).await;
     }
 }
 
@@ -126,21 +225,27 @@ impl Transaction for InvalidatingTransaction {
         Ok(())
     }
 
-    async fn record_failed_login(
+    async fn write_lockout(
         &mut self,
         id: UserId,
+        state: LockoutState,
         at: DateTime<Utc>,
-        threshold: i32,
-        lock_until: DateTime<Utc>,
-    ) -> Result<FailedLogin, RepoError> {
+    ) -> Result<(), RepoError> {
         // A lockout stops sign-in, not the sessions already open: nothing cached changes.
-        self.inner
-            .record_failed_login(id, at, threshold, lock_until)
-            .await
+        self.inner.write_lockout(id, state, at).await
     }
 
-    async fn record_login(&mut self, id: UserId, at: DateTime<Utc>) -> Result<User, RepoError> {
-        self.inner.record_login(id, at).await
+    async fn record_login(
+        &mut self,
+        id: UserId,
+        state: LockoutState,
+        at: DateTime<Utc>,
+    ) -> Result<User, RepoError> {
+        self.inner.record_login(id, state, at).await
+    }
+
+    async fn acting_admin(&mut self, id: UserId) -> Result<Option<User>, RepoError> {
+        self.inner.acting_admin(id).await
     }
 
     async fn count_active_admins(&mut self) -> Result<i64, RepoError> {
@@ -210,6 +315,15 @@ impl Transaction for InvalidatingTransaction {
         self.inner.refresh_token_for_update(hash).await
     }
 
+    async fn retire_refresh_tokens(
+        &mut self,
+        session_id: SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        // Refresh tokens are not part of a cached snapshot.
+        self.inner.retire_refresh_tokens(session_id, at).await
+    }
+
     async fn spend_refresh_token(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<(), RepoError> {
         self.inner.spend_refresh_token(id, at).await
     }
@@ -228,7 +342,6 @@ impl Transaction for InvalidatingTransaction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::error::ServiceError;
     use domain::ports::{MockAuthCache, MockTransaction, MockUnitOfWork};
 
     type Calls = Arc<Mutex<Vec<(Vec<UserId>, Vec<SessionId>)>>>;
@@ -322,27 +435,41 @@ mod tests {
     #[tokio::test]
     async fn logins_and_lockouts_leave_the_cache_alone() {
         let mut tx = MockTransaction::new();
-        tx.expect_record_failed_login().returning(|_, _, _, _| {
-            Ok(FailedLogin {
-                attempts: 1,
-                locked_until: None,
-                newly_locked: false,
-            })
-        });
+        tx.expect_write_lockout().returning(|_, _, _| Ok(()));
+        tx.expect_record_login()
+            .returning(|_, _, _| Ok(crate::testing::user(1, domain::user::Role::User)));
+        tx.expect_retire_refresh_tokens().returning(|_, _| Ok(1));
         tx.expect_commit().returning(|| Ok(()));
         let (cache, calls) = recording_cache(0);
         let wrapped = InvalidatingUnitOfWork::new(uow(tx), cache);
         let mut tx = wrapped.begin().await.unwrap();
-        tx.record_failed_login(user_id(1), Utc::now(), 10, Utc::now())
+        tx.write_lockout(user_id(1), LockoutState::default(), Utc::now())
+            .await
+            .unwrap();
+        tx.record_login(user_id(1), LockoutState::default(), Utc::now())
+            .await
+            .unwrap();
+        tx.retire_refresh_tokens(SessionId(Uuid::from_u128(3)), Utc::now())
             .await
             .unwrap();
         tx.commit().await.unwrap();
         assert!(calls.lock().unwrap().is_empty());
     }
 
+    /// A clock the test moves by hand.
+    fn manual_clock() -> (Arc<dyn Clock>, Arc<Mutex<DateTime<Utc>>>) {
+        let now = Arc::new(Mutex::new(crate::testing::now()));
+        let read = now.clone();
+        let mut clock = domain::ports::MockClock::new();
+        clock.expect_now().returning(move || *read.lock().unwrap());
+        (Arc::new(clock), now)
+    }
+
     #[tokio::test]
     async fn a_failed_invalidation_is_retried_once_then_carried_into_the_next_change() {
         let (cache, calls) = recording_cache(2);
+        let (clock, _) = manual_clock();
+        let guarded: Arc<dyn AuthCache> = Arc::new(GuardedAuthCache::new(cache, clock));
         let mut first = MockTransaction::new();
         first
             .expect_revoke_user_sessions()
@@ -356,7 +483,7 @@ mod tests {
         inner
             .expect_begin()
             .returning(move || Ok(Box::new(queue.pop().unwrap()) as Box<dyn Transaction>));
-        let wrapped = InvalidatingUnitOfWork::new(Arc::new(inner), cache);
+        let wrapped = InvalidatingUnitOfWork::new(Arc::new(inner), guarded);
 
         let mut tx = wrapped.begin().await.unwrap();
         tx.revoke_user_sessions(user_id(1), Utc::now(), RevocationReason::Revoked, None)
@@ -371,5 +498,78 @@ mod tests {
         let calls = calls.lock().unwrap();
         assert_eq!(calls.len(), 3, "two failed tries, then the combined retry");
         assert_eq!(calls[2], (vec![user_id(1)], vec![s]));
+    }
+
+    #[tokio::test]
+    async fn while_an_invalidation_is_pending_its_users_and_sessions_bypass_the_cache() {
+        let (cache_inner, calls) = {
+            let calls: Calls = Arc::default();
+            let sink = calls.clone();
+            let mut cache = MockAuthCache::new();
+            // Redis refusing writes while it still answers reads: every invalidation fails
+            // until the test lets them through.
+            let refuse = Arc::new(Mutex::new(true));
+            let gate = refuse.clone();
+            cache.expect_invalidate().returning(move |users, sessions| {
+                sink.lock()
+                    .unwrap()
+                    .push((users.to_vec(), sessions.to_vec()));
+                if *gate.lock().unwrap() {
+                    Err(ServiceError("OOM command not allowed".into()))
+                } else {
+                    Ok(())
+                }
+            });
+            cache
+                .expect_lookup()
+                .returning(|session, user| Ok(CacheLookup::Miss(ticket(session, user))));
+            cache.expect_store().returning(|_, _| Ok(()));
+            ((cache, refuse), calls)
+        };
+        let (cache, refuse) = cache_inner;
+        let (clock, now) = manual_clock();
+        let guarded = GuardedAuthCache::new(Arc::new(cache), clock);
+        let (ann, ann_session) = (user_id(1), SessionId(Uuid::from_u128(10)));
+        let (bob, bob_session) = (user_id(2), SessionId(Uuid::from_u128(20)));
+
+        assert!(guarded.invalidate(&[ann], &[]).await.is_err());
+        assert_eq!(calls.lock().unwrap().len(), 2, "tried twice");
+
+        assert!(
+            guarded.lookup(ann_session, ann).await.is_err(),
+            "a pending user is read from the database"
+        );
+        assert!(
+            guarded.lookup(bob_session, bob).await.is_ok(),
+            "others are not"
+        );
+        assert_eq!(
+            calls.lock().unwrap().len(),
+            2,
+            "no retry within a second of the last"
+        );
+
+        *now.lock().unwrap() += RETRY_EVERY;
+        assert!(
+            guarded.lookup(ann_session, ann).await.is_err(),
+            "still refused"
+        );
+        assert_eq!(calls.lock().unwrap().len(), 3, "retried on the lookup");
+
+        *refuse.lock().unwrap() = false;
+        *now.lock().unwrap() += RETRY_EVERY;
+        assert!(
+            guarded.lookup(ann_session, ann).await.is_ok(),
+            "the cache answers again once the invalidation landed"
+        );
+        assert_eq!(calls.lock().unwrap()[3], (vec![ann], vec![]));
+    }
+
+    fn ticket(session_id: SessionId, user_id: UserId) -> CacheTicket {
+        CacheTicket {
+            session_id,
+            user_id,
+            stamp: "g0".into(),
+        }
     }
 }

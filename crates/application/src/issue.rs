@@ -45,6 +45,7 @@ pub(crate) async fn mint(
         created_at: now,
         expires_at: now + policy.refresh_ttl,
         spent_at: None,
+        retired_at: None,
     };
     tx.insert_refresh_token(&token).await?;
     let claims = AccessClaims {

@@ -95,12 +95,17 @@ pub struct UseCases {
 impl UseCases {
     /// Builds every use case over the same ports and policy.
     pub fn new(ports: Ports, policy: Policy) -> Self {
-        // Every write below goes through transactions that invalidate the auth cache.
+        // Every write below goes through transactions that invalidate the auth cache, and
+        // every lookup through the guard that knows which invalidations are still pending.
+        let auth_cache: std::sync::Arc<dyn domain::ports::AuthCache> = std::sync::Arc::new(
+            invalidation::GuardedAuthCache::new(ports.auth_cache.clone(), ports.clock.clone()),
+        );
         let ports = Ports {
             uow: std::sync::Arc::new(invalidation::InvalidatingUnitOfWork::new(
                 ports.uow.clone(),
-                ports.auth_cache.clone(),
+                auth_cache.clone(),
             )),
+            auth_cache,
             ..ports
         };
         Self {
@@ -111,7 +116,7 @@ impl UseCases {
             authenticate: auth::Authenticate::new(ports.clone()),
             get_profile: profile::GetProfile::new(ports.clone()),
             update_profile: profile::UpdateProfile::new(ports.clone()),
-            change_password: profile::ChangePassword::new(ports.clone()),
+            change_password: profile::ChangePassword::new(ports.clone(), policy.clone()),
             export_profile: profile::ExportProfile::new(ports.clone()),
             get_preferences: profile::GetPreferences::new(ports.clone()),
             update_preferences: profile::UpdatePreferences::new(ports.clone()),

@@ -59,6 +59,16 @@ pub struct Policy {
     pub lockout_duration: Duration,
 }
 
+impl Policy {
+    /// The lockout rules these settings make.
+    pub fn lockout(&self) -> domain::lockout::LockoutPolicy {
+        domain::lockout::LockoutPolicy {
+            threshold: self.lockout_threshold,
+            duration: self.lockout_duration,
+        }
+    }
+}
+
 impl Default for Policy {
     /// The contract's defaults.
     fn default() -> Self {

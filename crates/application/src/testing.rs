@@ -124,8 +124,10 @@ impl Mocks {
         }
     }
 
-    /// The next `begin()` hands out `tx`.
-    pub(crate) fn with_tx(mut self, tx: MockTransaction) -> Self {
+    /// The next `begin()` hands out `tx`, in which the caller of an admin write is still
+    /// an active admin (a test of the opposite builds its transaction without this).
+    pub(crate) fn with_tx(mut self, mut tx: MockTransaction) -> Self {
+        still_an_admin(&mut tx);
         self.uow
             .expect_begin()
             .times(1)
@@ -187,6 +189,15 @@ impl Mocks {
             system: Arc::new(self.system),
         }
     }
+}
+
+/// `tx` finds every acting admin still an active admin.
+pub(crate) fn still_an_admin(tx: &mut MockTransaction) {
+    tx.expect_acting_admin().returning(|id| {
+        let mut actor = user(1, Role::Admin);
+        actor.id = id;
+        Ok(Some(actor))
+    });
 }
 
 /// A transaction that expects exactly one commit and records audited actions.

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::access::{AuthSnapshot, CacheLookup, CacheTicket};
 use crate::audit::{AuditEntry, AuditQuery, ChainReport, PurgeReport};
 use crate::error::{RepoError, ServiceError};
+use crate::lockout::LockoutState;
 use crate::page::{Page, PageRequest, UserQuery};
 use crate::password::{NewPassword, Password, PasswordHash};
 use crate::preferences::Preferences;
@@ -71,17 +72,6 @@ pub trait UnitOfWork: Send + Sync {
     async fn begin(&self) -> Result<Box<dyn Transaction>, RepoError>;
 }
 
-/// The outcome of counting one failed login.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FailedLogin {
-    /// Consecutive failures now recorded.
-    pub attempts: i32,
-    /// The lockout in force after this failure.
-    pub locked_until: Option<DateTime<Utc>>,
-    /// True only for the failure that started this lockout.
-    pub newly_locked: bool,
-}
-
 /// The write port: one open database transaction.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
@@ -97,23 +87,35 @@ pub trait Transaction: Send {
     /// `UsernameTaken` / `EmailTaken` on a clash.
     async fn update_user(&mut self, user: &User, expected_version: i64) -> Result<(), RepoError>;
 
-    /// Atomically counts a failed login: concurrent calls each count once. Restarts the
-    /// count at 1 when an earlier lockout has expired; locks until `lock_until` when the
-    /// count reaches `threshold`. `NotFound` when there is no such user.
-    async fn record_failed_login(
+    /// Stores the lockout state that [`crate::lockout`] decided for a user this
+    /// transaction locked with [`user_for_update`](Self::user_for_update) (a failed
+    /// attempt). `NotFound` when there is no such user.
+    async fn write_lockout(
         &mut self,
         id: UserId,
+        state: LockoutState,
         at: DateTime<Utc>,
-        threshold: i32,
-        lock_until: DateTime<Utc>,
-    ) -> Result<FailedLogin, RepoError>;
+    ) -> Result<(), RepoError>;
 
-    /// Records a successful login: last login time, count, failures and lockout reset.
-    async fn record_login(&mut self, id: UserId, at: DateTime<Utc>) -> Result<User, RepoError>;
+    /// Records a successful login of a user this transaction locked: last login time,
+    /// one more login, and the lockout state [`crate::lockout`] decided. Returns the user
+    /// as stored. `NotFound` when there is no such user.
+    async fn record_login(
+        &mut self,
+        id: UserId,
+        state: LockoutState,
+        at: DateTime<Utc>,
+    ) -> Result<User, RepoError>;
 
     /// Counts active, non-deleted admins, serialized against every other transaction
     /// that calls it, so two admins cannot demote each other concurrently.
     async fn count_active_admins(&mut self) -> Result<i64, RepoError>;
+
+    /// Takes the lock [`count_active_admins`](Self::count_active_admins) takes, then reads
+    /// `id`: the acting admin of an admin write, whose role and status no concurrent
+    /// demotion, block or deletion can change before this transaction ends (each of those
+    /// takes the same lock). `None` when there is no such user.
+    async fn acting_admin(&mut self, id: UserId) -> Result<Option<User>, RepoError>;
 
     /// Inserts or replaces the user's preferences.
     async fn put_preferences(&mut self, id: UserId, prefs: &Preferences) -> Result<(), RepoError>;
@@ -157,6 +159,14 @@ pub trait Transaction: Send {
         &mut self,
         hash: &TokenHash,
     ) -> Result<Option<RefreshToken>, RepoError>;
+
+    /// Retires every unspent refresh token of the session (spent and retired at `at`):
+    /// a grace retry's new token is then the session's only live one. Returns how many.
+    async fn retire_refresh_tokens(
+        &mut self,
+        session_id: SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, RepoError>;
 
     /// Marks a refresh token spent.
     async fn spend_refresh_token(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<(), RepoError>;

@@ -90,6 +90,41 @@ pub struct RefreshToken {
     pub expires_at: DateTime<Utc>,
     /// Set when it was exchanged for a new pair; presenting it again is reuse.
     pub spent_at: Option<DateTime<Utc>>,
+    /// Set when a grace retry of its parent replaced it before it was ever presented:
+    /// such a token was never handed to the client that retried, so it never gets grace.
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+/// What presenting a refresh token amounts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presentation {
+    /// Unspent: rotate it.
+    Fresh,
+    /// Spent within the grace window by a rotation: a client retrying a refresh whose
+    /// answer it lost. It gets a new pair of the same session, and every other live token
+    /// of the session is retired, so the session keeps exactly one.
+    GraceRetry,
+    /// Spent before the window, or retired: reuse, the session is revoked.
+    Reuse {
+        /// When it was spent.
+        spent_at: DateTime<Utc>,
+    },
+}
+
+impl RefreshToken {
+    /// Classifies presenting this token at `now` with the configured reuse `grace`
+    /// (zero: no grace at all).
+    pub fn presented(&self, now: DateTime<Utc>, grace: chrono::Duration) -> Presentation {
+        let Some(spent_at) = self.spent_at else {
+            return Presentation::Fresh;
+        };
+        let within = grace > chrono::Duration::zero() && now - spent_at <= grace;
+        if within && self.retired_at.is_none() {
+            Presentation::GraceRetry
+        } else {
+            Presentation::Reuse { spent_at }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -103,6 +138,55 @@ mod tests {
         assert_ne!(a, RefreshSecret::new("abd").hash());
         // SHA-256("abc") starts with ba7816bf.
         assert_eq!(&a.0[..4], &[0xba, 0x78, 0x16, 0xbf]);
+    }
+
+    fn token(spent_at: Option<DateTime<Utc>>, retired_at: Option<DateTime<Utc>>) -> RefreshToken {
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        RefreshToken {
+            id: Uuid::nil(),
+            session_id: SessionId(Uuid::nil()),
+            user_id: UserId(Uuid::nil()),
+            token_hash: RefreshSecret::new("s").hash(),
+            created_at: t0,
+            expires_at: t0 + chrono::Duration::days(1),
+            spent_at,
+            retired_at,
+        }
+    }
+
+    #[test]
+    fn an_unspent_token_is_fresh() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        assert_eq!(
+            token(None, None).presented(now, chrono::Duration::seconds(30)),
+            Presentation::Fresh
+        );
+    }
+
+    #[test]
+    fn a_spent_token_gets_grace_only_inside_a_nonzero_window() {
+        let spent = DateTime::<Utc>::UNIX_EPOCH;
+        let t = token(Some(spent), None);
+        let grace = chrono::Duration::seconds(30);
+        assert_eq!(t.presented(spent + grace, grace), Presentation::GraceRetry);
+        assert_eq!(
+            t.presented(spent + grace + chrono::Duration::milliseconds(1), grace),
+            Presentation::Reuse { spent_at: spent }
+        );
+        assert_eq!(
+            t.presented(spent, chrono::Duration::zero()),
+            Presentation::Reuse { spent_at: spent }
+        );
+    }
+
+    #[test]
+    fn a_retired_token_is_reuse_even_inside_the_window() {
+        let spent = DateTime::<Utc>::UNIX_EPOCH;
+        let t = token(Some(spent), Some(spent));
+        assert_eq!(
+            t.presented(spent, chrono::Duration::seconds(30)),
+            Presentation::Reuse { spent_at: spent }
+        );
     }
 
     #[test]

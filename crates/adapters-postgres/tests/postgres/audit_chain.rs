@@ -551,7 +551,9 @@ async fn audited_write_throughput() {
                 let mut n = 0u64;
                 while tokio::time::Instant::now() < deadline {
                     let mut tx = store.begin().await.unwrap();
-                    tx.record_login(u.id, Utc::now()).await.unwrap();
+                    tx.record_login(u.id, domain::lockout::LockoutState::default(), Utc::now())
+                        .await
+                        .unwrap();
                     tx.append_audit(&entry(AuditAction::Login, Utc::now()))
                         .await
                         .unwrap();

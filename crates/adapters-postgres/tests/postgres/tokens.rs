@@ -26,6 +26,7 @@ async fn a_refresh_token_is_found_by_its_hash_and_spent_once() {
         created_at: t0(),
         expires_at: t0() + Duration::days(7),
         spent_at: None,
+        retired_at: None,
     };
 
     let mut tx = store.begin().await.unwrap();
@@ -80,6 +81,7 @@ async fn only_the_hash_of_a_refresh_secret_is_stored() {
         created_at: t0(),
         expires_at: t0() + Duration::days(7),
         spent_at: None,
+        retired_at: None,
     })
     .await
     .unwrap();
@@ -94,4 +96,58 @@ async fn only_the_hash_of_a_refresh_secret_is_stored() {
         .await,
         0
     );
+}
+
+#[tokio::test]
+async fn retiring_spends_and_marks_only_the_live_tokens_of_that_session() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let ann = user("ann");
+    insert(&store, &[&ann]).await;
+    let (mine, other) = (session(ann.id, t0()), session(ann.id, t0()));
+    insert_sessions(&store, &[&mine, &other]).await;
+    let token = |session_id, secret: &str, spent_at| RefreshToken {
+        id: Uuid::now_v7(),
+        session_id,
+        user_id: ann.id,
+        token_hash: RefreshSecret::new(secret).hash(),
+        created_at: t0(),
+        expires_at: t0() + Duration::days(7),
+        spent_at,
+        retired_at: None,
+    };
+    let spent = token(mine.id, "spent", Some(t0()));
+    let live = token(mine.id, "live", None);
+    let elsewhere = token(other.id, "elsewhere", None);
+    let mut tx = store.begin().await.unwrap();
+    for t in [&spent, &live, &elsewhere] {
+        tx.insert_refresh_token(t).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let at = t0() + Duration::seconds(3);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.retire_refresh_tokens(mine.id, at).await.unwrap(), 1);
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let read = |t: &RefreshToken| t.token_hash;
+    let retired = tx
+        .refresh_token_for_update(&read(&live))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((retired.spent_at, retired.retired_at), (Some(at), Some(at)));
+    let kept = tx
+        .refresh_token_for_update(&read(&spent))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((kept.spent_at, kept.retired_at), (Some(t0()), None));
+    let untouched = tx
+        .refresh_token_for_update(&read(&elsewhere))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((untouched.spent_at, untouched.retired_at), (None, None));
 }

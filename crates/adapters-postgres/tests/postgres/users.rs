@@ -2,6 +2,7 @@
 
 use adapters_postgres::testing::TestDatabase;
 use chrono::Duration;
+use domain::lockout::{FailedAttempt, LockoutPolicy, LockoutState};
 use domain::ports::{UnitOfWork, UserRepository};
 use domain::user::{Email, Role, UserId, UserStatus, Username};
 use domain::RepoError;
@@ -197,7 +198,7 @@ async fn user_for_update_reads_the_user_or_none() {
 }
 
 #[tokio::test]
-async fn record_login_resets_failures_and_counts_the_login() {
+async fn record_login_writes_the_decided_lockout_state_and_counts_the_login() {
     let db = TestDatabase::new().await;
     let store = db.store();
     let mut ann = user("ann");
@@ -208,7 +209,10 @@ async fn record_login_resets_failures_and_counts_the_login() {
 
     let at = t0() + Duration::minutes(5);
     let mut tx = store.begin().await.unwrap();
-    let after = tx.record_login(ann.id, at).await.unwrap();
+    let after = tx
+        .record_login(ann.id, LockoutState::default(), at)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     assert_eq!(after.last_login_at, Some(at));
@@ -221,104 +225,71 @@ async fn record_login_resets_failures_and_counts_the_login() {
 }
 
 #[tokio::test]
-async fn record_login_of_a_missing_user_is_not_found() {
+async fn record_login_and_write_lockout_of_a_missing_user_are_not_found() {
     let db = TestDatabase::new().await;
     let mut tx = db.store().begin().await.unwrap();
+    let ghost = UserId(Uuid::now_v7());
     assert!(matches!(
-        tx.record_login(UserId(Uuid::now_v7()), t0()).await,
+        tx.record_login(ghost, LockoutState::default(), t0()).await,
+        Err(RepoError::NotFound)
+    ));
+    assert!(matches!(
+        tx.write_lockout(ghost, LockoutState::default(), t0()).await,
         Err(RepoError::NotFound)
     ));
 }
 
 #[tokio::test]
-async fn failed_logins_lock_at_the_threshold_once() {
+async fn write_lockout_stores_exactly_the_decided_state() {
     let db = TestDatabase::new().await;
     let store = db.store();
     let ann = user("ann");
     insert(&store, &[&ann]).await;
-    let lock_until = t0() + Duration::minutes(15);
-
-    let mut outcomes = Vec::new();
-    for _ in 0..4 {
-        let mut tx = store.begin().await.unwrap();
-        outcomes.push(
-            tx.record_failed_login(ann.id, t0(), 3, lock_until)
-                .await
-                .unwrap(),
-        );
-        tx.commit().await.unwrap();
-    }
-
-    let attempts: Vec<i32> = outcomes.iter().map(|o| o.attempts).collect();
-    let newly: Vec<bool> = outcomes.iter().map(|o| o.newly_locked).collect();
-    let locks: Vec<_> = outcomes.iter().map(|o| o.locked_until).collect();
-    assert_eq!(attempts, [1, 2, 3, 4]);
-    assert_eq!(newly, [false, false, true, false]);
-    assert_eq!(locks, [None, None, Some(lock_until), Some(lock_until)]);
-    let stored = store.get(ann.id).await.unwrap().unwrap();
-    assert_eq!(stored.failed_login_attempts, 4);
-    assert_eq!(stored.version, ann.version + 4);
-}
-
-#[tokio::test]
-async fn a_failure_after_an_expired_lockout_restarts_the_count() {
-    let db = TestDatabase::new().await;
-    let store = db.store();
-    let mut ann = user("ann");
-    ann.failed_login_attempts = 10;
-    ann.locked_until = Some(t0());
-    insert(&store, &[&ann]).await;
+    let state = LockoutState {
+        failed_attempts: 7,
+        locked_until: Some(t0() + Duration::minutes(15)),
+    };
 
     let mut tx = store.begin().await.unwrap();
-    let outcome = tx
-        .record_failed_login(
-            ann.id,
-            t0() + Duration::seconds(1),
-            3,
-            t0() + Duration::hours(1),
-        )
+    tx.write_lockout(ann.id, state, t0() + Duration::seconds(1))
         .await
         .unwrap();
     tx.commit().await.unwrap();
 
-    assert_eq!(outcome.attempts, 1);
-    assert_eq!(outcome.locked_until, None);
-    assert!(!outcome.newly_locked);
+    let stored = store.get(ann.id).await.unwrap().unwrap();
+    assert_eq!(LockoutState::of(&stored), state);
+    assert_eq!(stored.version, ann.version + 1);
+    assert_eq!(stored.updated_at, t0() + Duration::seconds(1));
 }
 
-#[tokio::test]
-async fn record_failed_login_of_a_missing_user_is_not_found() {
-    let db = TestDatabase::new().await;
-    let mut tx = db.store().begin().await.unwrap();
-    assert!(matches!(
-        tx.record_failed_login(UserId(Uuid::now_v7()), t0(), 3, t0())
-            .await,
-        Err(RepoError::NotFound)
-    ));
+/// One failed attempt as the login use case records it: lock the row, decide with the
+/// domain's machine on what it holds, write the result.
+async fn fail_once(store: &adapters_postgres::PgStore, id: UserId) -> FailedAttempt {
+    let policy = LockoutPolicy {
+        threshold: 10,
+        duration: Duration::minutes(15),
+    };
+    let mut tx = store.begin().await.unwrap();
+    let locked = tx.user_for_update(id).await.unwrap().unwrap();
+    let attempt = policy.on_failure(LockoutState::of(&locked), t0());
+    tx.write_lockout(id, attempt.state, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    attempt
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_concurrent_failed_logins_count_fifty_and_lock_once() {
+async fn fifty_concurrent_failures_decided_under_the_row_lock_count_fifty_and_lock_once() {
     let db = TestDatabase::new().await;
     let mut cfg = db.config();
     cfg.max_connections = 10;
     let store = adapters_postgres::PgStore::new(&cfg).unwrap();
     let ann = user("ann");
     insert(&store, &[&ann]).await;
-    let lock_until = t0() + Duration::minutes(15);
 
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move {
-                let mut tx = store.begin().await.unwrap();
-                let outcome = tx
-                    .record_failed_login(ann.id, t0(), 10, lock_until)
-                    .await
-                    .unwrap();
-                tx.commit().await.unwrap();
-                outcome
-            })
+            tokio::spawn(async move { fail_once(&store, ann.id).await })
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -326,15 +297,52 @@ async fn fifty_concurrent_failed_logins_count_fifty_and_lock_once() {
         outcomes.push(t.await.unwrap());
     }
 
-    let mut attempts: Vec<i32> = outcomes.iter().map(|o| o.attempts).collect();
+    let mut attempts: Vec<i32> = outcomes.iter().map(|o| o.state.failed_attempts).collect();
     attempts.sort_unstable();
     assert_eq!(attempts, (1..=50).collect::<Vec<_>>());
     assert_eq!(outcomes.iter().filter(|o| o.newly_locked).count(), 1);
     let locker = outcomes.iter().find(|o| o.newly_locked).unwrap();
-    assert_eq!(locker.attempts, 10);
+    assert_eq!(locker.state.failed_attempts, 10);
     let stored = store.get(ann.id).await.unwrap().unwrap();
     assert_eq!(stored.failed_login_attempts, 50);
-    assert_eq!(stored.locked_until, Some(lock_until));
+    assert_eq!(stored.locked_until, Some(t0() + Duration::minutes(15)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acting_admin_waits_for_a_demotion_in_flight_and_reads_its_outcome() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let mut root = user("root");
+    root.role = Role::Admin;
+    let mut other = user("other");
+    other.role = Role::Admin;
+    insert(&store, &[&root, &other]).await;
+
+    // A demotion of `root` holds the admin lock, as every admin removal does.
+    let mut demotion = store.begin().await.unwrap();
+    demotion.count_active_admins().await.unwrap();
+    let mut demoted = demotion.user_for_update(root.id).await.unwrap().unwrap();
+    let expected = demoted.version;
+    demoted.role = Role::User;
+    demoted.version += 1;
+    demotion.update_user(&demoted, expected).await.unwrap();
+
+    let reader = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tx = store.begin().await.unwrap();
+            tx.acting_admin(root.id).await.unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(
+        !reader.is_finished(),
+        "acting_admin waits for the admin lock"
+    );
+    demotion.commit().await.unwrap();
+
+    let seen = reader.await.unwrap().unwrap();
+    assert_eq!(seen.role, Role::User, "the committed demotion is seen");
 }
 
 #[tokio::test]

@@ -1,16 +1,28 @@
 //! `POST /auth/login`: password sign-in with lockout and a timing-safe failure path.
+//!
+//! The hash is compared on a copy read without locks (it is slow); the decision is then
+//! taken again on the row as locked in the transaction that records it
+//! ([`domain::sign_in::decide`]), so a lockout, block, deletion or password change that
+//! committed meanwhile is never missed, and concurrent correct logins all succeed.
 
+use chrono::{DateTime, Utc};
 use domain::audit::{AuditAction, RequestContext};
+use domain::lockout::LockoutState;
 use domain::password::Password;
-use domain::ports::LoginOutcome;
+use domain::ports::{LoginOutcome, Transaction};
 use domain::session::{Session, SessionId};
+use domain::sign_in::{self, Refusal};
 use domain::user::{User, Username};
 use serde_json::json;
 
+use super::attempt::{self, Attempts, Door};
 use crate::audit;
 use crate::error::AppError;
 use crate::issue::{mint, TokenPair};
 use crate::ports::{Policy, Ports};
+
+/// How many characters of an unknown username the audit entry keeps.
+const ATTEMPTED_NAME_CHARS: usize = 64;
 
 /// Credentials as the client sent them.
 #[derive(Debug, Clone)]
@@ -28,42 +40,17 @@ pub struct Login {
     policy: Policy,
 }
 
-/// Why a login failed; recorded in the audit metadata, never shown to the client.
-#[derive(Clone, Copy)]
-enum Failure {
-    UnknownUser,
-    BadPassword,
-    Locked,
-    Blocked,
-    Deleted,
-}
-
-impl Failure {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::UnknownUser => "UNKNOWN_USER",
-            Self::BadPassword => "BAD_PASSWORD",
-            Self::Locked => "LOCKED",
-            Self::Blocked => "BLOCKED",
-            Self::Deleted => "DELETED",
-        }
-    }
-
-    /// The metric outcome: only a lockout is told apart from bad credentials.
-    fn outcome(self) -> LoginOutcome {
-        match self {
-            Self::Locked => LoginOutcome::Locked,
-            Self::UnknownUser | Self::BadPassword | Self::Blocked | Self::Deleted => {
-                LoginOutcome::InvalidCredentials
-            }
-        }
-    }
-}
-
 impl Login {
     /// Builds the use case.
     pub fn new(ports: Ports, policy: Policy) -> Self {
         Self { ports, policy }
+    }
+
+    fn attempts(&self) -> Attempts<'_> {
+        Attempts {
+            ports: &self.ports,
+            policy: &self.policy,
+        }
     }
 
     /// Runs it.
@@ -73,119 +60,95 @@ impl Login {
         cmd: LoginCommand,
         ctx: &RequestContext,
     ) -> Result<TokenPair, AppError> {
-        let now = self.ports.clock.now();
         let user = match Username::parse(&cmd.username) {
             Ok(name) => self.ports.users.find_by_username(&name).await?,
             Err(_) => None,
         };
         let Some(user) = user else {
             self.ports.hasher.verify_dummy(&cmd.password).await?;
-            self.fail_unknown(&cmd.username, ctx).await?;
-            self.ports
-                .metrics
-                .login_attempt(Failure::UnknownUser.outcome());
-            return Err(AppError::InvalidCredentials);
+            return self.refuse_unknown(&cmd.username, ctx).await;
         };
         // Always verify, so every failure costs one hash whatever the reason.
-        let password_ok = self
+        let matched = self
             .ports
             .hasher
             .verify(&cmd.password, &user.password_hash)
             .await?;
-        let failure = if user.is_deleted() {
-            Some(Failure::Deleted)
-        } else if !user.is_usable() {
-            Some(Failure::Blocked)
-        } else if user.is_locked(now) {
-            Some(Failure::Locked)
-        } else if !password_ok {
-            Some(Failure::BadPassword)
-        } else {
-            None
+        let now = self.ports.clock.now();
+        let mut tx = self.ports.uow.begin().await?;
+        let Some(fresh) = tx.user_for_update(user.id).await? else {
+            drop(tx);
+            return self.refuse_unknown(&cmd.username, ctx).await;
         };
-        match failure {
-            Some(reason) => {
-                self.fail_known(&user, reason, ctx).await?;
-                self.ports.metrics.login_attempt(reason.outcome());
-                Err(AppError::InvalidCredentials)
-            }
-            None => {
-                let pair = self.succeed(&user, ctx).await?;
+        let ctx = ctx.clone().with_actor(user.id);
+        let lockout = self.policy.lockout();
+        let decided = sign_in::decide(&fresh, &user.password_hash, matched, now).and_then(|()| {
+            lockout
+                .on_success(LockoutState::of(&fresh), now)
+                .ok_or(Refusal::Locked)
+        });
+        match decided {
+            Ok(reset) => {
+                let pair = self
+                    .open_session(tx.as_mut(), &fresh, reset, &ctx, now)
+                    .await?;
+                tx.commit().await?;
                 self.ports.metrics.login_attempt(LoginOutcome::Success);
                 Ok(pair)
+            }
+            Err(refusal) => {
+                self.attempts()
+                    .record(tx.as_mut(), &fresh, refusal, Door::Login, &ctx, now)
+                    .await?;
+                tx.commit().await?;
+                self.ports.metrics.login_attempt(attempt::outcome(refusal));
+                Err(AppError::InvalidCredentials)
             }
         }
     }
 
-    async fn fail_unknown(&self, attempted: &str, ctx: &RequestContext) -> Result<(), AppError> {
+    /// Audits a sign-in of a name that matches no user, and refuses it.
+    async fn refuse_unknown(
+        &self,
+        attempted: &str,
+        ctx: &RequestContext,
+    ) -> Result<TokenPair, AppError> {
         let now = self.ports.clock.now();
-        let attempted: String = attempted.chars().take(64).collect();
+        // Control characters (a NUL above all, which PostgreSQL's jsonb refuses) are
+        // dropped: the name is evidence, not something to store byte for byte.
+        let attempted: String = attempted
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(ATTEMPTED_NAME_CHARS)
+            .collect();
         let entry = domain::audit::AuditEntry::new(
             self.ports.ids.new_id(),
             ctx,
             AuditAction::LoginFailed,
             domain::audit::EntityType::User,
             None,
-            json!({ "username": attempted, "reason": Failure::UnknownUser.as_str() }),
+            json!({ "username": attempted, "reason": Refusal::UnknownUser.as_str() }),
             now,
         );
         let mut tx = self.ports.uow.begin().await?;
         tx.append_audit(&entry).await?;
         tx.commit().await?;
-        Ok(())
+        self.ports
+            .metrics
+            .login_attempt(attempt::outcome(Refusal::UnknownUser));
+        Err(AppError::InvalidCredentials)
     }
 
-    async fn fail_known(
+    /// Records the login with the reset lockout `state`, opens a session and mints its
+    /// first pair, in `tx` (the caller commits).
+    async fn open_session(
         &self,
+        tx: &mut dyn Transaction,
         user: &User,
-        reason: Failure,
+        state: LockoutState,
         ctx: &RequestContext,
-    ) -> Result<(), AppError> {
-        let now = self.ports.clock.now();
-        let ctx = ctx.clone().with_actor(user.id);
-        let mut tx = self.ports.uow.begin().await?;
-        let mut metadata = json!({ "reason": reason.as_str() });
-        // Blocked and deleted accounts cannot sign in anyway: counting would only let a
-        // stranger lock an account an admin is about to restore.
-        if matches!(reason, Failure::BadPassword | Failure::Locked) {
-            let counted = tx
-                .record_failed_login(
-                    user.id,
-                    now,
-                    self.policy.lockout_threshold,
-                    now + self.policy.lockout_duration,
-                )
-                .await?;
-            metadata["attempts"] = json!(counted.attempts);
-            if counted.newly_locked {
-                let until = counted.locked_until.map(|t| t.to_rfc3339());
-                let locked = audit::about_user(
-                    &self.ports,
-                    &ctx,
-                    AuditAction::AccountLocked,
-                    user.id,
-                    json!({ "attempts": counted.attempts, "lockedUntil": until }),
-                    now,
-                );
-                tx.append_audit(&locked).await?;
-            }
-        }
-        let entry = audit::about_user(
-            &self.ports,
-            &ctx,
-            AuditAction::LoginFailed,
-            user.id,
-            metadata,
-            now,
-        );
-        tx.append_audit(&entry).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn succeed(&self, user: &User, ctx: &RequestContext) -> Result<TokenPair, AppError> {
-        let now = self.ports.clock.now();
-        let ctx = ctx.clone().with_actor(user.id);
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair, AppError> {
         let session = Session {
             id: SessionId(self.ports.ids.new_id()),
             user_id: user.id,
@@ -196,28 +159,18 @@ impl Login {
             user_agent: ctx.user_agent.clone(),
             revoked_at: None,
         };
-        let mut tx = self.ports.uow.begin().await?;
-        let user = tx.record_login(user.id, now).await?;
+        let user = tx.record_login(user.id, state, now).await?;
         tx.insert_session(&session).await?;
-        let pair = mint(
-            &self.ports,
-            &self.policy,
-            tx.as_mut(),
-            user,
-            session.id,
-            now,
-        )
-        .await?;
+        let pair = mint(&self.ports, &self.policy, tx, user, session.id, now).await?;
         let entry = audit::about_user(
             &self.ports,
-            &ctx,
+            ctx,
             AuditAction::Login,
             pair.user.id,
             json!({ "sessionId": session.id.to_string() }),
             now,
         );
         tx.append_audit(&entry).await?;
-        tx.commit().await?;
         Ok(pair)
     }
 }
@@ -226,7 +179,8 @@ impl Login {
 mod tests {
     use super::*;
     use crate::testing::{self, actions, committing_tx, Mocks};
-    use domain::ports::{FailedLogin, MockTransaction};
+    use domain::password::PasswordHash;
+    use domain::ports::MockTransaction;
     use domain::token::RefreshSecret;
     use domain::user::{Role, UserStatus};
 
@@ -237,11 +191,48 @@ mod tests {
         }
     }
 
-    fn known(mocks: &mut Mocks, user: User) {
+    /// The lock-free read finds `read`; the transaction then locks `fresh`.
+    fn known(mocks: &mut Mocks, read: User) {
         mocks
             .users
             .expect_find_by_username()
-            .returning(move |_| Ok(Some(user.clone())));
+            .returning(move |_| Ok(Some(read.clone())));
+    }
+
+    fn locking(tx: &mut MockTransaction, fresh: User) {
+        tx.expect_user_for_update()
+            .times(1)
+            .returning(move |_| Ok(Some(fresh.clone())));
+    }
+
+    fn minutes(n: i64) -> chrono::Duration {
+        chrono::Duration::minutes(n)
+    }
+
+    /// Runs a login of `user1` whose lock-free copy is `read` and whose locked row is
+    /// `fresh`; the hash comparison answers `matched`.
+    async fn attempt(
+        read: User,
+        fresh: User,
+        matched: bool,
+        tx: MockTransaction,
+    ) -> (Result<TokenPair, AppError>, Vec<LoginOutcome>) {
+        let mut tx = tx;
+        locking(&mut tx, fresh);
+        let mut mocks = Mocks::new().with_tx(tx).minting();
+        known(&mut mocks, read);
+        mocks
+            .hasher
+            .expect_verify()
+            .times(1)
+            .returning(move |_, _| Ok(matched));
+        let logins = mocks.logins.clone();
+        let login = Login::new(mocks.ports(), Policy::default());
+        let result = login
+            .execute(cmd("user1", "some-password"), &RequestContext::default())
+            .await;
+        let outcomes = logins.lock().unwrap().clone();
+        (result, outcomes)
     }
 
     #[tokio::test]
@@ -251,30 +242,46 @@ mod tests {
         let stored = ann.clone();
         tx.expect_record_login()
             .times(1)
-            .returning(move |_, _| Ok(stored.clone()));
+            .withf(|_, state, _| *state == LockoutState::default())
+            .returning(move |_, _, _| Ok(stored.clone()));
         tx.expect_insert_session().times(1).returning(|_| Ok(()));
         tx.expect_insert_refresh_token()
             .times(1)
             .withf(|t| t.token_hash == RefreshSecret::new("fresh-secret").hash())
             .returning(|_| Ok(()));
-        let mut mocks = Mocks::new().with_tx(tx).minting();
-        known(&mut mocks, ann.clone());
-        mocks.hasher.expect_verify().returning(|_, _| Ok(true));
-        let logins = mocks.logins.clone();
-        let login = Login::new(mocks.ports(), Policy::default());
 
-        let pair = login
-            .execute(cmd("user1", "right-password"), &RequestContext::default())
-            .await
-            .unwrap();
+        let (result, outcomes) = attempt(ann.clone(), ann.clone(), true, tx).await;
 
+        let pair = result.unwrap();
         assert_eq!(pair.access_token, "signed.jwt");
         assert_eq!(pair.refresh_token, "fresh-secret");
         assert_eq!(pair.expires_in, 900);
         assert_eq!(pair.refresh_expires_in, 7 * 86_400);
         assert_eq!(pair.user.id, ann.id);
         assert_eq!(actions(&audited), ["LOGIN"]);
-        assert_eq!(*logins.lock().unwrap(), [LoginOutcome::Success]);
+        assert_eq!(outcomes, [LoginOutcome::Success]);
+    }
+
+    #[tokio::test]
+    async fn a_concurrent_logins_counters_on_the_locked_row_do_not_refuse_a_correct_one() {
+        let ann = testing::user(1, Role::User);
+        let mut fresh = ann.clone();
+        fresh.failed_login_attempts = 4;
+        fresh.login_count = 12;
+        fresh.version = 30;
+        let (mut tx, _) = committing_tx();
+        let stored = ann.clone();
+        tx.expect_record_login()
+            .times(1)
+            .withf(|_, state, _| *state == LockoutState::default())
+            .returning(move |_, _, _| Ok(stored.clone()));
+        tx.expect_insert_session().returning(|_| Ok(()));
+        tx.expect_insert_refresh_token().returning(|_| Ok(()));
+
+        let (result, outcomes) = attempt(ann, fresh, true, tx).await;
+
+        assert!(result.is_ok());
+        assert_eq!(outcomes, [LoginOutcome::Success]);
     }
 
     #[tokio::test]
@@ -314,17 +321,43 @@ mod tests {
 
     #[tokio::test]
     async fn a_malformed_username_is_just_an_unknown_user() {
-        let (tx, _) = committing_tx();
-        let mut mocks = Mocks::new().with_tx(tx);
-        mocks
-            .hasher
-            .expect_verify_dummy()
+        for name in ["x", "ann\u{0}", "a\u{7}bc"] {
+            let (tx, audited) = committing_tx();
+            let mut mocks = Mocks::new().with_tx(tx);
+            mocks
+                .hasher
+                .expect_verify_dummy()
+                .times(1)
+                .returning(|_| Ok(false));
+            let login = Login::new(mocks.ports(), Policy::default());
+
+            let err = login
+                .execute(cmd(name, "whatever-pass"), &RequestContext::default())
+                .await
+                .unwrap_err();
+
+            assert!(matches!(err, AppError::InvalidCredentials), "{name:?}");
+            assert_eq!(actions(&audited), ["LOGIN_FAILED"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn control_characters_of_an_unknown_name_never_reach_the_audit_entry() {
+        let mut tx = MockTransaction::new();
+        tx.expect_append_audit()
             .times(1)
-            .returning(|_| Ok(false));
+            .withf(|e| e.metadata["username"] == "ghost")
+            .returning(|_| Ok(()));
+        tx.expect_commit().times(1).returning(|| Ok(()));
+        let mut mocks = Mocks::new().with_tx(tx);
+        mocks.hasher.expect_verify_dummy().returning(|_| Ok(false));
         let login = Login::new(mocks.ports(), Policy::default());
 
         let err = login
-            .execute(cmd("x", "whatever-pass"), &RequestContext::default())
+            .execute(
+                cmd("gh\u{0}o\u{1b}st", "whatever-pass"),
+                &RequestContext::default(),
+            )
             .await
             .unwrap_err();
 
@@ -332,122 +365,129 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_wrong_password_is_counted_with_the_policy_threshold() {
+    async fn a_wrong_password_is_counted_on_the_row_as_locked() {
+        let read = testing::user(1, Role::User);
+        let mut fresh = read.clone();
+        fresh.failed_login_attempts = 2;
         let (mut tx, audited) = committing_tx();
-        tx.expect_record_failed_login()
+        tx.expect_write_lockout()
             .times(1)
-            .withf(|_, at, threshold, until| {
-                *threshold == 10 && *until == *at + chrono::Duration::minutes(15)
+            .withf(|_, state, _| {
+                *state
+                    == LockoutState {
+                        failed_attempts: 3,
+                        locked_until: None,
+                    }
             })
-            .returning(|_, _, _, _| {
-                Ok(FailedLogin {
-                    attempts: 3,
-                    locked_until: None,
-                    newly_locked: false,
-                })
-            });
-        let mut mocks = Mocks::new().with_tx(tx);
-        known(&mut mocks, testing::user(1, Role::User));
-        mocks.hasher.expect_verify().returning(|_, _| Ok(false));
-        let logins = mocks.logins.clone();
-        let login = Login::new(mocks.ports(), Policy::default());
+            .returning(|_, _, _| Ok(()));
 
-        let err = login
-            .execute(cmd("user1", "wrong-password"), &RequestContext::default())
-            .await
-            .unwrap_err();
+        let (result, outcomes) = attempt(read, fresh, false, tx).await;
 
-        assert!(matches!(err, AppError::InvalidCredentials));
+        assert!(matches!(result, Err(AppError::InvalidCredentials)));
         assert_eq!(actions(&audited), ["LOGIN_FAILED"]);
-        assert_eq!(*logins.lock().unwrap(), [LoginOutcome::InvalidCredentials]);
+        assert_eq!(outcomes, [LoginOutcome::InvalidCredentials]);
     }
 
     #[tokio::test]
     async fn the_failure_that_reaches_the_threshold_also_audits_the_lockout() {
+        let read = testing::user(1, Role::User);
+        let mut fresh = read.clone();
+        fresh.failed_login_attempts = 9;
         let (mut tx, audited) = committing_tx();
-        tx.expect_record_failed_login()
-            .returning(|_, at, _, until| {
-                assert!(until > at);
-                Ok(FailedLogin {
-                    attempts: 10,
-                    locked_until: Some(until),
-                    newly_locked: true,
-                })
-            });
-        let mut mocks = Mocks::new().with_tx(tx);
-        known(&mut mocks, testing::user(1, Role::User));
-        mocks.hasher.expect_verify().returning(|_, _| Ok(false));
-        let login = Login::new(mocks.ports(), Policy::default());
+        tx.expect_write_lockout()
+            .times(1)
+            .withf(|_, state, at| {
+                state.failed_attempts == 10 && state.locked_until == Some(*at + minutes(15))
+            })
+            .returning(|_, _, _| Ok(()));
 
-        let err = login
-            .execute(cmd("user1", "wrong-password"), &RequestContext::default())
-            .await
-            .unwrap_err();
+        let (result, _) = attempt(read, fresh, false, tx).await;
 
-        assert!(matches!(err, AppError::InvalidCredentials));
+        assert!(matches!(result, Err(AppError::InvalidCredentials)));
         assert_eq!(actions(&audited), ["ACCOUNT_LOCKED", "LOGIN_FAILED"]);
     }
 
     #[tokio::test]
     async fn a_locked_account_is_refused_even_with_the_right_password() {
         let mut locked = testing::user(1, Role::User);
-        locked.locked_until = Some(testing::now() + chrono::Duration::minutes(5));
+        locked.failed_login_attempts = 10;
+        locked.locked_until = Some(testing::now() + minutes(5));
         let (mut tx, audited) = committing_tx();
-        tx.expect_record_failed_login().returning(|_, _, _, _| {
-            Ok(FailedLogin {
-                attempts: 11,
-                locked_until: None,
-                newly_locked: false,
-            })
-        });
-        let mut mocks = Mocks::new().with_tx(tx);
-        known(&mut mocks, locked);
-        mocks
-            .hasher
-            .expect_verify()
+        tx.expect_write_lockout()
             .times(1)
-            .returning(|_, _| Ok(true));
-        let logins = mocks.logins.clone();
-        let login = Login::new(mocks.ports(), Policy::default());
+            .withf(|_, state, _| {
+                state.failed_attempts == 11
+                    && state.locked_until == Some(testing::now() + minutes(5))
+            })
+            .returning(|_, _, _| Ok(()));
 
-        let err = login
-            .execute(cmd("user1", "right-password"), &RequestContext::default())
-            .await
-            .unwrap_err();
+        let (result, outcomes) = attempt(locked.clone(), locked, true, tx).await;
 
-        assert!(matches!(err, AppError::InvalidCredentials));
+        assert!(matches!(result, Err(AppError::InvalidCredentials)));
         assert_eq!(actions(&audited), ["LOGIN_FAILED"]);
-        assert_eq!(*logins.lock().unwrap(), [LoginOutcome::Locked]);
+        assert_eq!(outcomes, [LoginOutcome::Locked]);
     }
 
     #[tokio::test]
-    async fn blocked_and_deleted_accounts_are_refused_without_counting() {
-        for deleted in [false, true] {
-            let mut user = testing::user(1, Role::User);
+    async fn a_lock_that_committed_during_the_hash_check_refuses_the_right_password() {
+        let read = testing::user(1, Role::User);
+        let mut fresh = read.clone();
+        fresh.failed_login_attempts = 10;
+        fresh.locked_until = Some(testing::now() + minutes(15));
+        let (mut tx, audited) = committing_tx();
+        tx.expect_write_lockout()
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        tx.expect_record_login().never();
+
+        let (result, outcomes) = attempt(read, fresh, true, tx).await;
+
+        assert!(matches!(result, Err(AppError::InvalidCredentials)));
+        assert_eq!(actions(&audited), ["LOGIN_FAILED"]);
+        assert_eq!(outcomes, [LoginOutcome::Locked]);
+    }
+
+    #[tokio::test]
+    async fn a_password_changed_during_the_hash_check_refuses_and_counts() {
+        let read = testing::user(1, Role::User);
+        let mut fresh = read.clone();
+        fresh.password_hash = PasswordHash::new("$argon2id$changed");
+        let (mut tx, audited) = committing_tx();
+        tx.expect_write_lockout()
+            .times(1)
+            .withf(|_, state, _| state.failed_attempts == 1)
+            .returning(|_, _, _| Ok(()));
+        tx.expect_record_login().never();
+        tx.expect_insert_session().never();
+
+        let (result, outcomes) = attempt(read, fresh, true, tx).await;
+
+        assert!(matches!(result, Err(AppError::InvalidCredentials)));
+        assert_eq!(actions(&audited), ["LOGIN_FAILED"]);
+        assert_eq!(outcomes, [LoginOutcome::InvalidCredentials]);
+    }
+
+    #[tokio::test]
+    async fn blocked_and_deleted_accounts_are_refused_without_counting_even_when_it_happened_meanwhile(
+    ) {
+        for (deleted, meanwhile) in [(false, false), (true, false), (false, true), (true, true)] {
+            let read = testing::user(1, Role::User);
+            let mut fresh = read.clone();
             if deleted {
-                user.deleted_at = Some(testing::now());
+                fresh.deleted_at = Some(testing::now());
             } else {
-                user.status = UserStatus::Blocked;
+                fresh.status = UserStatus::Blocked;
             }
-            let (tx, audited) = committing_tx();
-            let mut mocks = Mocks::new().with_tx(tx);
-            known(&mut mocks, user);
-            mocks
-                .hasher
-                .expect_verify()
-                .times(1)
-                .returning(|_, _| Ok(true));
-            let logins = mocks.logins.clone();
-            let login = Login::new(mocks.ports(), Policy::default());
+            let read = if meanwhile { read } else { fresh.clone() };
+            let (mut tx, audited) = committing_tx();
+            tx.expect_write_lockout().never();
+            tx.expect_insert_session().never();
 
-            let err = login
-                .execute(cmd("user1", "right-password"), &RequestContext::default())
-                .await
-                .unwrap_err();
+            let (result, outcomes) = attempt(read, fresh, true, tx).await;
 
-            assert!(matches!(err, AppError::InvalidCredentials));
+            assert!(matches!(result, Err(AppError::InvalidCredentials)));
             assert_eq!(actions(&audited), ["LOGIN_FAILED"]);
-            assert_eq!(*logins.lock().unwrap(), [LoginOutcome::InvalidCredentials]);
+            assert_eq!(outcomes, [LoginOutcome::InvalidCredentials]);
         }
     }
 

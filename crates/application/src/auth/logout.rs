@@ -132,6 +132,7 @@ mod tests {
             created_at: testing::now(),
             expires_at: testing::now(),
             spent_at: None,
+            retired_at: None,
         };
         tx.expect_refresh_token_for_update()
             .returning(move |_| Ok(Some(other.clone())));

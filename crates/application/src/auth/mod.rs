@@ -1,5 +1,6 @@
 //! Sign-in, token rotation, sign-out and per-request authentication.
 
+pub(crate) mod attempt;
 mod authenticate;
 mod login;
 mod logout;

@@ -1,8 +1,10 @@
 //! `POST /auth/refresh`: rotation with reuse detection.
 
+use chrono::{DateTime, Utc};
 use domain::audit::{AuditAction, RequestContext};
-use domain::session::RevocationReason;
-use domain::token::RefreshSecret;
+use domain::ports::Transaction;
+use domain::session::{RevocationReason, Session};
+use domain::token::{Presentation, RefreshSecret, RefreshToken};
 use serde_json::json;
 
 use crate::audit;
@@ -45,26 +47,15 @@ impl Refresh {
         if session.revoked_at.is_some() {
             return Err(AppError::SessionRevoked);
         }
-        if let Some(spent_at) = token.spent_at {
-            let within_grace = now - spent_at <= self.policy.reuse_grace
-                && self.policy.reuse_grace > chrono::Duration::zero();
-            if !within_grace {
-                tx.revoke_session(session.id, now, RevocationReason::TokenReuse)
-                    .await?;
-                let ctx = ctx.clone().with_actor(token.user_id);
-                let entry = audit::about_session(
-                    &self.ports,
-                    &ctx,
-                    AuditAction::TokenReuseDetected,
-                    session.id,
-                    json!({ "spentAt": spent_at.to_rfc3339() }),
-                    now,
-                );
-                tx.append_audit(&entry).await?;
-                tx.commit().await?;
-                return Err(AppError::TokenReused);
+        let grace_retry = match token.presented(now, self.policy.reuse_grace) {
+            Presentation::Fresh => false,
+            Presentation::GraceRetry => true,
+            Presentation::Reuse { spent_at } => {
+                return self
+                    .revoke_for_reuse(tx, &token, &session, spent_at, ctx, now)
+                    .await;
             }
-        }
+        };
         if token.expires_at <= now || session.expires_at <= now {
             return Err(AppError::TokenExpired);
         }
@@ -76,7 +67,11 @@ impl Refresh {
             .await?
             .filter(domain::user::User::is_usable)
             .ok_or(AppError::SessionRevoked)?;
-        if token.spent_at.is_none() {
+        if grace_retry {
+            // The session's row lock serializes retries: each retires the child the one
+            // before it minted, so the session keeps exactly one live token.
+            tx.retire_refresh_tokens(session.id, now).await?;
+        } else {
             tx.spend_refresh_token(token.id, now).await?;
         }
         tx.touch_session(session.id, now, now + self.policy.refresh_ttl)
@@ -93,6 +88,32 @@ impl Refresh {
         tx.commit().await?;
         Ok(pair)
     }
+
+    /// Reuse of a spent token: the whole session ends, audited, in `tx`.
+    async fn revoke_for_reuse(
+        &self,
+        mut tx: Box<dyn Transaction>,
+        token: &RefreshToken,
+        session: &Session,
+        spent_at: DateTime<Utc>,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair, AppError> {
+        tx.revoke_session(session.id, now, RevocationReason::TokenReuse)
+            .await?;
+        let ctx = ctx.clone().with_actor(token.user_id);
+        let entry = audit::about_session(
+            &self.ports,
+            &ctx,
+            AuditAction::TokenReuseDetected,
+            session.id,
+            json!({ "spentAt": spent_at.to_rfc3339() }),
+            now,
+        );
+        tx.append_audit(&entry).await?;
+        tx.commit().await?;
+        Err(AppError::TokenReused)
+    }
 }
 
 #[cfg(test)]
@@ -100,8 +121,7 @@ mod tests {
     use super::*;
     use crate::testing::{self, actions, committing_tx, Mocks};
     use domain::ports::MockTransaction;
-    use domain::session::{Session, SessionId};
-    use domain::token::RefreshToken;
+    use domain::session::SessionId;
     use domain::user::{Role, UserStatus};
 
     fn token(spent: Option<chrono::DateTime<chrono::Utc>>) -> RefreshToken {
@@ -113,6 +133,7 @@ mod tests {
             created_at: testing::now(),
             expires_at: testing::now() + chrono::Duration::days(1),
             spent_at: spent,
+            retired_at: None,
         }
     }
 
@@ -204,6 +225,10 @@ mod tests {
         let (tx, audited) = committing_tx();
         let mut tx = tx_with(token(Some(spent)), live_session(), tx);
         tx.expect_spend_refresh_token().times(0);
+        tx.expect_retire_refresh_tokens()
+            .times(1)
+            .withf(|session, _| *session == SessionId(testing::id(900)))
+            .returning(|_, _| Ok(1));
         tx.expect_touch_session().returning(|_, _, _| Ok(()));
         tx.expect_insert_refresh_token()
             .times(1)
@@ -225,6 +250,31 @@ mod tests {
 
         assert_eq!(pair.session_id, SessionId(testing::id(900)));
         assert!(actions(&audited).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_retired_token_is_reuse_even_within_the_grace_window() {
+        let mut retired = token(Some(testing::now() - chrono::Duration::seconds(1)));
+        retired.retired_at = retired.spent_at;
+        let (tx, audited) = committing_tx();
+        let mut tx = tx_with(retired, live_session(), tx);
+        tx.expect_revoke_session()
+            .times(1)
+            .returning(|_, _, _| Ok(true));
+        tx.expect_insert_refresh_token().never();
+        let mocks = Mocks::new().with_tx(tx);
+        let policy = Policy {
+            reuse_grace: chrono::Duration::seconds(30),
+            ..Policy::default()
+        };
+
+        let err = run(mocks, policy)
+            .execute("old-secret", &RequestContext::default())
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, AppError::TokenReused));
+        assert_eq!(actions(&audited), ["TOKEN_REUSE_DETECTED"]);
     }
 
     #[tokio::test]

@@ -185,6 +185,7 @@ impl RevokeUserSessions {
         who.require_admin()?;
         let now = self.ports.clock.now();
         let mut tx = self.ports.uow.begin().await?;
+        crate::users::still_admin(tx.as_mut(), who).await?;
         // Locks the user, so the revocation is ordered against concurrent changes to it.
         tx.user_for_update(id).await?.ok_or(AppError::NotFound)?;
         let revoked = tx

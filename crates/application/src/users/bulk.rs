@@ -70,6 +70,7 @@ impl BulkDeleteUsers {
         }
         let now = self.ports.clock.now();
         let mut tx = self.ports.uow.begin().await?;
+        super::still_admin(tx.as_mut(), who).await?;
         let mut results = Vec::with_capacity(ids.len());
         let mut revoked_sessions = 0_u64;
         for id in ids {
@@ -180,6 +181,7 @@ impl BulkCreateUsers {
         let users = self.hash_all(checked).await;
         let now = self.ports.clock.now();
         let mut tx = self.ports.uow.begin().await?;
+        super::still_admin(tx.as_mut(), who).await?;
         let mut problems = Vec::new();
         let mut created = Vec::with_capacity(users.len());
         for (i, user) in users.into_iter().enumerate() {
@@ -212,6 +214,7 @@ impl BulkCreateUsers {
         let users = self.hash_all(checked).await;
         let now = self.ports.clock.now();
         let mut tx = self.ports.uow.begin().await?;
+        super::still_admin(tx.as_mut(), who).await?;
         let mut items = Vec::with_capacity(requested);
         for (index, user) in users.into_iter().enumerate() {
             let result = match user {

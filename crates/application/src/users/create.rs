@@ -116,6 +116,7 @@ impl CreateUser {
         let now = self.ports.clock.now();
         let user = build_user(&self.ports, valid, now).await?;
         let mut tx = self.ports.uow.begin().await?;
+        super::still_admin(tx.as_mut(), who).await?;
         tx.insert_user(&user).await?;
         let entry = audit::about_user(
             &self.ports,

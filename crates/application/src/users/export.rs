@@ -96,6 +96,7 @@ impl ExportUsers {
             now,
         );
         let mut tx = self.ports.uow.begin().await?;
+        super::still_admin(tx.as_mut(), who).await?;
         tx.append_audit(&entry).await?;
         tx.commit().await?;
         let limit = Limit::new(EXPORT_PAGE_SIZE).map_err(|e| AppError::Validation(vec![e]))?;

@@ -55,6 +55,7 @@ impl DeleteUser {
         }
         let now = self.ports.clock.now();
         let mut tx = self.ports.uow.begin().await?;
+        super::still_admin(tx.as_mut(), who).await?;
         let mut user = tx
             .user_for_update(id)
             .await?
@@ -104,6 +105,7 @@ impl RestoreUser {
         who.require_admin()?;
         let now = self.ports.clock.now();
         let mut tx = self.ports.uow.begin().await?;
+        super::still_admin(tx.as_mut(), who).await?;
         let mut user = tx.user_for_update(id).await?.ok_or(AppError::NotFound)?;
         if !user.is_deleted() {
             return Err(AppError::Conflict("the user is not deleted"));

@@ -26,6 +26,20 @@ use domain::user::User;
 
 use crate::error::AppError;
 
+/// Re-checks, inside `tx`, that the caller of an admin write is still an active admin: the
+/// role in the request's principal may predate a demotion, block or deletion that
+/// committed since. Under the admin lock (taken first, before any row lock), so none can
+/// commit before `tx` ends either. `Forbidden` otherwise.
+pub(crate) async fn still_admin(
+    tx: &mut dyn Transaction,
+    who: &crate::principal::Principal,
+) -> Result<(), AppError> {
+    match tx.acting_admin(who.user.id).await? {
+        Some(actor) if actor.is_active_admin() => Ok(()),
+        _ => Err(AppError::Forbidden),
+    }
+}
+
 /// Refuses a change that would leave no active admin. `target` is the admin about to
 /// stop counting; the count is taken under the store's admin lock.
 pub(crate) async fn ensure_another_active_admin(

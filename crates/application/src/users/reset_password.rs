@@ -51,6 +51,7 @@ impl ResetPassword {
 
         let now = self.ports.clock.now();
         let mut tx = self.ports.uow.begin().await?;
+        super::still_admin(tx.as_mut(), who).await?;
         let mut user = tx
             .user_for_update(id)
             .await?

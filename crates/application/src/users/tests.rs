@@ -484,6 +484,7 @@ async fn bootstrap_does_nothing_when_an_admin_exists() {
 #[tokio::test]
 async fn bootstrap_creates_the_admin_when_none_exists() {
     let (mut tx, audited) = committing_tx();
+    tx.expect_count_active_admins().times(1).returning(|| Ok(0));
     tx.expect_insert_user()
         .withf(|u| u.role == Role::Admin && u.username.as_str() == "root")
         .returning(|_| Ok(()));
@@ -497,6 +498,62 @@ async fn bootstrap_creates_the_admin_when_none_exists() {
 
     assert!(created.is_some());
     assert_eq!(actions(&audited), ["CREATE_USER"]);
+}
+
+#[tokio::test]
+async fn bootstrap_creates_nothing_when_another_instance_won_the_admin_lock() {
+    let mut tx = MockTransaction::new();
+    tx.expect_count_active_admins().times(1).returning(|| Ok(1));
+    tx.expect_insert_user().never();
+    tx.expect_commit().never();
+    let mut mocks = Mocks::new().with_tx(tx).hashing();
+    // Before the lock no admin was seen; after it, the other instance's is.
+    let mut answers = vec![true, false];
+    mocks
+        .users
+        .expect_any_admin()
+        .times(2)
+        .returning(move || Ok(answers.pop().unwrap()));
+
+    let created = BootstrapAdmin::new(mocks.ports())
+        .execute("root", Password::new(STRONG))
+        .await
+        .unwrap();
+
+    assert!(created.is_none());
+}
+
+#[tokio::test]
+async fn an_admin_demoted_since_their_token_was_checked_writes_nothing() {
+    for change in ["demoted", "blocked", "deleted", "gone"] {
+        let mut tx = MockTransaction::new();
+        tx.expect_acting_admin().times(1).returning(move |id| {
+            let mut actor = admin();
+            actor.id = id;
+            match change {
+                "demoted" => actor.role = Role::User,
+                "blocked" => actor.status = UserStatus::Blocked,
+                "deleted" => actor.deleted_at = Some(testing::now()),
+                _ => return Ok(None),
+            }
+            Ok(Some(actor))
+        });
+        tx.expect_user_for_update().never();
+        tx.expect_append_audit().never();
+        tx.expect_commit().never();
+        let mut mocks = Mocks::new();
+        mocks
+            .uow
+            .expect_begin()
+            .return_once(move || Ok(Box::new(tx)));
+
+        let err = DeleteUser::new(mocks.ports())
+            .execute(&testing::principal(admin()), target().id, &ctx())
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, AppError::Forbidden), "{change}: {err:?}");
+    }
 }
 
 mod export {

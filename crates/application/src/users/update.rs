@@ -58,6 +58,7 @@ impl UpdateUser {
 
         let now = self.ports.clock.now();
         let mut tx = self.ports.uow.begin().await?;
+        super::still_admin(tx.as_mut(), who).await?;
         let mut user = tx
             .user_for_update(id)
             .await?
