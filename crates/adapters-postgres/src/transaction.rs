@@ -168,6 +168,23 @@ impl Transaction for PgTransaction {
         .await
     }
 
+    #[tracing::instrument(name = "pg.tx.user", skip_all, fields(user.id = %id))]
+    async fn user(&mut self, id: UserId) -> Result<Option<User>, RepoError> {
+        let (deadline, observer) = (self.deadline, self.observer.clone());
+        let conn = self.conn()?;
+        timed(deadline, observer, async {
+            let row: Option<UserRow> = users::table
+                .find(id.0)
+                .select(UserRow::as_select())
+                .first(conn)
+                .await
+                .optional()
+                .map_err(|e| query_error("read user", e))?;
+            row.map(User::try_from).transpose().map_err(RepoError::from)
+        })
+        .await
+    }
+
     #[tracing::instrument(name = "pg.tx.insert_user", skip_all, fields(user.id = %user.id))]
     async fn insert_user(&mut self, user: &User) -> Result<(), RepoError> {
         let (deadline, observer) = (self.deadline, self.observer.clone());

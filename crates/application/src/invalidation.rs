@@ -215,6 +215,10 @@ impl Transaction for InvalidatingTransaction {
         self.inner.user_for_update(id).await
     }
 
+    async fn user(&mut self, id: UserId) -> Result<Option<User>, RepoError> {
+        self.inner.user(id).await
+    }
+
     async fn insert_user(&mut self, user: &User) -> Result<(), RepoError> {
         self.inner.insert_user(user).await
     }

@@ -79,6 +79,11 @@ pub trait Transaction: Send {
     /// Reads and row-locks a user until commit.
     async fn user_for_update(&mut self, id: UserId) -> Result<Option<User>, RepoError>;
 
+    /// Reads a user on this transaction's connection without locking it: for a
+    /// transaction that holds other row locks and must not wait for a second connection
+    /// (or order a user lock after them).
+    async fn user(&mut self, id: UserId) -> Result<Option<User>, RepoError>;
+
     /// Inserts a user. `UsernameTaken` / `EmailTaken` on a case-insensitive clash.
     async fn insert_user(&mut self, user: &User) -> Result<(), RepoError>;
 

@@ -210,7 +210,8 @@ impl TestApp {
         let server = app.handle();
         actix_rt::spawn(app.run_until_stopped());
         let client = awc::Client::builder()
-            .timeout(Duration::from_secs(30))
+            // Generous: race tests fire bursts of argon2 work at two shared cores.
+            .timeout(Duration::from_secs(60))
             .disable_redirects()
             .finish();
         Self {

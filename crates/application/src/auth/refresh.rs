@@ -59,11 +59,12 @@ impl Refresh {
         if token.expires_at <= now || session.expires_at <= now {
             return Err(AppError::TokenExpired);
         }
-        // A plain read: locking the user here would order locks against password changes.
-        let user = self
-            .ports
-            .users
-            .get(token.user_id)
+        // Unlocked (a user lock after the session's would order locks against password
+        // changes), and on this transaction's connection: another one from the pool,
+        // taken while this holds the session lock that other refreshes wait on, could
+        // starve the pool.
+        let user = tx
+            .user(token.user_id)
             .await?
             .filter(domain::user::User::is_usable)
             .ok_or(AppError::SessionRevoked)?;
@@ -141,7 +142,17 @@ mod tests {
         testing::session(900, testing::user(1, Role::User).id)
     }
 
-    fn tx_with(token: RefreshToken, session: Session, mut tx: MockTransaction) -> MockTransaction {
+    fn tx_with(token: RefreshToken, session: Session, tx: MockTransaction) -> MockTransaction {
+        tx_with_user(token, session, testing::user(1, Role::User), tx)
+    }
+
+    fn tx_with_user(
+        token: RefreshToken,
+        session: Session,
+        user: domain::user::User,
+        mut tx: MockTransaction,
+    ) -> MockTransaction {
+        tx.expect_user().returning(move |_| Ok(Some(user.clone())));
         tx.expect_refresh_token_for_update()
             .withf(|h| *h == RefreshSecret::new("old-secret").hash())
             .returning(move |_| Ok(Some(token.clone())));
@@ -168,11 +179,7 @@ mod tests {
         tx.expect_insert_refresh_token()
             .times(1)
             .returning(|_| Ok(()));
-        let mut mocks = Mocks::new().with_tx(tx).minting();
-        mocks
-            .users
-            .expect_get()
-            .returning(|_| Ok(Some(testing::user(1, Role::User))));
+        let mocks = Mocks::new().with_tx(tx).minting();
 
         let pair = run(mocks, Policy::default())
             .execute("old-secret", &RequestContext::default())
@@ -233,11 +240,7 @@ mod tests {
         tx.expect_insert_refresh_token()
             .times(1)
             .returning(|_| Ok(()));
-        let mut mocks = Mocks::new().with_tx(tx).minting();
-        mocks
-            .users
-            .expect_get()
-            .returning(|_| Ok(Some(testing::user(1, Role::User))));
+        let mocks = Mocks::new().with_tx(tx).minting();
         let policy = Policy {
             reuse_grace: chrono::Duration::seconds(30),
             ..Policy::default()
@@ -309,13 +312,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_blocked_user_cannot_refresh() {
-        let tx = tx_with(token(None), live_session(), MockTransaction::new());
-        let mut mocks = Mocks::new().with_tx(tx);
-        mocks.users.expect_get().returning(|_| {
-            let mut user = testing::user(1, Role::User);
-            user.status = UserStatus::Blocked;
-            Ok(Some(user))
-        });
+        let mut user = testing::user(1, Role::User);
+        user.status = UserStatus::Blocked;
+        let tx = tx_with_user(token(None), live_session(), user, MockTransaction::new());
+        let mocks = Mocks::new().with_tx(tx);
 
         let err = run(mocks, Policy::default())
             .execute("old-secret", &RequestContext::default())

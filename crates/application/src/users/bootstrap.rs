@@ -44,10 +44,9 @@ impl BootstrapAdmin {
         let user = build_user(&self.ports, valid, now).await?;
         let mut tx = self.ports.uow.begin().await?;
         // Instances starting together on an empty database: the admin lock orders their
-        // bootstraps, and the one that waited sees the other's committed admin (a fresh
-        // READ COMMITTED read after the lock) and creates none.
-        tx.count_active_admins().await?;
-        if self.ports.users.any_admin().await? {
+        // bootstraps, and the one that waited counts the other's committed admin (the
+        // count is read after the lock) and creates none.
+        if tx.count_active_admins().await? > 0 {
             return Ok(None);
         }
         tx.insert_user(&user).await?;
