@@ -76,6 +76,10 @@ diesel::table! {
         prev_hash -> Nullable<Bytea>,
         hash -> Nullable<Bytea>,
         sealed_at -> Nullable<Timestamptz>,
+        mac -> Nullable<Bytea>,
+        personal_salt -> Nullable<Bytea>,
+        personal_digest -> Nullable<Bytea>,
+        mac_rejected_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -87,6 +91,8 @@ diesel::table! {
         moved_at -> Nullable<Timestamptz>,
         head_seq -> Int8,
         head_hash -> Bytea,
+        anchor_mac -> Nullable<Bytea>,
+        head_mac -> Nullable<Bytea>,
     }
 }
 

@@ -5,6 +5,7 @@
 //! the connection is detached from the pool and closed, which makes PostgreSQL roll back.
 //! Either way no connection stuck in a transaction is ever handed out again.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ use diesel::PgExpressionMethods;
 use diesel_async::pooled_connection::deadpool::Object;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager};
 use domain::audit::AuditEntry;
+use domain::audit_evidence::{seal_entry, AuditKey, EntryFields, SALT_LEN};
 use domain::ports::{FailedLogin, Transaction};
 use domain::preferences::Preferences;
 use domain::session::{RevocationReason, Session, SessionId};
@@ -72,6 +74,7 @@ struct FailedLoginRow {
 pub struct PgTransaction {
     conn: Option<PooledConn>,
     audit_enabled: bool,
+    audit_key: Arc<AuditKey>,
     deadline: Duration,
     rollback_timeout: Duration,
     observer: Observer,
@@ -90,6 +93,7 @@ impl PgTransaction {
     pub(crate) fn new(
         conn: PooledConn,
         audit_enabled: bool,
+        audit_key: Arc<AuditKey>,
         deadline: Duration,
         rollback_timeout: Duration,
         observer: Observer,
@@ -97,6 +101,7 @@ impl PgTransaction {
         Self {
             conn: Some(conn),
             audit_enabled,
+            audit_key,
             deadline,
             rollback_timeout,
             observer,
@@ -575,11 +580,16 @@ impl Transaction for PgTransaction {
         if !self.audit_enabled {
             return Ok(());
         }
+        // Bound to the key here, in the writing transaction: no shared lock, and a row
+        // that did not come through this call never verifies (ADR 0015).
+        let mut salt = [0u8; SALT_LEN];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+        let evidence = seal_entry(&self.audit_key, &EntryFields::from(entry), &salt);
         let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
         timed(deadline, observer, async {
             diesel::insert_into(audit_logs::table)
-                .values(&NewAuditRow::from(entry))
+                .values(&NewAuditRow::new(entry, &evidence))
                 .execute(conn)
                 .await
                 .map(|_| ())
