@@ -1183,7 +1183,11 @@ async fn a_server_restarted_over_the_same_database_still_verifies_its_log() {
         generous(vars);
         vars.insert(
             "JWT_SIGNING_KEYS".into(),
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt-ed25519.pem").into(),
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/jwt-ed25519.pem"
+            )
+            .into(),
         );
     };
     let app = TestApp::spawn_with(keep).await;
