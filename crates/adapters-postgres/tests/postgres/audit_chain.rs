@@ -748,6 +748,79 @@ async fn erasing_personal_fields_with_their_salt_keeps_the_log_valid_but_not_wit
     assert_eq!(report.first_broken_id, Some(failed.id));
 }
 
+#[tokio::test]
+async fn rows_from_before_the_keyed_migration_are_retired_behind_the_anchor() {
+    let db = TestDatabase::new().await;
+    // The schema as it was before 2026-12-03-000010_audit_mac, with a legacy chain of two
+    // sealed rows (their old SHA-256 links) and one row the old sealer had not reached.
+    db.execute(include_str!(
+        "../../../../migrations/2026-12-03-000010_audit_mac/down.sql"
+    ))
+    .await;
+    db.execute(
+        "DELETE FROM __diesel_schema_migrations WHERE version = '20261203000010'; \
+         INSERT INTO audit_logs (id, action, entity_type, metadata, created_at, chain_seq, \
+             prev_hash, hash, sealed_at) VALUES \
+           (gen_random_uuid(), 'LOGIN', 'USER', '{}', now() - interval '3 days', 1, \
+            decode(repeat('00', 32), 'hex'), sha256('one'::bytea), now()), \
+           (gen_random_uuid(), 'LOGOUT', 'USER', '{}', now() - interval '2 days', 2, \
+            sha256('one'::bytea), sha256('two'::bytea), now()); \
+         INSERT INTO audit_logs (id, action, entity_type, metadata, created_at) \
+           VALUES (gen_random_uuid(), 'LOGIN', 'USER', '{}', now() - interval '1 day'); \
+         UPDATE audit_chain_anchor SET head_seq = 2, head_hash = sha256('two'::bytea)",
+    )
+    .await;
+    assert_eq!(
+        adapters_postgres::run_migrations(db.url()).await.unwrap(),
+        vec!["20261203000010".to_owned()]
+    );
+    let store = db.store();
+
+    // Anchor and head both at the retired third row; nothing left to verify or seal.
+    assert_eq!(
+        db.query_i64("SELECT chain_seq AS n FROM audit_chain_anchor WHERE head_seq = 3")
+            .await,
+        3
+    );
+    assert_eq!(unsealed(&db).await, 0);
+    let report = store.verify(None).await.unwrap();
+    assert!(report.valid && report.checked == 0, "{report:?}");
+
+    // The keyed chain continues from the old head; retention purges the legacy rows
+    // without moving the anchor back, then moves it with its MAC.
+    let new = entry(AuditAction::Login, Utc::now());
+    append(&store, &[&new]).await;
+    assert_eq!(store.seal_pending().await.unwrap(), 1);
+    assert_eq!(seq_of(&db, new.id).await, 4);
+    let report = store.verify(None).await.unwrap();
+    assert!(report.valid && report.checked == 1, "{report:?}");
+    let purged = store
+        .purge_before(Utc::now() - Duration::hours(1), Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(purged.audit_entries, 3);
+    assert_eq!(
+        db.query_i64("SELECT chain_seq AS n FROM audit_chain_anchor")
+            .await,
+        3
+    );
+    assert!(store.verify(None).await.unwrap().valid);
+    store
+        .purge_before(Utc::now() + Duration::hours(1), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        db.query_i64("SELECT chain_seq AS n FROM audit_chain_anchor")
+            .await,
+        4
+    );
+    append(&store, &[&entry(AuditAction::Logout, Utc::now())]).await;
+    assert_eq!(store.seal_pending().await.unwrap(), 1);
+    let report = store.verify(None).await.unwrap();
+    assert!(report.valid && report.checked == 1, "{report:?}");
+}
+
 fn page(limit: i64, position: Position) -> PageRequest {
     PageRequest {
         limit: Limit::new(limit).unwrap(),
