@@ -321,8 +321,9 @@ pub fn entry_verifies(key: &AuditKey, entry: &EntryFields<'_>, evidence: &Eviden
         .is_ok()
 }
 
-/// The erased form of an entry: personal fields and salt removed, digest and MAC kept.
-/// What a GDPR erasure stores; it still verifies.
+/// The metadata of an entry's erased form: its personal keys removed. A GDPR erasure
+/// stores it with IP address, user agent and salt set to none, digest and MAC kept; that
+/// form still verifies ([`entry_verifies`]).
 pub fn erase_personal(metadata: &Value) -> Value {
     public_metadata(metadata)
 }
