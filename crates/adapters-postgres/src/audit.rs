@@ -536,18 +536,28 @@ async fn purge(
         .map_err(|e| query_error("advisory lock", e))?;
     let mut report = PurgeReport::default();
     let anchor = ends(conn).await?;
+    // Moving an anchor that does not verify would put a fresh MAC on a move made behind
+    // the server's back: audit retention waits (sessions are still purged).
+    let trusted = anchor.anchor_verifies(key);
+    if !trusted {
+        tracing::warn!("the audit chain's anchor does not verify; audit retention skipped");
+    }
     // The longest prefix of the chain whose entries are all older than the cutoff.
-    let last = diesel::sql_query(
-        "SELECT coalesce( \
+    let last = if !trusted {
+        None
+    } else {
+        diesel::sql_query(
+            "SELECT coalesce( \
             (SELECT min(chain_seq) - 1 FROM audit_logs \
              WHERE chain_seq IS NOT NULL AND created_at >= $1), \
             (SELECT max(chain_seq) FROM audit_logs)) AS n",
-    )
-    .bind::<Timestamptz, _>(audit_before)
-    .get_result::<MaybeSeq>(conn)
-    .await
-    .map_err(|e| query_error("find retention cut", e))?
-    .n;
+        )
+        .bind::<Timestamptz, _>(audit_before)
+        .get_result::<MaybeSeq>(conn)
+        .await
+        .map_err(|e| query_error("find retention cut", e))?
+        .n
+    };
     if let Some(last) = last {
         let link: Option<Link> = diesel::sql_query(
             "SELECT chain_seq, hash FROM audit_logs WHERE chain_seq <= $1 \

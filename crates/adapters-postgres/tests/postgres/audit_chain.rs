@@ -685,6 +685,18 @@ async fn retention_after_a_checkpoint_keeps_it_valid_but_a_faked_purge_is_found(
     .await;
     let report = store.verify(None).await.unwrap();
     assert!(!report.valid, "{report:?}");
+    let purged = store
+        .purge_before(t0() + Duration::days(1), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(purged.audit_entries, 0, "no fresh MAC on a faked anchor");
+    assert_eq!(
+        db.query_i64("SELECT chain_seq AS n FROM audit_chain_anchor")
+            .await,
+        6
+    );
+    assert!(!store.verify(None).await.unwrap().valid);
 }
 
 async fn hash_at(db: &TestDatabase, seq: i64) -> Vec<u8> {
