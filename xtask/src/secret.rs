@@ -63,6 +63,31 @@ pub fn load_or_create(path: &Path, avoid: &str) -> Result<Stored> {
     })
 }
 
+/// Keeps `len` random letters and digits at `path` (mode 0600) unless it already holds
+/// something: the dev server's `AUDIT_HMAC_KEY`. Returns whether it was made now.
+pub fn ensure_key(path: &Path, len: usize) -> Result<bool> {
+    match fs::read(path) {
+        Ok(bytes) if !bytes.trim_ascii().is_empty() => return Ok(false),
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => bail!("cannot read {}: {e}", path.display()),
+    }
+    let key = random_chars(len)?;
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(format!("{key}\n").as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(true)
+}
+
 /// A random password of [`LENGTH`] letters and digits with at least one of each kind,
 /// not containing `avoid` (case-insensitively).
 pub fn generate(avoid: &str) -> Result<String> {
@@ -112,6 +137,22 @@ mod tests {
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
         assert!(!a.to_lowercase().contains("admin"));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_key_is_made_once_with_mode_0600_and_then_kept() {
+        let dir = std::env::temp_dir().join(format!("xtask-key-{}", std::process::id()));
+        let path = dir.join("dev-audit-key");
+        assert!(ensure_key(&path, 64).unwrap());
+        let first = fs::read_to_string(&path).unwrap();
+        assert_eq!(first.trim().len(), 64);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(!ensure_key(&path, 64).unwrap());
+        assert_eq!(fs::read_to_string(&path).unwrap(), first);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

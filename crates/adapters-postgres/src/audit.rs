@@ -1,26 +1,35 @@
-//! The audit log port: the filtered list, the hash chain (sealing and verification) and
-//! retention.
+//! The audit log port: the filtered list, the keyed chain (sealing and verification) and
+//! retention. The rules are `domain::audit_evidence`'s (ADR 0015); this module executes
+//! them.
 //!
-//! Writers insert unsealed rows without any lock. [`AuditRepository::seal_pending`] links
-//! committed unsealed rows onto a SHA-256 chain in `(created_at, id)` order:
-//! `hash = SHA-256(prev_hash || canonical(row))`, `chain_seq` consecutive after the head.
-//! It runs under a transaction-scoped advisory lock taken with `try`, so one instance seals
-//! at a time and nobody waits. `audit_chain_anchor` holds the last purged link (the
-//! anchor) and the newest sealed one (the head). Verification recomputes every link from
-//! the anchor to the head in one snapshot; retention purges a prefix of the chain and
-//! moves the anchor in the same transaction, so a purge never looks like tampering.
+//! Writers insert unsealed rows, each with its entry MAC, without any lock.
+//! [`AuditRepository::seal_pending`] links committed unsealed rows whose MAC verifies
+//! onto the keyed chain in `(created_at, id)` order (`hash = HMAC(key, prev || seq ||
+//! mac)`, `chain_seq` consecutive after the head) and marks the others rejected. It runs
+//! under a transaction-scoped advisory lock taken with `try`, so one instance seals at a
+//! time and nobody waits. `audit_chain_anchor` holds the last purged link (the anchor)
+//! and the newest sealed one (the head), each with a MAC of its position. Verification
+//! recomputes every MAC and link from the anchor to the head in one snapshot, then checks
+//! the unsealed rows' MACs and an optional checkpoint; retention purges a prefix of the
+//! chain and moves the anchor (with a fresh MAC) in the same transaction, so a purge never
+//! looks like tampering.
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Bytea, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, BigInt, Bool, Bytea, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager};
 use domain::audit::{AuditAction, AuditEntry, AuditQuery, ChainReport, EntityType, PurgeReport};
-use domain::page::{Page, Position};
+use domain::audit_evidence::{
+    checkpoint_holds, entry_verifies, link, link_verifies, position_mac, position_verifies,
+    AuditKey, ChainHead, Checkpoint, EntryFields, Evidence, LinkKind, Position,
+};
+use domain::page::{Page, Position as PagePosition};
 use domain::ports::AuditRepository;
 use domain::user::UserId;
 use domain::RepoError;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::cursor::{self, CursorBody};
@@ -78,8 +87,7 @@ impl TryFrom<AuditRow> for AuditEntry {
     }
 }
 
-/// A row with every field the hash covers, metadata as PostgreSQL's (normalized) jsonb
-/// text, and its link.
+/// A row with every field the evidence covers, and its evidence and link.
 #[derive(QueryableByName)]
 struct ChainRow {
     #[diesel(sql_type = SqlUuid)]
@@ -92,8 +100,8 @@ struct ChainRow {
     entity_type: String,
     #[diesel(sql_type = Nullable<Text>)]
     entity_id: Option<String>,
-    #[diesel(sql_type = Text)]
-    metadata: String,
+    #[diesel(sql_type = Jsonb)]
+    metadata: serde_json::Value,
     #[diesel(sql_type = Nullable<Text>)]
     ip_address: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -108,57 +116,47 @@ struct ChainRow {
     prev_hash: Option<Vec<u8>>,
     #[diesel(sql_type = Nullable<Bytea>)]
     hash: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<Bytea>)]
+    mac: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<Bytea>)]
+    personal_salt: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<Bytea>)]
+    personal_digest: Option<Vec<u8>>,
 }
 
 const CHAIN_COLUMNS: &str =
-    "id, user_id, action, entity_type, entity_id, metadata::text AS metadata, \
-     ip_address, user_agent, request_id, created_at, chain_seq, prev_hash, hash";
+    "id, user_id, action, entity_type, entity_id, metadata, ip_address, user_agent, \
+     request_id, created_at, chain_seq, prev_hash, hash, mac, personal_salt, personal_digest";
 
-/// One field of the canonical encoding: absent (0) or present (1) with a big-endian
-/// 4-byte length, so that no two different rows encode alike.
-fn field(out: &mut Vec<u8>, value: Option<&[u8]>) {
-    match value {
-        None => out.push(0),
-        Some(bytes) => {
-            out.push(1);
-            let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-            out.extend_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(bytes);
+impl ChainRow {
+    fn fields(&self) -> EntryFields<'_> {
+        EntryFields {
+            id: self.id,
+            user_id: self.user_id,
+            action: &self.action,
+            entity_type: &self.entity_type,
+            entity_id: self.entity_id.as_deref(),
+            metadata: &self.metadata,
+            ip_address: self.ip_address.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            request_id: self.request_id.as_deref(),
+            created_at: self.created_at,
         }
     }
-}
 
-/// The bytes the hash covers: every field of the entry, in a fixed order and format
-/// (ids as hyphenated lowercase text, `created_at` as RFC 3339 with microseconds in UTC).
-fn canonical(row: &ChainRow) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(b"ems-audit-v1");
-    field(&mut out, Some(row.id.to_string().as_bytes()));
-    field(
-        &mut out,
-        row.user_id
-            .map(|u| u.to_string())
-            .as_deref()
-            .map(str::as_bytes),
-    );
-    field(&mut out, Some(row.action.as_bytes()));
-    field(&mut out, Some(row.entity_type.as_bytes()));
-    field(&mut out, row.entity_id.as_deref().map(str::as_bytes));
-    field(&mut out, Some(row.metadata.as_bytes()));
-    field(&mut out, row.ip_address.as_deref().map(str::as_bytes));
-    field(&mut out, row.user_agent.as_deref().map(str::as_bytes));
-    field(&mut out, row.request_id.as_deref().map(str::as_bytes));
-    let at = row.created_at.to_rfc3339_opts(SecondsFormat::Micros, true);
-    field(&mut out, Some(at.as_bytes()));
-    out
-}
-
-/// `SHA-256(prev || canonical(row))`.
-fn link_hash(prev: &[u8], row: &ChainRow) -> Vec<u8> {
-    let mut hasher = Sha256::new();
-    hasher.update(prev);
-    hasher.update(canonical(row));
-    hasher.finalize().to_vec()
+    /// Whether the row is an entry the key holder wrote (possibly erased since). A row
+    /// without MAC or digest never is.
+    fn mac_verifies(&self, key: &AuditKey) -> bool {
+        let (Some(mac), Some(digest)) = (&self.mac, &self.personal_digest) else {
+            return false;
+        };
+        let evidence = Evidence {
+            salt: self.personal_salt.clone(),
+            digest: digest.clone(),
+            mac: mac.clone(),
+        };
+        entry_verifies(key, &self.fields(), &evidence)
+    }
 }
 
 #[derive(QueryableByName)]
@@ -175,16 +173,71 @@ struct Link {
     hash: Vec<u8>,
 }
 
+/// `audit_chain_anchor` as stored.
 #[derive(QueryableByName)]
 struct Ends {
     #[diesel(sql_type = BigInt)]
     chain_seq: i64,
     #[diesel(sql_type = Bytea)]
     hash: Vec<u8>,
+    #[diesel(sql_type = Nullable<Bytea>)]
+    anchor_mac: Option<Vec<u8>>,
     #[diesel(sql_type = BigInt)]
     head_seq: i64,
     #[diesel(sql_type = Bytea)]
     head_hash: Vec<u8>,
+    #[diesel(sql_type = Nullable<Bytea>)]
+    head_mac: Option<Vec<u8>>,
+}
+
+impl Ends {
+    /// `(0, GENESIS)` for both, no MACs: a chain nothing was ever sealed onto.
+    fn genesis() -> Self {
+        Self {
+            chain_seq: 0,
+            hash: GENESIS.to_vec(),
+            anchor_mac: None,
+            head_seq: 0,
+            head_hash: GENESIS.to_vec(),
+            head_mac: None,
+        }
+    }
+
+    /// The anchor is where retention put it: MAC'd, or never moved (no MAC).
+    fn anchor_verifies(&self, key: &AuditKey) -> bool {
+        self.anchor_mac.as_deref().is_none_or(|mac| {
+            position_verifies(key, Position::Anchor, self.chain_seq, &self.hash, mac)
+        })
+    }
+
+    /// The head is where a sealer put it: MAC'd, or (nothing sealed since the anchor)
+    /// equal to the anchor.
+    fn head_verifies(&self, key: &AuditKey) -> bool {
+        match self.head_mac.as_deref() {
+            Some(mac) => {
+                position_verifies(key, Position::Head, self.head_seq, &self.head_hash, mac)
+            }
+            None => self.head_seq == self.chain_seq && self.head_hash == self.hash,
+        }
+    }
+
+    /// The rule the link of `seq` was made under: the first link after an anchor that
+    /// retention never moved starts the keyed chain.
+    fn kind_of(&self, seq: i64) -> LinkKind {
+        if self.anchor_mac.is_none() && seq == self.chain_seq + 1 {
+            LinkKind::First
+        } else {
+            LinkKind::Next
+        }
+    }
+
+    fn head(&self) -> ChainHead {
+        ChainHead {
+            seq: self.head_seq,
+            hash: self.head_hash.clone(),
+            count: self.head_seq - self.chain_seq,
+        }
+    }
 }
 
 #[derive(QueryableByName)]
@@ -203,35 +256,18 @@ async fn try_lock(conn: &mut AsyncPgConnection, key: i64) -> Result<bool, RepoEr
         .map_err(|e| query_error("advisory lock", e))
 }
 
-/// The anchor (the last purged link) and the head (the newest sealed link); both
-/// `(0, GENESIS)` before anything was sealed.
-async fn ends(conn: &mut AsyncPgConnection) -> Result<(Link, Link), RepoError> {
+/// The anchor (the last purged link) and the head (the newest sealed link) with their
+/// MACs.
+async fn ends(conn: &mut AsyncPgConnection) -> Result<Ends, RepoError> {
     let row: Option<Ends> = diesel::sql_query(
-        "SELECT chain_seq, hash, head_seq, head_hash FROM audit_chain_anchor WHERE id",
+        "SELECT chain_seq, hash, anchor_mac, head_seq, head_hash, head_mac \
+         FROM audit_chain_anchor WHERE id",
     )
     .get_result(conn)
     .await
     .optional()
     .map_err(|e| query_error("read chain anchor", e))?;
-    Ok(match row {
-        Some(r) => (
-            Link {
-                chain_seq: r.chain_seq,
-                hash: r.hash,
-            },
-            Link {
-                chain_seq: r.head_seq,
-                hash: r.head_hash,
-            },
-        ),
-        None => {
-            let genesis = || Link {
-                chain_seq: 0,
-                hash: GENESIS.to_vec(),
-            };
-            (genesis(), genesis())
-        }
-    })
+    Ok(row.unwrap_or_else(Ends::genesis))
 }
 
 /// Begins a transaction on `conn`.
@@ -261,16 +297,30 @@ async fn finish<T>(
     }
 }
 
-/// Seals every committed, unsealed row; under the seal lock.
-async fn seal(conn: &mut AsyncPgConnection) -> Result<u64, RepoError> {
+/// Seals every committed, unsealed row whose MAC verifies, and marks the others
+/// rejected (they stay unsealed, where verify reports them); under the seal lock.
+/// Refuses to extend a head that does not verify: that would launder its move.
+async fn seal(conn: &mut AsyncPgConnection, key: &AuditKey) -> Result<u64, RepoError> {
     if !try_lock(conn, SEAL_LOCK_KEY).await? {
         return Ok(0);
     }
-    let (_, mut head) = ends(conn).await?;
+    let ends = ends(conn).await?;
+    if !ends.anchor_verifies(key) || !ends.head_verifies(key) {
+        return Err(StoreFailure::new(
+            "audit chain",
+            "the stored anchor or head does not verify under AUDIT_HMAC_KEY; sealing stopped",
+        )
+        .into());
+    }
+    let mut head = Link {
+        chain_seq: ends.head_seq,
+        hash: ends.head_hash.clone(),
+    };
     let mut sealed = 0u64;
     loop {
         let rows: Vec<ChainRow> = diesel::sql_query(format!(
-            "SELECT {CHAIN_COLUMNS} FROM audit_logs WHERE chain_seq IS NULL \
+            "SELECT {CHAIN_COLUMNS} FROM audit_logs \
+             WHERE chain_seq IS NULL AND mac_rejected_at IS NULL \
              ORDER BY created_at, id LIMIT {BATCH}"
         ))
         .load(conn)
@@ -280,59 +330,103 @@ async fn seal(conn: &mut AsyncPgConnection) -> Result<u64, RepoError> {
             return Ok(sealed);
         }
         let n = rows.len();
-        let (mut ids, mut seqs, mut prevs, mut hashes) = (
+        let (mut ids, mut seqs, mut prevs, mut hashes, mut rejected) = (
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
+            Vec::new(),
         );
         for row in &rows {
-            let hash = link_hash(&head.hash, row);
+            let Some(mac) = row.mac.as_deref().filter(|_| row.mac_verifies(key)) else {
+                rejected.push(row.id);
+                continue;
+            };
             let seq = head.chain_seq + 1;
+            let hash = link(key, ends.kind_of(seq), &head.hash, seq, mac);
             ids.push(row.id);
             seqs.push(seq);
             prevs.push(std::mem::replace(&mut head.hash, hash.clone()));
             hashes.push(hash);
             head.chain_seq = seq;
         }
-        diesel::sql_query(
-            "UPDATE audit_logs AS a SET chain_seq = u.seq, prev_hash = u.prev, hash = u.hash, \
-             sealed_at = now() \
-             FROM unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::bytea[]) AS u(id, seq, prev, hash) \
-             WHERE a.id = u.id",
-        )
-        .bind::<Array<SqlUuid>, _>(ids)
-        .bind::<Array<BigInt>, _>(seqs)
-        .bind::<Array<Bytea>, _>(prevs)
-        .bind::<Array<Bytea>, _>(hashes)
-        .execute(conn)
-        .await
-        .map_err(|e| query_error("seal audit entries", e))?;
-        diesel::sql_query("UPDATE audit_chain_anchor SET head_seq = $1, head_hash = $2 WHERE id")
+        if !rejected.is_empty() {
+            tracing::warn!(
+                audit.rejected = rejected.len(),
+                audit.first_rejected_id = %rejected[0],
+                "audit entries whose MAC does not verify were not sealed"
+            );
+            diesel::sql_query("UPDATE audit_logs SET mac_rejected_at = now() WHERE id = ANY($1)")
+                .bind::<Array<SqlUuid>, _>(rejected)
+                .execute(conn)
+                .await
+                .map_err(|e| query_error("reject audit entries", e))?;
+        }
+        if !ids.is_empty() {
+            sealed += ids.len() as u64;
+            diesel::sql_query(
+                "UPDATE audit_logs AS a SET chain_seq = u.seq, prev_hash = u.prev, hash = u.hash, \
+                 sealed_at = now() \
+                 FROM unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::bytea[]) AS u(id, seq, prev, hash) \
+                 WHERE a.id = u.id",
+            )
+            .bind::<Array<SqlUuid>, _>(ids)
+            .bind::<Array<BigInt>, _>(seqs)
+            .bind::<Array<Bytea>, _>(prevs)
+            .bind::<Array<Bytea>, _>(hashes)
+            .execute(conn)
+            .await
+            .map_err(|e| query_error("seal audit entries", e))?;
+            let head_mac = position_mac(key, Position::Head, head.chain_seq, &head.hash);
+            diesel::sql_query(
+                "UPDATE audit_chain_anchor SET head_seq = $1, head_hash = $2, head_mac = $3 \
+                 WHERE id",
+            )
             .bind::<BigInt, _>(head.chain_seq)
             .bind::<Bytea, _>(head.hash.clone())
+            .bind::<Bytea, _>(head_mac)
             .execute(conn)
             .await
             .map_err(|e| query_error("move chain head", e))?;
-        sealed += n as u64;
+        }
         if (n as i64) < BATCH {
             return Ok(sealed);
         }
     }
 }
 
+fn broken(checked: u64, id: Option<Uuid>, ends: &Ends) -> ChainReport {
+    ChainReport {
+        valid: false,
+        checked,
+        first_broken_id: id,
+        head: ends.head(),
+    }
+}
+
 /// Walks the chain from the anchor to the head in one snapshot (a concurrent purge or
-/// seal cannot make it look broken); stops at the first broken link. A chain that ends
-/// before the head lost its newest entries: invalid, with no row to name.
-async fn verify_chain(conn: &mut AsyncPgConnection) -> Result<ChainReport, RepoError> {
+/// seal cannot make it look broken), checking each entry MAC and keyed link; then the
+/// stored head, the unsealed entries' MACs and the checkpoint. Stops at the first
+/// failure. A chain that ends before the head lost its newest entries: invalid, with no
+/// row to name.
+async fn verify_chain(
+    conn: &mut AsyncPgConnection,
+    key: &AuditKey,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<ChainReport, RepoError> {
     diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(conn)
         .await
         .map_err(|e| query_error("snapshot", e))?;
-    let (anchor, head) = ends(conn).await?;
-    let (mut expected_seq, mut prev) = (anchor.chain_seq + 1, anchor.hash);
+    let ends = ends(conn).await?;
+    if !ends.anchor_verifies(key) {
+        return Ok(broken(0, None, &ends));
+    }
+    let (mut expected_seq, mut prev) = (ends.chain_seq + 1, ends.hash.clone());
     let mut checked = 0u64;
-    let mut after = anchor.chain_seq;
+    let mut after = ends.chain_seq;
+    let wanted = checkpoint.map(|c| c.head.seq);
+    let mut at_checkpoint: Option<(Uuid, Vec<u8>)> = None;
     loop {
         let rows: Vec<ChainRow> = diesel::sql_query(format!(
             "SELECT {CHAIN_COLUMNS} FROM audit_logs WHERE chain_seq > $1 \
@@ -348,31 +442,86 @@ async fn verify_chain(conn: &mut AsyncPgConnection) -> Result<ChainReport, RepoE
             let seq = row.chain_seq.unwrap_or_default();
             let intact = seq == expected_seq
                 && row.prev_hash.as_deref() == Some(prev.as_slice())
-                && row.hash.as_deref() == Some(link_hash(&prev, &row).as_slice());
+                && row.mac_verifies(key)
+                && match (row.mac.as_deref(), row.hash.as_deref()) {
+                    (Some(mac), Some(hash)) => {
+                        link_verifies(key, ends.kind_of(seq), &prev, seq, mac, hash)
+                    }
+                    _ => false,
+                };
             if !intact {
-                return Ok(ChainReport {
-                    valid: false,
-                    checked,
-                    first_broken_id: Some(row.id),
-                });
+                return Ok(broken(checked, Some(row.id), &ends));
             }
             prev = row.hash.unwrap_or_default();
+            if wanted == Some(seq) {
+                at_checkpoint = Some((row.id, prev.clone()));
+            }
             expected_seq = seq + 1;
             after = seq;
         }
         if (n as i64) < BATCH {
-            return Ok(ChainReport {
-                valid: after == head.chain_seq && prev == head.hash,
-                checked,
-                first_broken_id: None,
-            });
+            break;
+        }
+    }
+    if after != ends.head_seq || prev != ends.head_hash || !ends.head_verifies(key) {
+        return Ok(broken(checked, None, &ends));
+    }
+    if let Some(id) = first_forged_unsealed(conn, key).await? {
+        return Ok(broken(checked, Some(id), &ends));
+    }
+    if let Some(cp) = checkpoint {
+        let link_at = at_checkpoint.as_ref().map(|(_, h)| h.as_slice());
+        if !checkpoint_holds(cp, (ends.chain_seq, &ends.hash), ends.head_seq, link_at) {
+            return Ok(broken(checked, at_checkpoint.map(|(id, _)| id), &ends));
+        }
+    }
+    Ok(ChainReport {
+        valid: true,
+        checked,
+        first_broken_id: None,
+        head: ends.head(),
+    })
+}
+
+/// The first entry not sealed yet (refused by the sealer or waiting) whose MAC does not
+/// verify, in sealing order.
+async fn first_forged_unsealed(
+    conn: &mut AsyncPgConnection,
+    key: &AuditKey,
+) -> Result<Option<Uuid>, RepoError> {
+    let mut after: Option<(DateTime<Utc>, Uuid)> = None;
+    loop {
+        let (first, at, id) = match after {
+            None => (true, DateTime::<Utc>::UNIX_EPOCH, Uuid::nil()),
+            Some((at, id)) => (false, at, id),
+        };
+        let rows: Vec<ChainRow> = diesel::sql_query(format!(
+            "SELECT {CHAIN_COLUMNS} FROM audit_logs WHERE chain_seq IS NULL \
+             AND ($1 OR (created_at, id) > ($2, $3)) ORDER BY created_at, id LIMIT {BATCH}"
+        ))
+        .bind::<Bool, _>(first)
+        .bind::<Timestamptz, _>(at)
+        .bind::<SqlUuid, _>(id)
+        .load(conn)
+        .await
+        .map_err(|e| query_error("read unsealed audit entries", e))?;
+        let n = rows.len();
+        if let Some(row) = rows.iter().find(|r| !r.mac_verifies(key)) {
+            return Ok(Some(row.id));
+        }
+        match rows.last() {
+            Some(last) if (n as i64) == BATCH => after = Some((last.created_at, last.id)),
+            _ => return Ok(None),
         }
     }
 }
 
-/// Purges the chain's old head and ended sessions; under the retention lock.
+/// Purges the chain's old head and ended sessions; under the retention lock. The anchor
+/// moves (with its MAC) to the last purged link, never backwards: rows retired behind
+/// the anchor by the migration to keyed evidence are purged without moving it.
 async fn purge(
     conn: &mut AsyncPgConnection,
+    key: &AuditKey,
     audit_before: DateTime<Utc>,
     sessions_before: DateTime<Utc>,
 ) -> Result<Option<PurgeReport>, RepoError> {
@@ -386,18 +535,29 @@ async fn purge(
         .await
         .map_err(|e| query_error("advisory lock", e))?;
     let mut report = PurgeReport::default();
+    let anchor = ends(conn).await?;
+    // Moving an anchor that does not verify would put a fresh MAC on a move made behind
+    // the server's back: audit retention waits (sessions are still purged).
+    let trusted = anchor.anchor_verifies(key);
+    if !trusted {
+        tracing::warn!("the audit chain's anchor does not verify; audit retention skipped");
+    }
     // The longest prefix of the chain whose entries are all older than the cutoff.
-    let last = diesel::sql_query(
-        "SELECT coalesce( \
+    let last = if !trusted {
+        None
+    } else {
+        diesel::sql_query(
+            "SELECT coalesce( \
             (SELECT min(chain_seq) - 1 FROM audit_logs \
              WHERE chain_seq IS NOT NULL AND created_at >= $1), \
             (SELECT max(chain_seq) FROM audit_logs)) AS n",
-    )
-    .bind::<Timestamptz, _>(audit_before)
-    .get_result::<MaybeSeq>(conn)
-    .await
-    .map_err(|e| query_error("find retention cut", e))?
-    .n;
+        )
+        .bind::<Timestamptz, _>(audit_before)
+        .get_result::<MaybeSeq>(conn)
+        .await
+        .map_err(|e| query_error("find retention cut", e))?
+        .n
+    };
     if let Some(last) = last {
         let link: Option<Link> = diesel::sql_query(
             "SELECT chain_seq, hash FROM audit_logs WHERE chain_seq <= $1 \
@@ -414,15 +574,19 @@ async fn purge(
                 .execute(conn)
                 .await
                 .map_err(|e| query_error("purge audit entries", e))?;
-            diesel::sql_query(
-                "UPDATE audit_chain_anchor SET chain_seq = $1, hash = $2, moved_at = now() \
-                 WHERE id",
-            )
-            .bind::<BigInt, _>(link.chain_seq)
-            .bind::<Bytea, _>(link.hash)
-            .execute(conn)
-            .await
-            .map_err(|e| query_error("move chain anchor", e))?;
+            if link.chain_seq > anchor.chain_seq {
+                let mac = position_mac(key, Position::Anchor, link.chain_seq, &link.hash);
+                diesel::sql_query(
+                    "UPDATE audit_chain_anchor SET chain_seq = $1, hash = $2, anchor_mac = $3, \
+                     moved_at = now() WHERE id",
+                )
+                .bind::<BigInt, _>(link.chain_seq)
+                .bind::<Bytea, _>(link.hash)
+                .bind::<Bytea, _>(mac)
+                .execute(conn)
+                .await
+                .map_err(|e| query_error("move chain anchor", e))?;
+            }
             report.audit_entries = deleted as u64;
         }
     }
@@ -474,7 +638,7 @@ impl AuditRepository for PgStore {
                 .order((audit_logs::created_at.desc(), audit_logs::id.desc()))
                 .limit(i64::from(limit) + 1);
             let total = match &query.page.position {
-                Position::After(c) => {
+                PagePosition::After(c) => {
                     let body = CursorBody::decode(c, AUDIT_SIGNATURE, 1)?;
                     let at = cursor::parse_time(&body.v[0])?;
                     rows_query = rows_query.filter(audit_logs::created_at.le(at)).filter(
@@ -484,7 +648,7 @@ impl AuditRepository for PgStore {
                     );
                     None
                 }
-                Position::Offset(n) => {
+                PagePosition::Offset(n) => {
                     rows_query = rows_query.offset(i64::try_from(*n).unwrap_or(i64::MAX));
                     let total: i64 = filtered()
                         .count()
@@ -525,12 +689,12 @@ impl AuditRepository for PgStore {
     }
 
     #[tracing::instrument(name = "pg.audit.verify", skip_all)]
-    async fn verify(&self) -> Result<ChainReport, RepoError> {
+    async fn verify(&self, checkpoint: Option<Checkpoint>) -> Result<ChainReport, RepoError> {
         // Verification reads the whole chain: no per-call deadline beyond the statement
         // timeout of each batch.
         let mut conn = self.conn().await?;
         begin(&mut conn).await?;
-        let result = verify_chain(&mut conn).await;
+        let result = verify_chain(&mut conn, self.audit_key(), checkpoint.as_ref()).await;
         finish(&mut conn, result).await
     }
 
@@ -539,7 +703,7 @@ impl AuditRepository for PgStore {
         with_deadline(self.deadline(), async {
             let mut conn = self.conn().await?;
             begin(&mut conn).await?;
-            let result = seal(&mut conn).await;
+            let result = seal(&mut conn, self.audit_key()).await;
             finish(&mut conn, result).await
         })
         .await
@@ -554,52 +718,9 @@ impl AuditRepository for PgStore {
         with_deadline(self.deadline(), async {
             let mut conn = self.conn().await?;
             begin(&mut conn).await?;
-            let result = purge(&mut conn, audit_before, sessions_before).await;
+            let result = purge(&mut conn, self.audit_key(), audit_before, sessions_before).await;
             finish(&mut conn, result).await
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row() -> ChainRow {
-        ChainRow {
-            id: Uuid::nil(),
-            user_id: None,
-            action: "LOGIN".into(),
-            entity_type: "USER".into(),
-            entity_id: Some("x".into()),
-            metadata: "{}".into(),
-            ip_address: None,
-            user_agent: None,
-            request_id: None,
-            created_at: DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
-                .unwrap()
-                .with_timezone(&Utc),
-            chain_seq: None,
-            prev_hash: None,
-            hash: None,
-        }
-    }
-
-    #[test]
-    fn the_hash_covers_every_field_and_the_previous_link() {
-        let base = link_hash(&GENESIS, &row());
-        assert_eq!(base.len(), 32);
-        let mut moved = row();
-        moved.entity_id = None;
-        moved.ip_address = Some("x".into());
-        assert_ne!(
-            link_hash(&GENESIS, &moved),
-            base,
-            "fields cannot trade places"
-        );
-        let mut changed = row();
-        changed.metadata = "{\"a\": 1}".into();
-        assert_ne!(link_hash(&GENESIS, &changed), base);
-        assert_ne!(link_hash(&[1; 32], &row()), base);
     }
 }

@@ -16,6 +16,6 @@ mod users;
 pub mod testing;
 
 pub use migrations::{embedded_versions, run_migrations, MigrationError};
-pub use pool::{redact_url, PgConfig};
+pub use pool::{ephemeral_audit_key, redact_url, PgConfig};
 pub use store::{PgStore, PoolStatus, QueryObserver};
 pub use transaction::PgTransaction;

@@ -8,6 +8,7 @@
 //! once PostgreSQL is back.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::managed::Timeouts;
@@ -16,6 +17,7 @@ use diesel::ConnectionError;
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::AsyncPgConnection;
+use domain::audit_evidence::AuditKey;
 use domain::RepoError;
 use futures_util::FutureExt;
 
@@ -36,6 +38,8 @@ pub struct PgConfig {
     pub statement_timeout: Duration,
     /// When false, `append_audit` writes nothing (`AUDIT_ENABLED=false`).
     pub audit_enabled: bool,
+    /// `AUDIT_HMAC_KEY`: binds every audit entry when it is written and keys the chain.
+    pub audit_key: Arc<AuditKey>,
 }
 
 impl PgConfig {
@@ -49,6 +53,7 @@ impl PgConfig {
             connect_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(10),
             audit_enabled: true,
+            audit_key: Arc::new(ephemeral_audit_key()),
         }
     }
 
@@ -71,8 +76,20 @@ impl fmt::Debug for PgConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("audit_enabled", &self.audit_enabled)
+            .field("audit_key", &self.audit_key)
             .finish()
     }
+}
+
+/// A fresh random audit key (32 bytes from the OS generator) that lives as long as the
+/// process: what `ems serve` uses, with a warning, when `AUDIT_HMAC_KEY` is unset outside
+/// production. Entries it binds no longer verify after a restart.
+pub fn ephemeral_audit_key() -> AuditKey {
+    use rand::RngCore as _;
+    let mut bytes = vec![0u8; AuditKey::MIN_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    // 32 bytes always suffice; the retry with a longer buffer is unreachable.
+    AuditKey::new(bytes).unwrap_or_else(|_| ephemeral_audit_key())
 }
 
 /// The URL with any password replaced by `***`, for logs.

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::audit::AuditEntry;
+use domain::audit_evidence::Evidence;
 use domain::password::PasswordHash;
 use domain::preferences::{Language, Preferences, Theme};
 use domain::session::{Session, SessionId};
@@ -241,10 +242,14 @@ pub(crate) struct NewAuditRow<'a> {
     pub user_agent: Option<&'a str>,
     pub request_id: Option<&'a str>,
     pub created_at: DateTime<Utc>,
+    pub mac: &'a [u8],
+    pub personal_salt: Option<&'a [u8]>,
+    pub personal_digest: &'a [u8],
 }
 
-impl<'a> From<&'a AuditEntry> for NewAuditRow<'a> {
-    fn from(e: &'a AuditEntry) -> Self {
+impl<'a> NewAuditRow<'a> {
+    /// The row of `e` with the evidence `append_audit` computed for it.
+    pub(crate) fn new(e: &'a AuditEntry, evidence: &'a Evidence) -> Self {
         Self {
             id: e.id,
             user_id: e.user_id.map(|u| u.0),
@@ -256,6 +261,9 @@ impl<'a> From<&'a AuditEntry> for NewAuditRow<'a> {
             user_agent: e.user_agent.as_deref(),
             request_id: e.request_id.as_deref(),
             created_at: e.created_at,
+            mac: &evidence.mac,
+            personal_salt: evidence.salt.as_deref(),
+            personal_digest: &evidence.digest,
         }
     }
 }

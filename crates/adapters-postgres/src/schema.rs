@@ -77,6 +77,10 @@ diesel::table! {
         prev_hash -> Nullable<Bytea>,
         hash -> Nullable<Bytea>,
         sealed_at -> Nullable<Timestamptz>,
+        mac -> Nullable<Bytea>,
+        personal_salt -> Nullable<Bytea>,
+        personal_digest -> Nullable<Bytea>,
+        mac_rejected_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -88,6 +92,8 @@ diesel::table! {
         moved_at -> Nullable<Timestamptz>,
         head_seq -> Int8,
         head_hash -> Bytea,
+        anchor_mac -> Nullable<Bytea>,
+        head_mac -> Nullable<Bytea>,
     }
 }
 

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager};
+use domain::audit_evidence::AuditKey;
 use domain::page::{Page, PageRequest, Position, UserQuery};
 use domain::ports::{
     HealthCheck, PoolStats, SessionRepository, Transaction, UnitOfWork, UserRepository,
@@ -55,6 +56,7 @@ pub struct PgStore {
 struct Inner {
     pool: Pool<AsyncPgConnection>,
     audit_enabled: bool,
+    audit_key: Arc<AuditKey>,
     deadline: Duration,
     statement_timeout: Duration,
     observer: Option<Arc<dyn QueryObserver>>,
@@ -113,6 +115,7 @@ impl PgStore {
             inner: Arc::new(Inner {
                 pool,
                 audit_enabled: cfg.audit_enabled,
+                audit_key: cfg.audit_key.clone(),
                 deadline: cfg.operation_deadline(),
                 statement_timeout: cfg.statement_timeout,
                 observer: None,
@@ -127,6 +130,7 @@ impl PgStore {
             inner: Arc::new(Inner {
                 pool: inner.pool.clone(),
                 audit_enabled: inner.audit_enabled,
+                audit_key: inner.audit_key.clone(),
                 deadline: inner.deadline,
                 statement_timeout: inner.statement_timeout,
                 observer: Some(observer),
@@ -137,6 +141,11 @@ impl PgStore {
     /// The longest one port call may take.
     pub(crate) fn deadline(&self) -> Duration {
         self.inner.deadline
+    }
+
+    /// The audit key (`AUDIT_HMAC_KEY`).
+    pub(crate) fn audit_key(&self) -> &AuditKey {
+        &self.inner.audit_key
     }
 
     /// The pool's current occupancy.
@@ -410,6 +419,7 @@ impl UnitOfWork for PgStore {
             Ok(Box::new(PgTransaction::new(
                 conn,
                 self.inner.audit_enabled,
+                self.inner.audit_key.clone(),
                 self.inner.deadline,
                 self.inner.statement_timeout,
                 self.inner.observer.clone(),

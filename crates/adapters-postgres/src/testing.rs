@@ -180,7 +180,8 @@ impl TestDatabase {
         &self.name
     }
 
-    /// Settings for a store on this database: small pool, short timeouts, audit on.
+    /// Settings for a store on this database: small pool, short timeouts, audit on, the
+    /// database's own audit key.
     pub fn config(&self) -> PgConfig {
         PgConfig {
             url: self.url.clone(),
@@ -189,7 +190,20 @@ impl TestDatabase {
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
             audit_enabled: true,
+            audit_key: std::sync::Arc::new(self.audit_key()),
         }
+    }
+
+    /// The key material of this database's audit key: derived from its name, so every
+    /// store (and every server a test starts) over this database uses the same key.
+    pub fn audit_key_material(&self) -> String {
+        format!("ems-test-audit-key-for-{}", self.name)
+    }
+
+    /// This database's audit key ([`TestDatabase::audit_key_material`]).
+    pub fn audit_key(&self) -> domain::audit_evidence::AuditKey {
+        domain::audit_evidence::AuditKey::new(self.audit_key_material().into_bytes())
+            .unwrap_or_else(|e| panic!("test audit key: {e}"))
     }
 
     /// A store on this database with [`TestDatabase::config`].

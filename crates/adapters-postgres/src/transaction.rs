@@ -5,6 +5,7 @@
 //! the connection is detached from the pool and closed, which makes PostgreSQL roll back.
 //! Either way no connection stuck in a transaction is ever handed out again.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ use diesel::PgExpressionMethods;
 use diesel_async::pooled_connection::deadpool::Object;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager};
 use domain::audit::AuditEntry;
+use domain::audit_evidence::{seal_entry, AuditKey, EntryFields, SALT_LEN};
 use domain::lockout::LockoutState;
 use domain::ports::Transaction;
 use domain::preferences::Preferences;
@@ -41,6 +43,7 @@ pub(crate) const ADMIN_LOCK_KEY: i64 = 0x454D_535F_4144_4D4E;
 pub struct PgTransaction {
     conn: Option<PooledConn>,
     audit_enabled: bool,
+    audit_key: Arc<AuditKey>,
     deadline: Duration,
     rollback_timeout: Duration,
     observer: Observer,
@@ -59,6 +62,7 @@ impl PgTransaction {
     pub(crate) fn new(
         conn: PooledConn,
         audit_enabled: bool,
+        audit_key: Arc<AuditKey>,
         deadline: Duration,
         rollback_timeout: Duration,
         observer: Observer,
@@ -66,6 +70,7 @@ impl PgTransaction {
         Self {
             conn: Some(conn),
             audit_enabled,
+            audit_key,
             deadline,
             rollback_timeout,
             observer,
@@ -617,11 +622,16 @@ impl Transaction for PgTransaction {
         if !self.audit_enabled {
             return Ok(());
         }
+        // Bound to the key here, in the writing transaction: no shared lock, and a row
+        // that did not come through this call never verifies (ADR 0015).
+        let mut salt = [0u8; SALT_LEN];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+        let evidence = seal_entry(&self.audit_key, &EntryFields::from(entry), &salt);
         let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
         timed(deadline, observer, async {
             diesel::insert_into(audit_logs::table)
-                .values(&NewAuditRow::from(entry))
+                .values(&NewAuditRow::new(entry, &evidence))
                 .execute(conn)
                 .await
                 .map(|_| ())

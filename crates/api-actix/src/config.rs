@@ -134,6 +134,10 @@ pub struct Settings {
     /// `AUDIT_RETENTION_INTERVAL`: how often retention purges old audit entries and ended
     /// sessions (default 1h).
     pub audit_retention_interval: Duration,
+    /// `AUDIT_HMAC_KEY`: the file holding the audit key (read once at start, at least 32
+    /// bytes). Required in production; unset elsewhere, an ephemeral key is made with a
+    /// warning (entries written before a restart then no longer verify).
+    pub audit_hmac_key: Option<PathBuf>,
     /// `METRICS_TOKEN`: when set, `/metrics` requires it as a bearer token.
     pub metrics_token: Option<SecretString>,
     /// `METRICS_ENABLED` (default true): false drops the request metrics middleware and
@@ -208,6 +212,7 @@ struct Raw {
     audit_retention_days: Option<String>,
     audit_seal_interval: Option<String>,
     audit_retention_interval: Option<String>,
+    audit_hmac_key: Option<String>,
     metrics_token: Option<String>,
     metrics_enabled: Option<String>,
     log_format: Option<String>,
@@ -220,7 +225,7 @@ struct Raw {
 }
 
 /// Every variable this module reads, for documentation and the UTF-8 check.
-pub const VARIABLES: [&str; 39] = [
+pub const VARIABLES: [&str; 40] = [
     "DATABASE_URL",
     "DATABASE_MAX_CONNECTIONS",
     "DATABASE_TIMEOUT",
@@ -251,6 +256,7 @@ pub const VARIABLES: [&str; 39] = [
     "AUDIT_RETENTION_DAYS",
     "AUDIT_SEAL_INTERVAL",
     "AUDIT_RETENTION_INTERVAL",
+    "AUDIT_HMAC_KEY",
     "METRICS_TOKEN",
     "METRICS_ENABLED",
     "LOG_FORMAT",
@@ -351,6 +357,13 @@ impl Settings {
                 "is required when APP_ENV=production (an ephemeral key would log everybody out on restart)",
             ));
         }
+        let audit_hmac_key = raw.audit_hmac_key.map(|path| PathBuf::from(path.trim()));
+        if audit_hmac_key.is_none() && app_env == AppEnv::Production {
+            return Err(ConfigError::new(
+                "AUDIT_HMAC_KEY",
+                "is required when APP_ENV=production (an ephemeral key would leave the audit log unverifiable after a restart)",
+            ));
+        }
         let single_instance = boolean("SINGLE_INSTANCE", raw.single_instance, false)?;
         if redis_url.is_none() && app_env == AppEnv::Production && !single_instance {
             return Err(ConfigError::new(
@@ -431,6 +444,7 @@ impl Settings {
                 raw.audit_retention_interval,
                 "1h",
             )?,
+            audit_hmac_key,
             metrics_token: raw.metrics_token.map(SecretString::from),
             metrics_enabled: boolean("METRICS_ENABLED", raw.metrics_enabled, true)?,
             log_format,
@@ -735,6 +749,7 @@ mod tests {
         assert_eq!(s.audit_retention_days, 90);
         assert_eq!(s.audit_seal_interval, Duration::from_secs(1));
         assert_eq!(s.audit_retention_interval, Duration::from_secs(3600));
+        assert!(s.audit_hmac_key.is_none());
         assert!(s.metrics_token.is_none());
         assert!(s.metrics_enabled);
         assert_eq!(s.log_format, LogFormat::Json);
@@ -798,6 +813,7 @@ mod tests {
             ("LOG_FILE_RETENTION", "30"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4317"),
             ("JWT_SIGNING_KEYS", "/keys/new.pem, /keys/old.pem"),
+            ("AUDIT_HMAC_KEY", " /keys/audit.key "),
             ("JWT_ISSUER", "https://ems.example"),
             ("JWT_AUDIENCE", "ems-web"),
             ("DATABASE_MAX_CONNECTIONS", "4"),
@@ -838,6 +854,7 @@ mod tests {
                 PathBuf::from("/keys/old.pem")
             ]
         );
+        assert_eq!(s.audit_hmac_key, Some(PathBuf::from("/keys/audit.key")));
         assert_eq!(s.jwt_issuer, "https://ems.example");
         assert_eq!(s.jwt_audience, "ems-web");
         assert_eq!(s.database_max_connections, 4);
@@ -985,19 +1002,40 @@ mod tests {
             ("APP_ENV", "production"),
             ("JWT_SIGNING_KEYS", "/k.pem"),
             ("SINGLE_INSTANCE", "true"),
+            ("AUDIT_HMAC_KEY", "/audit.key"),
         ])
         .is_ok());
     }
 
     #[test]
+    fn production_without_an_audit_key_is_refused_in_one_line() {
+        let e = error_of(&[("APP_ENV", "production"), ("JWT_SIGNING_KEYS", "/k.pem")]);
+        assert_eq!(e.var, "AUDIT_HMAC_KEY");
+        let line = e.to_string();
+        assert!(line.starts_with("AUDIT_HMAC_KEY: is required") && !line.contains('\n'));
+        let e = error_of(&[
+            ("APP_ENV", "production"),
+            ("JWT_SIGNING_KEYS", "/k.pem"),
+            ("AUDIT_HMAC_KEY", "  "),
+        ]);
+        assert_eq!(e.var, "AUDIT_HMAC_KEY", "blank means unset");
+        assert!(parse(&[("APP_ENV", "test")])
+            .unwrap()
+            .audit_hmac_key
+            .is_none());
+    }
+
+    #[test]
     fn production_without_redis_starts_only_when_declared_single_instance() {
         let keys = ("JWT_SIGNING_KEYS", "/k.pem");
-        let e = error_of(&[("APP_ENV", "production"), keys]);
+        let audit = ("AUDIT_HMAC_KEY", "/audit.key");
+        let e = error_of(&[("APP_ENV", "production"), keys, audit]);
         assert_eq!(e.var, "REDIS_URL");
         assert!(e.problem.contains("SINGLE_INSTANCE=true"), "{e}");
         let e = error_of(&[
             ("APP_ENV", "production"),
             keys,
+            audit,
             ("SINGLE_INSTANCE", "false"),
         ]);
         assert_eq!(e.var, "REDIS_URL");
@@ -1005,16 +1043,23 @@ mod tests {
             error_of(&[
                 ("APP_ENV", "production"),
                 keys,
+                audit,
                 ("SINGLE_INSTANCE", "yes please")
             ])
             .var,
             "SINGLE_INSTANCE"
         );
-        let single = parse(&[("APP_ENV", "production"), keys, ("SINGLE_INSTANCE", "true")]);
+        let single = parse(&[
+            ("APP_ENV", "production"),
+            keys,
+            audit,
+            ("SINGLE_INSTANCE", "true"),
+        ]);
         assert!(single.unwrap().single_instance);
         let shared = parse(&[
             ("APP_ENV", "production"),
             keys,
+            audit,
             ("REDIS_URL", "redis://cache:6379"),
         ]);
         assert!(!shared.unwrap().single_instance);

@@ -21,7 +21,8 @@ use crate::http::rate_limit::{Quotas, RateLimits};
 use crate::metrics::{self, Metrics};
 use crate::routes;
 use crate::security::{
-    tls, Argon2Hasher, JwtIssuer, JwtKeys, OsSecretGenerator, SystemClock, UuidV7Ids,
+    tls, Argon2Hasher, JwsCheckpoints, JwtIssuer, JwtKeys, OsSecretGenerator, SystemClock,
+    UuidV7Ids,
 };
 use crate::system::HostProbe;
 use adapters_redis::{FallbackRateLimiter, LocalRateLimiter, RedisRateLimiter};
@@ -50,6 +51,9 @@ pub enum StartupError {
     /// A signing key could not be loaded.
     #[error("{0}")]
     Keys(#[from] crate::security::JwtKeyError),
+    /// The audit key file could not be used.
+    #[error("{0}")]
+    AuditKey(#[from] crate::security::AuditKeyFileError),
     /// The TLS certificate or key could not be used.
     #[error("{0}")]
     Tls(#[from] crate::security::TlsError),
@@ -250,6 +254,16 @@ impl Application {
                 "JWT_SIGNING_KEYS is unset: signing with an ephemeral key; tokens die with this process"
             );
         }
+        let audit_key = Arc::new(match &settings.audit_hmac_key {
+            Some(path) => crate::security::audit_key::load(path)?,
+            None => {
+                tracing::warn!(
+                    "AUDIT_HMAC_KEY is unset: audit entries are bound to an ephemeral key; \
+                     after a restart the audit log no longer verifies"
+                );
+                adapters_postgres::ephemeral_audit_key()
+            }
+        });
         let store = PgStore::new(&PgConfig {
             url: settings.database_url.expose_secret().to_owned(),
             max_connections: settings.database_max_connections as usize,
@@ -257,6 +271,7 @@ impl Application {
             connect_timeout: settings.database_timeout,
             statement_timeout: settings.database_statement_timeout,
             audit_enabled: settings.audit_enabled,
+            audit_key,
         })
         .map_err(StartupError::Database)?;
         let metrics = Arc::new(Metrics::new()?);
@@ -268,6 +283,7 @@ impl Application {
             users: store.clone(),
             sessions: store.clone(),
             audit: store.clone(),
+            checkpoints: Arc::new(JwsCheckpoints::new(keys.clone())),
             uow: store.clone(),
             hasher: Arc::new(Argon2Hasher::new().map_err(StartupError::Hasher)?),
             tokens: Arc::new(JwtIssuer::new(

@@ -76,6 +76,8 @@ pub struct UseCases {
     pub list_audit_logs: audit::ListAuditLogs,
     /// `GET /audit-logs/verify`.
     pub verify_audit_log: audit::VerifyAuditLog,
+    /// `GET /audit-logs/checkpoint`.
+    pub audit_checkpoint: audit::CreateAuditCheckpoint,
     /// The background sealer of the audit chain.
     pub seal_audit_log: audit::SealAuditLog,
     /// The background retention job.
@@ -134,6 +136,7 @@ impl UseCases {
             bootstrap_admin: users::BootstrapAdmin::new(ports.clone()),
             list_audit_logs: audit::ListAuditLogs::new(ports.clone()),
             verify_audit_log: audit::VerifyAuditLog::new(ports.clone()),
+            audit_checkpoint: audit::CreateAuditCheckpoint::new(ports.clone()),
             seal_audit_log: audit::SealAuditLog::new(ports.clone()),
             run_retention: audit::RunRetention::new(ports.clone()),
             list_sessions: sessions::ListSessions::new(ports.clone()),

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use domain::ports::{
-    AuditRepository, AuthCache, Clock, HealthCheck, IdGenerator, PasswordHasher, SecretGenerator,
-    SecurityMetrics, SessionActivity, SessionRepository, SystemProbe, TokenIssuer, UnitOfWork,
-    UserRepository,
+    AuditRepository, AuthCache, CheckpointSigner, Clock, HealthCheck, IdGenerator, PasswordHasher,
+    SecretGenerator, SecurityMetrics, SessionActivity, SessionRepository, SystemProbe, TokenIssuer,
+    UnitOfWork, UserRepository,
 };
 
 /// The outside world as the use cases see it. Cloning shares the adapters.
@@ -18,6 +18,8 @@ pub struct Ports {
     pub sessions: Arc<dyn SessionRepository>,
     /// Audit log reads, sealing and retention (appends go through transactions).
     pub audit: Arc<dyn AuditRepository>,
+    /// Signing and verifying audit checkpoints.
+    pub checkpoints: Arc<dyn CheckpointSigner>,
     /// Transactions: every write.
     pub uow: Arc<dyn UnitOfWork>,
     /// Password hashing.

@@ -7,10 +7,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use domain::error::RepoError;
 use domain::password::PasswordHash;
 use domain::ports::{
-    LoginOutcome, MockAuditRepository, MockAuthCache, MockClock, MockHealthCheck, MockIdGenerator,
-    MockPasswordHasher, MockSecretGenerator, MockSessionActivity, MockSessionRepository,
-    MockSystemProbe, MockTokenIssuer, MockTransaction, MockUnitOfWork, MockUserRepository,
-    SecurityMetrics,
+    LoginOutcome, MockAuditRepository, MockAuthCache, MockCheckpointSigner, MockClock,
+    MockHealthCheck, MockIdGenerator, MockPasswordHasher, MockSecretGenerator, MockSessionActivity,
+    MockSessionRepository, MockSystemProbe, MockTokenIssuer, MockTransaction, MockUnitOfWork,
+    MockUserRepository, SecurityMetrics,
 };
 use domain::session::{Session, SessionId};
 use domain::token::RefreshSecret;
@@ -82,6 +82,7 @@ pub(crate) struct Mocks {
     pub users: MockUserRepository,
     pub sessions: MockSessionRepository,
     pub audit: MockAuditRepository,
+    pub checkpoints: MockCheckpointSigner,
     pub uow: MockUnitOfWork,
     pub hasher: MockPasswordHasher,
     pub tokens: MockTokenIssuer,
@@ -111,6 +112,7 @@ impl Mocks {
             users: MockUserRepository::new(),
             sessions: MockSessionRepository::new(),
             audit: MockAuditRepository::new(),
+            checkpoints: MockCheckpointSigner::new(),
             uow: MockUnitOfWork::new(),
             hasher: MockPasswordHasher::new(),
             tokens: MockTokenIssuer::new(),
@@ -173,6 +175,7 @@ impl Mocks {
             users: Arc::new(self.users),
             sessions: Arc::new(self.sessions),
             audit: Arc::new(self.audit),
+            checkpoints: Arc::new(self.checkpoints),
             uow: Arc::new(self.uow),
             hasher: Arc::new(self.hasher),
             tokens: Arc::new(self.tokens),

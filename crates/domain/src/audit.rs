@@ -223,7 +223,7 @@ pub struct AuditQuery {
 }
 
 /// The outcome of walking the hash chain from its anchor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainReport {
     /// True when every sealed entry links and hashes as sealed.
     pub valid: bool,
@@ -233,6 +233,8 @@ pub struct ChainReport {
     /// one. `None` with `valid == false` when the newest sealed entries were removed
     /// (there is no later row to name).
     pub first_broken_id: Option<Uuid>,
+    /// The sealed head as found (what a checkpoint of this state states).
+    pub head: crate::audit_evidence::ChainHead,
 }
 
 /// What one retention run removed.

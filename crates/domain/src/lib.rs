@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod audit_evidence;
 pub mod error;
 pub mod lockout;
 pub mod page;

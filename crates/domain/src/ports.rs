@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::access::{AuthSnapshot, CacheLookup, CacheTicket};
 use crate::audit::{AuditEntry, AuditQuery, ChainReport, PurgeReport};
+use crate::audit_evidence::{Checkpoint, CheckpointInvalid};
 use crate::error::{RepoError, ServiceError};
 use crate::lockout::LockoutState;
 use crate::page::{Page, PageRequest, UserQuery};
@@ -192,9 +193,12 @@ pub trait AuditRepository: Send + Sync {
     /// this list.
     async fn list(&self, query: &AuditQuery) -> Result<Page<AuditEntry>, RepoError>;
 
-    /// Walks the sealed chain from its anchor and names the first entry that does not
-    /// verify. Entries not sealed yet are not examined.
-    async fn verify(&self) -> Result<ChainReport, RepoError>;
+    /// Walks the sealed chain from its anchor, then the entries not sealed yet, checking
+    /// every entry MAC, link and the stored anchor and head under the audit key, and
+    /// names the first entry that does not verify (`checked` counts sealed entries).
+    /// With a `checkpoint` (already verified as signed by us), the chain must also still
+    /// extend the checkpoint's head ([`crate::audit_evidence::checkpoint_holds`]).
+    async fn verify(&self, checkpoint: Option<Checkpoint>) -> Result<ChainReport, RepoError>;
 
     /// Links committed, unsealed entries onto the chain in (created_at, id) order and
     /// returns how many. Runs on one instance at a time: 0 when another holds the seal.
@@ -209,6 +213,18 @@ pub trait AuditRepository: Send + Sync {
         audit_before: DateTime<Utc>,
         sessions_before: DateTime<Utc>,
     ) -> Result<Option<PurgeReport>, RepoError>;
+}
+
+/// Signs and verifies audit checkpoints: compact JWS over the sealed chain's head, with
+/// the access-token signing keys (the current key signs, every configured key verifies).
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait CheckpointSigner: Send + Sync {
+    /// Signs `checkpoint` with the current signing key; `ServiceError` if signing fails.
+    fn sign(&self, checkpoint: &Checkpoint) -> Result<String, ServiceError>;
+
+    /// The checkpoint `token` states. `CheckpointInvalid` when it is malformed, not a
+    /// checkpoint, or not signed by a configured key.
+    fn verify(&self, token: &str) -> Result<Checkpoint, CheckpointInvalid>;
 }
 
 /// Occupancy of a dependency's connection pool.

@@ -2,7 +2,9 @@
 //! cluster, makes sure `ems_dev` exists and is migrated, then runs `ems serve` with a
 //! bootstrap admin whose password is generated once and kept in
 //! `target/ems-pg/dev-admin-password`, and a JWT signing key made once by `ems keygen`
-//! and kept in `target/ems-pg/dev-signing-key.pem`, so tokens survive restarts.
+//! and kept in `target/ems-pg/dev-signing-key.pem`, so tokens survive restarts, and an
+//! audit key (`AUDIT_HMAC_KEY`) made once and kept in `target/ems-pg/dev-audit-key`, so
+//! the audit log still verifies after a restart.
 //! Ctrl-C stops the server, then the cluster.
 
 use std::ffi::OsString;
@@ -26,6 +28,35 @@ pub const DEV_ADMIN: &str = "admin";
 
 /// The dev server's signing key, under `target/ems-pg/`.
 pub const DEV_SIGNING_KEY: &str = "dev-signing-key.pem";
+
+/// The dev server's audit key, under `target/ems-pg/`.
+pub const DEV_AUDIT_KEY: &str = "dev-audit-key";
+
+/// Random characters of the dev audit key (62 symbols each: about 380 bits).
+const DEV_AUDIT_KEY_LEN: usize = 64;
+
+/// The `AUDIT_HMAC_KEY` of the dev server: the developer's own (non-blank) one, else the
+/// kept dev key, made first when missing.
+fn audit_key(from_env: Option<String>, dev_key: &Path) -> Result<(OsString, String)> {
+    match from_env {
+        Some(path) if !path.trim().is_empty() => Ok((
+            path.into(),
+            "AUDIT_HMAC_KEY from your environment".to_owned(),
+        )),
+        _ => {
+            if secret::ensure_key(dev_key, DEV_AUDIT_KEY_LEN)? {
+                ui::step("making the dev audit key");
+            }
+            Ok((
+                dev_key.as_os_str().to_owned(),
+                format!(
+                    "{} (kept: the log verifies after restarts)",
+                    dev_key.display()
+                ),
+            ))
+        }
+    }
+}
 
 /// Where the dev server's `JWT_SIGNING_KEYS` come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +142,11 @@ pub fn run(paths: &Paths, flags: &Dev) -> Result<()> {
         }
     }
 
+    let (audit_key, audit_key_line) = audit_key(
+        std::env::var("AUDIT_HMAC_KEY").ok(),
+        &paths.pg_dir().join(DEV_AUDIT_KEY),
+    )?;
+
     let bind = std::env::var("BIND_ADDR")
         .ok()
         .filter(|b| !b.is_empty())
@@ -125,6 +161,7 @@ pub fn run(paths: &Paths, flags: &Dev) -> Result<()> {
          │ Log in as: {DEV_ADMIN} / {password}\n\
          │            (kept in {file})\n\
          │ Tokens:    signed with {keys}\n\
+         │ Audit key: {audit_key_line}\n\
          │ Database:  {database_url}\n\
          │ Ctrl-C stops the server and the cluster.\n\
          └────────────────────────────────────────────────────────────\n",
@@ -139,6 +176,7 @@ pub fn run(paths: &Paths, flags: &Dev) -> Result<()> {
         .env("ADMIN_USERNAME", DEV_ADMIN)
         .secret_env("ADMIN_PASSWORD", &admin.password)
         .env("JWT_SIGNING_KEYS", keys.value())
+        .env("AUDIT_HMAC_KEY", &audit_key)
         .env("APP_ENV", "development")
         .env("LOG_FORMAT", "pretty")
         .status()?;
@@ -168,6 +206,29 @@ mod tests {
         assert_eq!(browsable_url("127.0.0.1:8080"), "http://127.0.0.1:8080");
         assert_eq!(browsable_url("0.0.0.0:9000"), "http://127.0.0.1:9000");
         assert_eq!(browsable_url("[::]:9000"), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn the_dev_audit_key_is_made_once_unless_the_environment_names_one() {
+        let dir = std::env::temp_dir().join(format!("xtask-dev-audit-{}", std::process::id()));
+        let key = dir.join(DEV_AUDIT_KEY);
+
+        let (path, line) = audit_key(None, &key).unwrap();
+        assert_eq!(path, key.clone().into_os_string());
+        assert!(line.contains("verifies after restarts"), "{line}");
+        let made = std::fs::read_to_string(&key).unwrap();
+        assert!(made.trim().len() >= 32, "enough key material for ems");
+        audit_key(Some(" ".to_owned()), &key).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&key).unwrap(),
+            made,
+            "kept, not remade"
+        );
+
+        let (own, line) = audit_key(Some("/keys/audit.key".to_owned()), &key).unwrap();
+        assert_eq!(own, OsString::from("/keys/audit.key"));
+        assert!(line.contains("your environment"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -20,6 +20,7 @@ fn config(url: &str) -> PgConfig {
         connect_timeout: Duration::from_secs(1),
         statement_timeout: Duration::from_secs(2),
         audit_enabled: true,
+        audit_key: std::sync::Arc::new(adapters_postgres::ephemeral_audit_key()),
     }
 }
 

@@ -184,3 +184,24 @@ impl From<ChainReport> for VerifyReportDto {
         }
     }
 }
+
+/// `GET /audit-logs/verify` query.
+#[derive(Debug, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyAuditLogParams {
+    /// A checkpoint from `GET /audit-logs/checkpoint`: the log must also still extend
+    /// the head it states (400 `VALIDATION_FAILED` when it is not one signed by a
+    /// configured key).
+    pub checkpoint: Option<String>,
+}
+
+/// A signed checkpoint of the sealed chain's head.
+#[derive(Debug, Serialize, Deserialize, Apiv2Schema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointDto {
+    /// Compact JWS (header `typ: ems-audit-checkpoint+jws` and the signing key's `kid`,
+    /// verifiable with `/.well-known/jwks.json`) over `{seq, hash, count, iat}`: the head's
+    /// sequence number, its link hash (base64url), the entries from the anchor to it, and
+    /// the signing time (Unix seconds).
+    pub checkpoint: String,
+}

@@ -95,6 +95,7 @@ fn api_v1() -> web::Scope {
         // `/verify` before any `{id}` template of the audit log.
         .service(resource("/audit-logs", "GET").route(web::get().to(audit::list)))
         .service(resource("/audit-logs/verify", "GET").route(web::get().to(audit::verify)))
+        .service(resource("/audit-logs/checkpoint", "GET").route(web::get().to(audit::checkpoint)))
 }
 
 /// 405 with the `Allow` header RFC 9110 requires, naming the resource's methods.

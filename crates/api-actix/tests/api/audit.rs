@@ -1,6 +1,7 @@
 //! The audit log over HTTP: one entry per audited action with its actor, entity, request
-//! id, client IP and user agent; the list's access rules, filters and pages; tamper
-//! evidence that survives retention; no secret in any entry; `AUDIT_ENABLED=false`.
+//! id, client IP and user agent; the list's access rules, filters and pages; keyed tamper
+//! evidence (entry MACs, signed checkpoints) that survives retention and restarts; no
+//! secret in any entry; `AUDIT_ENABLED=false`; the `AUDIT_HMAC_KEY` setting.
 
 use std::time::Duration;
 
@@ -389,7 +390,11 @@ async fn only_admins_read_the_audit_log() {
     let admin = app.admin_token().await;
     let (_, user_token) = app.user_with_token(&admin, "alice").await;
 
-    for path in ["/api/v1/audit-logs", "/api/v1/audit-logs/verify"] {
+    for path in [
+        "/api/v1/audit-logs",
+        "/api/v1/audit-logs/verify",
+        "/api/v1/audit-logs/checkpoint",
+    ] {
         app.call("GET", path, Some(&user_token), None)
             .await
             .assert_error(403, "FORBIDDEN");
@@ -504,6 +509,29 @@ async fn the_list_filters_and_pages_newest_first() {
     assert!(later.is_empty());
 }
 
+/// `n` failed logins of ten days ago, one second apart, appended through the store (so
+/// bound to the database's audit key, which the servers of this database use too).
+async fn old_entries(db: &TestDatabase, n: i64) {
+    use domain::audit::{AuditAction, AuditEntry, EntityType, RequestContext};
+    use domain::ports::UnitOfWork;
+    let store = db.store();
+    for g in 1..=n {
+        let at = chrono::Utc::now() - chrono::Duration::days(10) + chrono::Duration::seconds(g);
+        let entry = AuditEntry::new(
+            uuid::Uuid::now_v7(),
+            &RequestContext::default(),
+            AuditAction::LoginFailed,
+            EntityType::User,
+            None,
+            json!({}),
+            at,
+        );
+        let mut tx = store.begin().await.unwrap();
+        tx.append_audit(&entry).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+}
+
 /// Polls verify until at least `rows` entries are checked (sealing runs every second).
 async fn sealed(app: &TestApp, admin: &str, rows: i64) -> Value {
     for _ in 0..100 {
@@ -592,15 +620,9 @@ async fn a_row_deleted_in_the_database_fails_verification_at_the_next_row() {
 
 #[actix_rt::test]
 async fn retention_purges_old_entries_and_ended_sessions_and_the_log_still_verifies() {
-    // Entries from ten days ago, written before the server starts.
+    // Entries from ten days ago, written (with the server's key) before it starts.
     let db = TestDatabase::new().await;
-    db.execute(
-        "INSERT INTO audit_logs (id, action, entity_type, metadata, created_at) \
-         SELECT gen_random_uuid(), 'LOGIN_FAILED', 'USER', '{}'::jsonb, \
-                now() - interval '10 days' + g * interval '1 second' \
-         FROM generate_series(1, 3) AS g",
-    )
-    .await;
+    old_entries(&db, 3).await;
     let app = TestApp::spawn_on(db, |vars| {
         generous(vars);
         vars.insert("AUDIT_RETENTION_DAYS".into(), "1".into());
@@ -840,13 +862,7 @@ async fn other_instance(database_url: &str, vars: &[(&str, &str)]) -> OtherInsta
 #[actix_rt::test]
 async fn two_processes_seal_and_purge_one_chain_without_conflict() {
     let db = TestDatabase::new().await;
-    db.execute(
-        "INSERT INTO audit_logs (id, action, entity_type, metadata, created_at) \
-         SELECT gen_random_uuid(), 'LOGIN_FAILED', 'USER', '{}'::jsonb, \
-                now() - interval '10 days' + g * interval '1 second' \
-         FROM generate_series(1, 5) AS g",
-    )
-    .await;
+    old_entries(&db, 5).await;
     let fast = [
         ("AUDIT_SEAL_INTERVAL", "100ms"),
         ("AUDIT_RETENTION_INTERVAL", "100ms"),
@@ -860,7 +876,10 @@ async fn two_processes_seal_and_purge_one_chain_without_conflict() {
         }
     })
     .await;
-    let other = other_instance(app.db.url(), &fast).await;
+    let key_file = crate::helpers::audit_key_file(&app.db);
+    let mut vars = fast.to_vec();
+    vars.push(("AUDIT_HMAC_KEY", key_file.to_str().unwrap()));
+    let other = other_instance(app.db.url(), &vars).await;
     let admin = app.admin_token().await;
 
     // Logins through both processes at once; both seal and purge the same log.
@@ -983,4 +1002,269 @@ async fn bulk_and_export_actions_leave_one_entry_naming_the_actor_and_client() {
     assert_about(&entry, &me["id"], "USER", &Value::Null);
     let entry = one_entry(&app, &admin, "DATA_EXPORT", "rid-data-export", 1).await;
     assert_about(&entry, &me["id"], "USER", &me["id"]);
+}
+
+/// A signed checkpoint of the log as it is now.
+async fn checkpoint(app: &TestApp, admin: &str) -> String {
+    let reply = app
+        .call("GET", "/api/v1/audit-logs/checkpoint", Some(admin), None)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["checkpoint"]
+        .as_str()
+        .expect("a checkpoint")
+        .to_owned()
+}
+
+async fn verify_with(app: &TestApp, admin: &str, checkpoint: &str) -> crate::helpers::Reply {
+    app.call(
+        "GET",
+        &format!("/api/v1/audit-logs/verify?checkpoint={checkpoint}"),
+        Some(admin),
+        None,
+    )
+    .await
+}
+
+#[actix_rt::test]
+async fn a_checkpoint_is_a_jws_over_the_sealed_head_verifiable_with_the_jwks() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "alice", "USER").await;
+    let rows = count(&app.db, "SELECT count(*) AS n FROM audit_logs").await;
+    sealed(&app, &admin, rows).await;
+
+    let jws = checkpoint(&app, &admin).await;
+
+    let header = jsonwebtoken::decode_header(&jws).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("ems-audit-checkpoint+jws"));
+    let kid = header.kid.expect("a kid");
+    let jwks = app.call("GET", "/.well-known/jwks.json", None, None).await;
+    let jwk_value = jwks.body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .expect("the kid is published")
+        .clone();
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk_value).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    let claims = jsonwebtoken::decode::<Value>(
+        &jws,
+        &jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap(),
+        &validation,
+    )
+    .expect("the JWKS verifies the checkpoint")
+    .claims;
+    let head = count(&app.db, "SELECT head_seq AS n FROM audit_chain_anchor").await;
+    assert!(head >= rows, "{claims}");
+    assert_eq!(claims["seq"], head, "{claims}");
+    assert_eq!(claims["count"], head, "nothing purged: {claims}");
+    assert_eq!(
+        claims["hash"].as_str().unwrap().len(),
+        43,
+        "32 bytes base64url"
+    );
+    let iat = claims["iat"].as_i64().unwrap();
+    assert!(
+        (chrono::Utc::now().timestamp() - iat).abs() < 60,
+        "{claims}"
+    );
+}
+
+#[actix_rt::test]
+async fn verify_with_a_checkpoint_holds_until_a_row_before_it_is_changed() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "alice", "USER").await;
+    let rows = count(&app.db, "SELECT count(*) AS n FROM audit_logs").await;
+    sealed(&app, &admin, rows).await;
+    let jws = checkpoint(&app, &admin).await;
+    app.create_user(&admin, "bob", "USER").await;
+
+    let reply = verify_with(&app, &admin, &jws).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["valid"], true, "{}", reply.body);
+
+    app.db
+        .execute("UPDATE audit_logs SET request_id = 'forged' WHERE chain_seq = 1")
+        .await;
+    let reply = verify_with(&app, &admin, &jws).await;
+    assert_eq!(reply.body["valid"], false, "{}", reply.body);
+    assert!(reply.body["firstBrokenId"].is_string(), "{}", reply.body);
+}
+
+#[actix_rt::test]
+async fn a_checkpoint_finds_the_newest_rows_removed_with_the_head_moved_back() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    let rows = count(&app.db, "SELECT count(*) AS n FROM audit_logs").await;
+    sealed(&app, &admin, rows).await;
+    // The head as it was, kept by the attacker.
+    app.db
+        .execute("CREATE TABLE old_anchor AS SELECT * FROM audit_chain_anchor")
+        .await;
+    app.create_user(&admin, "alice", "USER").await;
+    sealed(&app, &admin, rows + 1).await;
+    let jws = checkpoint(&app, &admin).await;
+
+    let old_head = count(&app.db, "SELECT head_seq AS n FROM old_anchor").await;
+    app.db
+        .execute(&format!(
+            "DELETE FROM audit_logs WHERE chain_seq > {old_head}; \
+             UPDATE audit_chain_anchor AS a SET head_seq = o.head_seq, \
+                 head_hash = o.head_hash, head_mac = o.head_mac FROM old_anchor AS o"
+        ))
+        .await;
+
+    let reply = verify_with(&app, &admin, &jws).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["valid"], false, "{}", reply.body);
+}
+
+#[actix_rt::test]
+async fn a_malformed_or_foreign_checkpoint_is_a_validation_error_naming_it() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    let jws = checkpoint(&app, &admin).await;
+    let (head, _) = jws.rsplit_once('.').unwrap();
+    let bad_signature = format!("{head}.AAAA");
+    for token in ["garbage", "a.b.c", bad_signature.as_str(), admin.as_str()] {
+        let reply = verify_with(&app, &admin, token).await;
+        reply.assert_error(400, "VALIDATION_FAILED");
+        assert_eq!(
+            reply.body["details"][0]["field"], "checkpoint",
+            "{}",
+            reply.body
+        );
+    }
+    // One signed by another server's key.
+    let other = TestApp::spawn_with(generous).await;
+    let other_admin = other.admin_token().await;
+    let foreign = checkpoint(&other, &other_admin).await;
+    let reply = verify_with(&app, &admin, &foreign).await;
+    reply.assert_error(400, "VALIDATION_FAILED");
+    assert_eq!(reply.body["details"][0]["field"], "checkpoint");
+}
+
+#[actix_rt::test]
+async fn a_row_inserted_in_the_database_is_found_before_it_could_be_sealed() {
+    let app = TestApp::spawn_with(|vars| {
+        generous(vars);
+        // The sealer never runs during this test.
+        vars.insert("AUDIT_SEAL_INTERVAL".into(), "1h".into());
+    })
+    .await;
+    let admin = app.admin_token().await;
+    // The first tick ran at start; wait for it to have sealed the bootstrap entries.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let forged = uuid::Uuid::now_v7();
+    app.db
+        .execute(&format!(
+            "INSERT INTO audit_logs (id, action, entity_type, metadata, created_at) \
+             VALUES ('{forged}', 'LOGIN', 'USER', '{{}}'::jsonb, now() - interval '30 days')"
+        ))
+        .await;
+
+    let reply = app
+        .call("GET", "/api/v1/audit-logs/verify", Some(&admin), None)
+        .await;
+
+    assert_eq!(reply.body["valid"], false, "{}", reply.body);
+    assert_eq!(reply.body["firstBrokenId"], forged.to_string());
+}
+
+#[actix_rt::test]
+async fn a_server_restarted_over_the_same_database_still_verifies_its_log() {
+    // A kept signing key, as in production: the checkpoint outlives the process too.
+    let keep = |vars: &mut Vars| {
+        generous(vars);
+        vars.insert(
+            "JWT_SIGNING_KEYS".into(),
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/jwt-ed25519.pem"
+            )
+            .into(),
+        );
+    };
+    let app = TestApp::spawn_with(keep).await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "alice", "USER").await;
+    let rows = count(&app.db, "SELECT count(*) AS n FROM audit_logs").await;
+    sealed(&app, &admin, rows).await;
+    let jws = checkpoint(&app, &admin).await;
+
+    let db = app.stop().await;
+    let app = TestApp::spawn_on(db, keep).await;
+    let admin = app.admin_token().await;
+    let reply = verify_with(&app, &admin, &jws).await;
+
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["valid"], true, "{}", reply.body);
+}
+
+fn ems_serve(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ems"))
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("LOG_FORMAT", "pretty")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_production_start_without_an_audit_key_stops_with_one_line() {
+    let signing_key =
+        std::env::temp_dir().join(format!("ems-audit-prod-{}.pem", std::process::id()));
+    std::fs::write(
+        &signing_key,
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/jwt-ed25519.pem"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+
+    let (code, stderr) = ems_serve(&[
+        ("APP_ENV", "production"),
+        ("JWT_SIGNING_KEYS", signing_key.to_str().unwrap()),
+    ]);
+
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("ems: configuration error: AUDIT_HMAC_KEY: is required"),
+        "{stderr}"
+    );
+    std::fs::remove_file(signing_key).unwrap();
+}
+
+#[test]
+fn a_short_audit_key_file_stops_the_start_with_one_line_naming_it() {
+    let key = std::env::temp_dir().join(format!("ems-audit-short-{}.key", std::process::id()));
+    std::fs::write(&key, "too-short-key-material\n").unwrap();
+
+    let (code, stderr) = ems_serve(&[
+        ("APP_ENV", "test"),
+        ("AUDIT_HMAC_KEY", key.to_str().unwrap()),
+    ]);
+
+    assert_ne!(code, Some(0), "{stderr}");
+    let last = stderr.trim().lines().last().unwrap_or_default().to_owned();
+    assert!(last.starts_with("ems: AUDIT_HMAC_KEY: "), "{stderr}");
+    assert!(
+        !stderr.contains("too-short-key-material"),
+        "the key is never printed: {stderr}"
+    );
+    std::fs::remove_file(key).unwrap();
 }

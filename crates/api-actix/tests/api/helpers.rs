@@ -186,8 +186,13 @@ impl TestApp {
     /// Like [`spawn_with`](Self::spawn_with) over a database the test prepared first.
     pub async fn spawn_on(db: TestDatabase, configure: impl FnOnce(&mut Vars)) -> Self {
         init_logs();
+        let audit_key = audit_key_file(&db);
         let mut vars: Vars = [
             ("DATABASE_URL", db.url()),
+            (
+                "AUDIT_HMAC_KEY",
+                audit_key.to_str().expect("a UTF-8 temp path"),
+            ),
             ("BIND_ADDR", "127.0.0.1:0"),
             ("APP_ENV", "test"),
             ("ADMIN_USERNAME", ADMIN),
@@ -353,6 +358,17 @@ impl TestApp {
         let pair = self.login(username, STRONG).await;
         (user, token(&pair))
     }
+}
+
+/// The audit key file of `db` (written on first use): the key is the database's own
+/// (`TestDatabase::audit_key`), so every server a test starts over one database, and
+/// every store the test opens on it, bind and verify entries alike.
+pub fn audit_key_file(db: &TestDatabase) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("ems-audit-key-{}", db.name()));
+    if !path.exists() {
+        std::fs::write(&path, db.audit_key_material()).expect("the audit key file is written");
+    }
+    path
 }
 
 /// The access token of a token pair.

@@ -88,6 +88,8 @@ impl Shared {
             .env("ADMIN_USERNAME", ADMIN)
             .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("JWT_SIGNING_KEYS", &self.key)
+            // One audit key for every instance, as in production.
+            .env("AUDIT_HMAC_KEY", crate::helpers::audit_key_file(&self.db))
             .env("TRUSTED_PROXIES", "127.0.0.1")
             .env("RATE_LIMIT", "100000")
             .env("LOG_FORMAT", "json")

@@ -1,6 +1,7 @@
-//! `GET /audit-logs` and `GET /audit-logs/verify`.
+//! `GET /audit-logs`, `GET /audit-logs/verify` and `GET /audit-logs/checkpoint`.
 
 use domain::audit::{AuditEntry, AuditQuery, ChainReport};
+use domain::audit_evidence::Checkpoint;
 use domain::page::Page;
 
 use crate::error::AppError;
@@ -35,7 +36,11 @@ impl ListAuditLogs {
     }
 }
 
-/// Checks the audit log's hash chain.
+/// Longest checkpoint accepted (a compact JWS of a few hundred characters).
+const MAX_CHECKPOINT_LEN: usize = 4096;
+
+/// Checks the audit log: every entry MAC, the keyed chain and, optionally, that the log
+/// still extends a signed checkpoint.
 pub struct VerifyAuditLog {
     ports: Ports,
 }
@@ -46,18 +51,70 @@ impl VerifyAuditLog {
         Self { ports }
     }
 
-    /// Runs it. Admin only.
-    #[tracing::instrument(name = "verify_audit_log", skip_all)]
-    pub async fn execute(&self, who: &Principal) -> Result<ChainReport, AppError> {
+    /// Runs it. Admin only. A `checkpoint` that is malformed or not signed by a
+    /// configured key is a validation error of the field `checkpoint`.
+    #[tracing::instrument(name = "verify_audit_log", skip_all, fields(audit.checkpoint = checkpoint.is_some()))]
+    pub async fn execute(
+        &self,
+        who: &Principal,
+        checkpoint: Option<&str>,
+    ) -> Result<ChainReport, AppError> {
         who.require_admin()?;
-        let report = self.ports.audit.verify().await?;
+        let checkpoint = match checkpoint {
+            None => None,
+            Some(token) => Some(self.checkpoint(token)?),
+        };
+        let report = self.ports.audit.verify(checkpoint).await?;
         if !report.valid {
             tracing::warn!(
                 audit.checked = report.checked,
                 audit.first_broken_id = ?report.first_broken_id,
-                "audit log chain is broken"
+                "audit log does not verify"
             );
         }
         Ok(report)
+    }
+
+    fn checkpoint(&self, token: &str) -> Result<Checkpoint, AppError> {
+        let invalid =
+            || AppError::invalid("checkpoint", "is not a checkpoint signed by this server");
+        if token.is_empty() || token.len() > MAX_CHECKPOINT_LEN {
+            return Err(invalid());
+        }
+        self.ports.checkpoints.verify(token).map_err(|_| invalid())
+    }
+}
+
+/// Signs a checkpoint of the sealed chain's head, once the log verifies.
+pub struct CreateAuditCheckpoint {
+    ports: Ports,
+}
+
+impl CreateAuditCheckpoint {
+    /// Builds the use case.
+    pub fn new(ports: Ports) -> Self {
+        Self { ports }
+    }
+
+    /// Runs it. Admin only. Verifies the whole log first, so a checkpoint never vouches
+    /// for a tampered one: `Conflict` when it does not verify.
+    #[tracing::instrument(name = "create_audit_checkpoint", skip_all)]
+    pub async fn execute(&self, who: &Principal) -> Result<String, AppError> {
+        who.require_admin()?;
+        let report = self.ports.audit.verify(None).await?;
+        if !report.valid {
+            tracing::warn!(
+                audit.first_broken_id = ?report.first_broken_id,
+                "audit log does not verify; no checkpoint signed"
+            );
+            return Err(AppError::Conflict(
+                "the audit log does not verify; no checkpoint is signed",
+            ));
+        }
+        let checkpoint = Checkpoint {
+            head: report.head,
+            issued_at: self.ports.clock.now().timestamp(),
+        };
+        Ok(self.ports.checkpoints.sign(&checkpoint)?)
     }
 }

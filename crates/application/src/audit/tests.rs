@@ -2,6 +2,7 @@
 
 use chrono::Duration;
 use domain::audit::{AuditQuery, ChainReport, PurgeReport};
+use domain::audit_evidence::{ChainHead, Checkpoint, CheckpointInvalid};
 use domain::error::RepoError;
 use domain::page::Page;
 use domain::user::Role;
@@ -25,10 +26,14 @@ async fn a_regular_user_may_neither_list_nor_verify_the_audit_log() {
     let listed = ListAuditLogs::new(ports.clone())
         .execute(&regular(), &AuditQuery::default())
         .await;
-    let verified = VerifyAuditLog::new(ports).execute(&regular()).await;
+    let verified = VerifyAuditLog::new(ports.clone())
+        .execute(&regular(), None)
+        .await;
+    let checkpoint = CreateAuditCheckpoint::new(ports).execute(&regular()).await;
 
     assert!(matches!(listed, Err(AppError::Forbidden)));
     assert!(matches!(verified, Err(AppError::Forbidden)));
+    assert!(matches!(checkpoint, Err(AppError::Forbidden)));
 }
 
 #[tokio::test]
@@ -86,16 +91,17 @@ async fn a_bad_cursor_is_a_validation_error() {
 #[tokio::test]
 async fn verification_reports_the_first_broken_entry() {
     let mut mocks = Mocks::new();
-    mocks.audit.expect_verify().times(1).returning(|| {
+    mocks.audit.expect_verify().times(1).returning(|_| {
         Ok(ChainReport {
             valid: false,
             checked: 3,
             first_broken_id: Some(testing::id(7)),
+            head: head(),
         })
     });
 
     let report = VerifyAuditLog::new(mocks.ports())
-        .execute(&admin())
+        .execute(&admin(), None)
         .await
         .unwrap();
 
@@ -160,4 +166,109 @@ async fn sealing_returns_how_many_entries_were_sealed() {
         .returning(|| Ok(5));
 
     assert_eq!(SealAuditLog::new(mocks.ports()).execute().await.unwrap(), 5);
+}
+
+fn head() -> ChainHead {
+    ChainHead {
+        seq: 12,
+        hash: vec![5; 32],
+        count: 10,
+    }
+}
+
+fn report(valid: bool) -> ChainReport {
+    ChainReport {
+        valid,
+        checked: 10,
+        first_broken_id: None,
+        head: head(),
+    }
+}
+
+#[tokio::test]
+async fn a_checkpoint_signs_the_verified_head_at_the_current_time() {
+    let mut mocks = Mocks::new();
+    mocks
+        .audit
+        .expect_verify()
+        .withf(Option::is_none)
+        .times(1)
+        .returning(|_| Ok(report(true)));
+    mocks
+        .checkpoints
+        .expect_sign()
+        .withf(|c| c.head == head() && c.issued_at == testing::now().timestamp())
+        .times(1)
+        .returning(|_| Ok("a.b.c".into()));
+
+    let jws = CreateAuditCheckpoint::new(mocks.ports())
+        .execute(&admin())
+        .await
+        .unwrap();
+
+    assert_eq!(jws, "a.b.c");
+}
+
+#[tokio::test]
+async fn no_checkpoint_is_signed_for_a_log_that_does_not_verify() {
+    let mut mocks = Mocks::new();
+    mocks.audit.expect_verify().returning(|_| Ok(report(false)));
+    mocks.checkpoints.expect_sign().never();
+
+    let err = CreateAuditCheckpoint::new(mocks.ports())
+        .execute(&admin())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::Conflict(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn verification_with_a_checkpoint_hands_the_verified_checkpoint_to_the_store() {
+    let checkpoint = Checkpoint {
+        head: head(),
+        issued_at: 1,
+    };
+    let mut mocks = Mocks::new();
+    let expected = checkpoint.clone();
+    mocks
+        .checkpoints
+        .expect_verify()
+        .withf(|t| t == "good.jws.token")
+        .returning(move |_| Ok(checkpoint.clone()));
+    mocks
+        .audit
+        .expect_verify()
+        .withf(move |c| c.as_ref() == Some(&expected))
+        .times(1)
+        .returning(|_| Ok(report(true)));
+
+    let report = VerifyAuditLog::new(mocks.ports())
+        .execute(&admin(), Some("good.jws.token"))
+        .await
+        .unwrap();
+
+    assert!(report.valid);
+}
+
+#[tokio::test]
+async fn a_checkpoint_not_signed_by_us_is_a_validation_error_of_that_field() {
+    let mut mocks = Mocks::new();
+    mocks
+        .checkpoints
+        .expect_verify()
+        .returning(|_| Err(CheckpointInvalid));
+    mocks.audit.expect_verify().never();
+    let ports = mocks.ports();
+
+    for token in ["forged.jws.token", "", &"x".repeat(5000)] {
+        let err = VerifyAuditLog::new(ports.clone())
+            .execute(&admin(), Some(token))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, AppError::Validation(ref f) if f[0].field == "checkpoint"),
+            "{err:?}"
+        );
+    }
 }
