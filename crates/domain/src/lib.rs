@@ -9,6 +9,7 @@ pub mod ports;
 pub mod preferences;
 pub mod rate_limit;
 pub mod session;
+pub mod text;
 pub mod token;
 pub mod user;
 
