@@ -21,7 +21,8 @@ use crate::http::rate_limit::{Quotas, RateLimits};
 use crate::metrics::{self, Metrics};
 use crate::routes;
 use crate::security::{
-    tls, Argon2Hasher, JwtIssuer, JwtKeys, OsSecretGenerator, SystemClock, UuidV7Ids,
+    tls, Argon2Hasher, BlockingPasswordStrength, JwtIssuer, JwtKeys, OsSecretGenerator,
+    SystemClock, UuidV7Ids,
 };
 use crate::system::HostProbe;
 use adapters_redis::{FallbackRateLimiter, LocalRateLimiter, RedisRateLimiter};
@@ -266,6 +267,7 @@ impl Application {
             audit: store.clone(),
             uow: store.clone(),
             hasher: Arc::new(Argon2Hasher::new().map_err(StartupError::Hasher)?),
+            strength: Arc::new(BlockingPasswordStrength::new()),
             tokens: Arc::new(JwtIssuer::new(
                 keys.clone(),
                 settings.jwt_issuer.clone(),

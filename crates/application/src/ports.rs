@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use domain::ports::{
-    AuditRepository, AuthCache, Clock, HealthCheck, IdGenerator, PasswordHasher, SecretGenerator,
-    SecurityMetrics, SessionActivity, SessionRepository, SystemProbe, TokenIssuer, UnitOfWork,
-    UserRepository,
+    AuditRepository, AuthCache, Clock, HealthCheck, IdGenerator, PasswordHasher, PasswordStrength,
+    SecretGenerator, SecurityMetrics, SessionActivity, SessionRepository, SystemProbe, TokenIssuer,
+    UnitOfWork, UserRepository,
 };
 
 /// The outside world as the use cases see it. Cloning shares the adapters.
@@ -22,6 +22,8 @@ pub struct Ports {
     pub uow: Arc<dyn UnitOfWork>,
     /// Password hashing.
     pub hasher: Arc<dyn PasswordHasher>,
+    /// The new-password policy, off the async workers.
+    pub strength: Arc<dyn PasswordStrength>,
     /// Access token signing and verification.
     pub tokens: Arc<dyn TokenIssuer>,
     /// Time.

@@ -8,6 +8,6 @@ pub mod secrets;
 pub mod tls;
 
 pub use jwt::{JwtIssuer, JwtKeyError, JwtKeys};
-pub use password::Argon2Hasher;
+pub use password::{Argon2Hasher, BlockingPasswordStrength};
 pub use secrets::{OsSecretGenerator, SystemClock, UuidV7Ids};
 pub use tls::TlsError;
