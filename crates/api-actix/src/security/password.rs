@@ -160,8 +160,11 @@ pub struct BlockingPasswordStrength {
 }
 
 impl BlockingPasswordStrength {
-    /// A judge running as many estimates at once as the machine has CPUs.
+    /// A judge running as many estimates at once as the machine has CPUs. Builds the
+    /// estimator's dictionaries once, synchronously (tens of milliseconds, once per
+    /// process), so that no request pays for it: call it at start-up.
     pub fn new() -> Self {
+        let _ = domain::password::estimate("warm-up", &[]);
         let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Self::with_concurrency(cpus)
     }
