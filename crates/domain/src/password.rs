@@ -482,13 +482,19 @@ mod tests {
 
     #[test]
     fn the_worst_inputs_are_judged_within_a_generous_bound() {
-        // The real bound is about 10 ms in a release build (see `estimator_timings`);
-        // this one holds in a debug build on a busy machine.
+        // The real cost is a few milliseconds (see `estimator_timings`); this bound
+        // holds in a debug build on a busy machine. The best of three runs counts, so
+        // that a preemption of this thread is not blamed on the estimator.
         warm_up();
         for (name, raw) in worst_inputs() {
-            let started = std::time::Instant::now();
-            let _ = NewPassword::parse(&raw, &ann(), &["someone@example.org", "Some One"]);
-            let took = started.elapsed();
+            let took = (0..3)
+                .map(|_| {
+                    let started = std::time::Instant::now();
+                    let _ = NewPassword::parse(&raw, &ann(), &["someone@example.org", "Some One"]);
+                    started.elapsed()
+                })
+                .min()
+                .unwrap_or_default();
             assert!(
                 took < std::time::Duration::from_millis(250),
                 "{name}: {took:?}"
