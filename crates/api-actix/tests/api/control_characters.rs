@@ -214,6 +214,8 @@ async fn a_control_character_in_a_query_or_path_is_refused_naming_the_parameter(
         ("/api/v1/users?q=a%00b", "q"),
         ("/api/v1/users?q=a%1Bb", "q"),
         ("/api/v1/users?sort=user%00name", "sort"),
+        ("/api/v1/users?role=AD%00MIN", "role"),
+        ("/api/v1/users/export?status=ACTIVE%00", "status"),
         ("/api/v1/users?cursor=%00", "cursor"),
         (
             &*format!("/api/v1/users?sort=username&cursor={forged}"),
