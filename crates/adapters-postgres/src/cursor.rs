@@ -78,9 +78,12 @@ pub(crate) fn parse_opt_time(v: &Value) -> Result<Option<DateTime<Utc>>, RepoErr
     }
 }
 
-/// Reads a text cursor value.
+/// Reads a text cursor value. No sort key this store issues holds a control
+/// character (the value types refuse them), and PostgreSQL refuses NUL in a query
+/// parameter: a forged cursor with one is invalid, not a 500.
 pub(crate) fn parse_text(v: &Value) -> Result<String, RepoError> {
     v.as_str()
+        .filter(|s| !domain::text::has_control(s))
         .map(str::to_owned)
         .ok_or(RepoError::InvalidCursor)
 }

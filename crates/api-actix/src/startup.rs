@@ -21,8 +21,8 @@ use crate::http::rate_limit::{Quotas, RateLimits};
 use crate::metrics::{self, Metrics};
 use crate::routes;
 use crate::security::{
-    tls, Argon2Hasher, JwsCheckpoints, JwtIssuer, JwtKeys, OsSecretGenerator, SystemClock,
-    UuidV7Ids,
+    tls, Argon2Hasher, BlockingPasswordStrength, JwsCheckpoints, JwtIssuer, JwtKeys,
+    OsSecretGenerator, SystemClock, UuidV7Ids,
 };
 use crate::system::HostProbe;
 use adapters_redis::{FallbackRateLimiter, LocalRateLimiter, RedisRateLimiter};
@@ -286,6 +286,7 @@ impl Application {
             checkpoints: Arc::new(JwsCheckpoints::new(keys.clone())),
             uow: store.clone(),
             hasher: Arc::new(Argon2Hasher::new().map_err(StartupError::Hasher)?),
+            strength: Arc::new(BlockingPasswordStrength::new()),
             tokens: Arc::new(JwtIssuer::new(
                 keys.clone(),
                 settings.jwt_issuer.clone(),

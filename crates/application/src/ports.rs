@@ -5,8 +5,8 @@ use std::sync::Arc;
 use chrono::Duration;
 use domain::ports::{
     AuditRepository, AuthCache, CheckpointSigner, Clock, HealthCheck, IdGenerator, PasswordHasher,
-    SecretGenerator, SecurityMetrics, SessionActivity, SessionRepository, SystemProbe, TokenIssuer,
-    UnitOfWork, UserRepository,
+    PasswordStrength, SecretGenerator, SecurityMetrics, SessionActivity, SessionRepository,
+    SystemProbe, TokenIssuer, UnitOfWork, UserRepository,
 };
 
 /// The outside world as the use cases see it. Cloning shares the adapters.
@@ -24,6 +24,8 @@ pub struct Ports {
     pub uow: Arc<dyn UnitOfWork>,
     /// Password hashing.
     pub hasher: Arc<dyn PasswordHasher>,
+    /// The new-password policy, off the async workers.
+    pub strength: Arc<dyn PasswordStrength>,
     /// Access token signing and verification.
     pub tokens: Arc<dyn TokenIssuer>,
     /// Time.

@@ -8,9 +8,9 @@ use domain::error::RepoError;
 use domain::password::PasswordHash;
 use domain::ports::{
     LoginOutcome, MockAuditRepository, MockAuthCache, MockCheckpointSigner, MockClock,
-    MockHealthCheck, MockIdGenerator, MockPasswordHasher, MockSecretGenerator, MockSessionActivity,
-    MockSessionRepository, MockSystemProbe, MockTokenIssuer, MockTransaction, MockUnitOfWork,
-    MockUserRepository, SecurityMetrics,
+    MockHealthCheck, MockIdGenerator, MockPasswordHasher, MockPasswordStrength,
+    MockSecretGenerator, MockSessionActivity, MockSessionRepository, MockSystemProbe,
+    MockTokenIssuer, MockTransaction, MockUnitOfWork, MockUserRepository, SecurityMetrics,
 };
 use domain::session::{Session, SessionId};
 use domain::token::RefreshSecret;
@@ -85,6 +85,8 @@ pub(crate) struct Mocks {
     pub checkpoints: MockCheckpointSigner,
     pub uow: MockUnitOfWork,
     pub hasher: MockPasswordHasher,
+    /// No expectation by default: [`Mocks::judging`] runs the real policy.
+    pub strength: MockPasswordStrength,
     pub tokens: MockTokenIssuer,
     pub secrets: MockSecretGenerator,
     pub database: MockHealthCheck,
@@ -115,6 +117,7 @@ impl Mocks {
             checkpoints: MockCheckpointSigner::new(),
             uow: MockUnitOfWork::new(),
             hasher: MockPasswordHasher::new(),
+            strength: MockPasswordStrength::new(),
             tokens: MockTokenIssuer::new(),
             secrets: MockSecretGenerator::new(),
             database: MockHealthCheck::new(),
@@ -164,6 +167,21 @@ impl Mocks {
         self
     }
 
+    /// Passwords are judged by the real policy, as the blocking adapter would.
+    pub(crate) fn judging(mut self) -> Self {
+        self.strength
+            .expect_judge()
+            .returning(|candidate, username, context| {
+                let context: Vec<&str> = context.iter().map(String::as_str).collect();
+                Ok(domain::password::NewPassword::parse(
+                    candidate.expose(),
+                    username,
+                    &context,
+                ))
+            });
+        self
+    }
+
     pub(crate) fn ports(self) -> Ports {
         let counter = Arc::new(AtomicU64::new(1_000));
         let mut ids = MockIdGenerator::new();
@@ -178,6 +196,7 @@ impl Mocks {
             checkpoints: Arc::new(self.checkpoints),
             uow: Arc::new(self.uow),
             hasher: Arc::new(self.hasher),
+            strength: Arc::new(self.strength),
             tokens: Arc::new(self.tokens),
             clock: Arc::new(clock),
             ids: Arc::new(ids),

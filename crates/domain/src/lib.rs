@@ -12,6 +12,7 @@ pub mod preferences;
 pub mod rate_limit;
 pub mod session;
 pub mod sign_in;
+pub mod text;
 pub mod token;
 pub mod user;
 

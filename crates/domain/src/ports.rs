@@ -11,7 +11,7 @@ use crate::audit_evidence::{Checkpoint, CheckpointInvalid};
 use crate::error::{RepoError, ServiceError};
 use crate::lockout::LockoutState;
 use crate::page::{Page, PageRequest, UserQuery};
-use crate::password::{NewPassword, Password, PasswordHash};
+use crate::password::{NewPassword, Password, PasswordError, PasswordHash};
 use crate::preferences::Preferences;
 use crate::rate_limit::{Quota, RateDecision};
 use crate::session::{RevocationReason, Session, SessionId};
@@ -329,6 +329,25 @@ pub trait PasswordHasher: Send + Sync {
     /// Spends the cost of one verification and returns false: used for unknown users so
     /// that timing does not reveal which names exist.
     async fn verify_dummy(&self, candidate: &Password) -> Result<bool, ServiceError>;
+}
+
+/// The password policy ([`NewPassword::parse`]) run off the async workers: the strength
+/// estimator costs milliseconds of CPU per password, which an async worker must not
+/// spend, and a bulk create judges up to a thousand. Call it after every cheaper check
+/// (authorization, the other fields), so that a refused request costs no estimate.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait PasswordStrength: Send + Sync {
+    /// Judges `candidate` as the new password of `username`; `context` are other words
+    /// the estimator treats as guessable (email, display name). The inner result is the
+    /// policy's verdict, exactly as [`NewPassword::parse`] gives it; `ServiceError` only
+    /// when the work could not run (a shut-down pool, a panicked task).
+    async fn judge(
+        &self,
+        candidate: &Password,
+        username: &Username,
+        context: &[String],
+    ) -> Result<Result<NewPassword, PasswordError>, ServiceError>;
 }
 
 /// Signs and verifies access tokens.

@@ -59,6 +59,7 @@ pub struct Email(String);
 impl Email {
     /// Parses an email address.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        crate::text::no_control("email", raw)?;
         let value = raw.trim();
         let invalid = || FieldError::new("email", "must be a valid email address");
         if value.is_empty() || value.len() > 254 {
@@ -91,25 +92,23 @@ impl Email {
     }
 }
 
-/// A display name: 1–100 characters after trimming, no control characters.
+/// A display name: 1–100 characters after trimming, no control characters anywhere
+/// (not even a trailing line break that trimming would remove).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
 impl DisplayName {
     /// Parses a display name.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        // Checked before trimming: a tab or line break at either end is refused too,
+        // not silently cut.
+        crate::text::no_control("displayName", raw)?;
         let value = raw.trim();
         let len = value.chars().count();
         if !(1..=100).contains(&len) {
             return Err(FieldError::new(
                 "displayName",
                 "must be 1 to 100 characters long after trimming",
-            ));
-        }
-        if value.chars().any(char::is_control) {
-            return Err(FieldError::new(
-                "displayName",
-                "must not contain control characters",
             ));
         }
         Ok(Self(value.to_owned()))
@@ -299,6 +298,27 @@ mod tests {
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse(&"x".repeat(101)).is_err());
         assert!(DisplayName::parse("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn every_text_field_refuses_nul_and_control_characters_naming_itself() {
+        for bad in ["An\u{0}n", "Ann\n", "\tAnn", "A\u{7f}nn", "A\u{9b}nn"] {
+            assert_eq!(
+                DisplayName::parse(bad).map_err(|e| e.field),
+                Err("displayName".to_owned()),
+                "{bad:?}"
+            );
+            assert_eq!(
+                Email::parse(&format!("{bad}@example.org")).map_err(|e| e.field),
+                Err("email".to_owned()),
+                "{bad:?}"
+            );
+            assert_eq!(
+                Username::parse(bad).map_err(|e| e.field),
+                Err("username".to_owned()),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -73,6 +73,12 @@ impl ListAuditLogsParams {
             .is_some_and(|id| id.is_empty() || id.chars().count() > 100)
         {
             problems.push(FieldError::new("entityId", "must be 1 to 100 characters"));
+        } else if let Some(Err(e)) = self
+            .entity_id
+            .as_deref()
+            .map(|id| domain::text::no_control("entityId", id))
+        {
+            problems.push(e);
         }
         match page {
             Some(page) if problems.is_empty() => Ok(AuditQuery {

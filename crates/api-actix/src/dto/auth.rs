@@ -17,6 +17,20 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+impl From<LoginRequest> for application::auth::LoginCommand {
+    /// The claimed name is kept as text a store can hold: a control character (NUL
+    /// above all, which PostgreSQL refuses) becomes U+FFFD. No username contains one,
+    /// so the attempt stays what it was, a name that matches nobody: 401
+    /// `INVALID_CREDENTIALS` after the same work as any unknown name, audited as such.
+    /// The password is only ever hashed, so it passes as sent.
+    fn from(r: LoginRequest) -> Self {
+        Self {
+            username: domain::text::printable(&r.username),
+            password: domain::password::Password::new(r.password),
+        }
+    }
+}
+
 /// `POST /auth/refresh` body.
 #[derive(Deserialize, Apiv2Schema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod csv;
 pub mod health;
 pub mod list;
 pub mod profile;

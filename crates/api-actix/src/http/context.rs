@@ -28,7 +28,9 @@ impl FromRequest for Ctx {
         let user_agent = req
             .headers()
             .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
+            // Bytes that are not UTF-8 (HTTP allows obs-text) are replaced, not lost;
+            // control characters are dropped: nothing a store would refuse reaches it.
+            .map(|v| String::from_utf8_lossy(v.as_bytes()))
             .map(|ua| {
                 ua.chars()
                     .filter(|c| !c.is_control())

@@ -691,7 +691,32 @@ pub fn json_config(limit_bytes: usize) -> web::JsonConfig {
 
 /// `QueryConfig` whose failures are 400 `VALIDATION_FAILED`.
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, _req| ApiError::from_query_error(&err).into())
+    web::QueryConfig::default().error_handler(|err, req| {
+        let named = match &err {
+            QueryPayloadError::Deserialize(e) => {
+                unknown_query_value(req.query_string(), &e.to_string())
+            }
+            _ => None,
+        };
+        match named {
+            Some(detail) => ApiError::validation([detail]).into(),
+            None => ApiError::from_query_error(&err).into(),
+        }
+    })
+}
+
+/// serde names no parameter when a value is not one of an enum's (`unknown variant `X`,
+/// expected ...`): the parameter is the one that holds `X` (`role`, `status`).
+fn unknown_query_value(query: &str, message: &str) -> Option<FieldDetail> {
+    let rest = message.strip_prefix("unknown variant `")?;
+    let (variant, rest) = rest.split_once('`')?;
+    let expected = rest.strip_prefix(", expected ")?;
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query).ok()?;
+    let (key, _) = pairs.into_inner().into_iter().find(|(_, v)| v == variant)?;
+    Some(FieldDetail::new(
+        key,
+        format!("has an unknown value, expected {expected}"),
+    ))
 }
 
 /// `PathConfig` whose failures are 400 `VALIDATION_FAILED`.

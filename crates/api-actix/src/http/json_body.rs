@@ -43,7 +43,52 @@ pub(crate) fn from_object<T: DeserializeOwned>(value: serde_json::Value) -> Resu
             "must be a JSON object",
         )]));
     }
-    T::deserialize(value).map_err(|e| ApiError::from_json_error(&JsonPayloadError::Deserialize(e)))
+    T::deserialize(&value).map_err(|e| match unknown_value_at(&value, &e.to_string()) {
+        Some(detail) => ApiError::validation([detail]),
+        None => ApiError::from_json_error(&JsonPayloadError::Deserialize(e)),
+    })
+}
+
+/// serde names no field when a string is not one of an enum's values (`unknown variant
+/// `X`, expected ...`): the field is found as where `X` sits in the body (`theme`,
+/// `users[3].role`), so the answer names it as the contract asks. Should another field
+/// before it hold the very same text, that one is named: still a field of the request.
+fn unknown_value_at(value: &serde_json::Value, message: &str) -> Option<FieldDetail> {
+    let rest = message.strip_prefix("unknown variant `")?;
+    let (variant, rest) = rest.split_once('`')?;
+    let expected = rest.strip_prefix(", expected ")?;
+    let field = path_of_string(value, variant)?;
+    Some(FieldDetail::new(
+        field,
+        format!("has an unknown value, expected {expected}"),
+    ))
+}
+
+/// The path (`a.b`, `users[3].role`) of the first string in `value` equal to `wanted`.
+fn path_of_string(value: &serde_json::Value, wanted: &str) -> Option<String> {
+    match value {
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, v)| match v {
+            serde_json::Value::String(s) if s == wanted => Some(key.clone()),
+            _ => path_of_string(v, wanted).map(|inner| {
+                if inner.starts_with('[') {
+                    format!("{key}{inner}")
+                } else {
+                    format!("{key}.{inner}")
+                }
+            }),
+        }),
+        serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| match v {
+            serde_json::Value::String(s) if s == wanted => Some(format!("[{i}]")),
+            _ => path_of_string(v, wanted).map(|inner| {
+                if inner.starts_with('[') {
+                    format!("[{i}]{inner}")
+                } else {
+                    format!("[{i}].{inner}")
+                }
+            }),
+        }),
+        _ => None,
+    }
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
@@ -92,6 +137,46 @@ mod tests {
         let err = from_object::<Login>(serde_json::json!(["admin", "secret"])).unwrap_err();
         assert_eq!(err.code, ErrorCode::ValidationFailed);
         assert_eq!(err.details.unwrap()[0].field, "body");
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    enum Theme {
+        #[serde(rename = "light")]
+        Light,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Prefs {
+        name: String,
+        theme: Theme,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Many {
+        users: Vec<Prefs>,
+    }
+
+    #[test]
+    fn an_unknown_enum_value_is_reported_under_its_field() {
+        let err = from_object::<Prefs>(serde_json::json!({"name": "x", "theme": "da\u{0}rk"}))
+            .unwrap_err();
+        let details = err.details.unwrap();
+        assert_eq!(details[0].field, "theme");
+        assert!(
+            details[0].message.contains("`light`"),
+            "{}",
+            details[0].message
+        );
+
+        let err = from_object::<Many>(serde_json::json!({"users": [
+            {"name": "a", "theme": "light"},
+            {"name": "b", "theme": "dark"},
+        ]}))
+        .unwrap_err();
+        assert_eq!(err.details.unwrap()[0].field, "users[1].theme");
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! Security headers on every response, errors included: `X-Content-Type-Options`,
 //! `X-Frame-Options`, `Referrer-Policy`, a `Content-Security-Policy` that allows nothing
 //! for API responses and only what the bundled Swagger UI needs under `/api/docs`,
-//! `Cache-Control: no-store` on responses that carry tokens or personal data, no
-//! `Server` banner, and `Strict-Transport-Security` on connections that came in over
+//! the caching rule of the contract (see [`Caching`]), no `Server` banner, and `Strict-Transport-Security` on connections that came in over
 //! TLS (never over plain HTTP, where a browser must ignore it and a proxy in front
 //! decides; ADR 0013).
 //!
@@ -42,16 +41,63 @@ const DOCS_PREFIX: &str = "/api/docs";
 /// The OpenAPI document under it: plain JSON, so it keeps the strict policy.
 const SPEC_PATH: &str = "/api/docs/openapi.json";
 
-/// Whether responses under `path` must not be stored by browsers or proxies: tokens
-/// (auth), the caller's personal data (profile) and their sessions (IPs, devices).
-fn is_sensitive(path: &str) -> bool {
-    let under = |prefix: &str| {
-        path == prefix
-            || path
-                .strip_prefix(prefix)
-                .is_some_and(|rest| rest.starts_with('/'))
-    };
-    under("/api/v1/auth") || under("/api/v1/profile") || under("/api/v1/sessions")
+/// How a response may be cached: the contract's rule, in this one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Caching {
+    /// A public response (health, JWKS, the explorer): its own headers stand.
+    Public,
+    /// `private, no-cache`: an authenticated response; no shared cache keeps it, and a
+    /// client revalidates it with its `ETag` before reuse.
+    Revalidate,
+    /// `no-store` (and `Pragma: no-cache`): a response that carries a secret (tokens,
+    /// `temporaryPassword`) or a bulk of personal data (every export, the profile, the
+    /// caller's sessions with their IPs and devices). Error answers of these routes too:
+    /// nothing on them is worth keeping.
+    NoStore,
+}
+
+/// Whether `path` is `prefix` or below it.
+fn under(path: &str, prefix: &str) -> bool {
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+impl Caching {
+    /// The rule for a request to `path` (the raw path, or the route template it matched,
+    /// such as `/api/v1/users/{id}/reset-password`); `authenticated` when it carried
+    /// credentials.
+    fn of(path: &str, authenticated: bool) -> Self {
+        let api = under(path, "/api/v1");
+        let secret = under(path, "/api/v1/auth")
+            || under(path, "/api/v1/profile")
+            || under(path, "/api/v1/sessions")
+            || (api && (path.ends_with("/export") || path.ends_with("/reset-password")));
+        if secret {
+            Self::NoStore
+        } else if api || authenticated || path == "/metrics" || path == "/api/health/detailed" {
+            Self::Revalidate
+        } else {
+            Self::Public
+        }
+    }
+
+    fn apply(self, headers: &mut HeaderMap) {
+        match self {
+            Self::Public => {}
+            Self::Revalidate => {
+                headers.insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-cache"),
+                );
+            }
+            Self::NoStore => {
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            }
+        }
+    }
 }
 
 /// Whether `path` is an explorer page or asset.
@@ -67,14 +113,14 @@ fn is_docs_page(path: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Policy {
     csp: &'static str,
-    no_store: bool,
+    caching: Caching,
     hsts: bool,
 }
 
 impl Policy {
     /// `tls`: whether the connection is TLS, as the listener that accepted it says
     /// (`AppConfig::secure`), never as a client's `X-Forwarded-Proto` claims.
-    fn for_request(path: &str, tls: bool) -> Self {
+    fn for_request(path: &str, tls: bool, authenticated: bool) -> Self {
         Self {
             hsts: tls,
             csp: if is_docs_page(path) {
@@ -82,8 +128,17 @@ impl Policy {
             } else {
                 API_CSP
             },
-            no_store: is_sensitive(path),
+            caching: Caching::of(path, authenticated),
         }
+    }
+
+    /// Once routed: the route template the request matched decides too, so that a path
+    /// spelled another way (percent-encoded) still gets its route's rule.
+    fn routed(mut self, pattern: Option<&str>, authenticated: bool) -> Self {
+        if let Some(pattern) = pattern {
+            self.caching = self.caching.max(Caching::of(pattern, authenticated));
+        }
+        self
     }
 
     fn apply(self, headers: &mut HeaderMap) {
@@ -94,10 +149,7 @@ impl Policy {
         set(headers, header::X_FRAME_OPTIONS, "DENY");
         set(headers, header::REFERRER_POLICY, "no-referrer");
         set(headers, header::CONTENT_SECURITY_POLICY, self.csp);
-        if self.no_store {
-            set(headers, header::CACHE_CONTROL, "no-store");
-            set(headers, header::PRAGMA, "no-cache");
-        }
+        self.caching.apply(headers);
         if self.hsts {
             set(headers, header::STRICT_TRANSPORT_SECURITY, HSTS);
         }
@@ -112,9 +164,11 @@ pub async fn security_headers_middleware<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<B>, Error> {
-    let policy = Policy::for_request(req.path(), req.app_config().secure());
+    let authenticated = req.headers().contains_key(header::AUTHORIZATION);
+    let policy = Policy::for_request(req.path(), req.app_config().secure(), authenticated);
     match next.call(req).await {
         Ok(mut res) => {
+            let policy = policy.routed(res.request().match_pattern().as_deref(), authenticated);
             policy.apply(res.headers_mut());
             Ok(res)
         }
@@ -217,10 +271,62 @@ mod tests {
         assert!(API_CSP.starts_with("default-src 'none'; frame-ancestors 'none'"));
         assert_eq!(
             header(&res, header::CACHE_CONTROL),
-            Some("max-age=60"),
-            "not a sensitive path"
+            Some("private, no-cache"),
+            "an API response is never kept by a shared cache, whatever the handler said"
         );
         assert_eq!(header(&res, header::PRAGMA), None);
+    }
+
+    #[actix_web::test]
+    async fn the_caching_rule_covers_secrets_exports_and_everything_authenticated() {
+        for path in [
+            "/api/v1/auth/login",
+            "/api/v1/auth/refresh",
+            "/api/v1/profile",
+            "/api/v1/profile/export",
+            "/api/v1/sessions",
+            "/api/v1/users/export",
+            "/api/v1/users/{id}/export",
+            "/api/v1/users/{id}/reset-password",
+            "/api/v1/users/0190c8a0-0000-7000-8000-000000000000/reset-password",
+            "/api/v1/audit-logs/export",
+        ] {
+            assert_eq!(Caching::of(path, false), Caching::NoStore, "{path}");
+        }
+        for path in [
+            "/api/v1/users",
+            "/api/v1/users/{id}",
+            "/api/v1/users/search",
+            "/api/v1/audit-logs",
+            "/api/v1/nowhere",
+            "/api/health/detailed",
+            "/metrics",
+        ] {
+            assert_eq!(Caching::of(path, false), Caching::Revalidate, "{path}");
+        }
+        for path in [
+            "/api/health",
+            "/.well-known/jwks.json",
+            "/api/docs/index.html",
+        ] {
+            assert_eq!(Caching::of(path, false), Caching::Public, "{path}");
+            assert_eq!(
+                Caching::of(path, true),
+                Caching::Revalidate,
+                "{path} with a token"
+            );
+        }
+        assert_eq!(Caching::of("/api/v1/profiles", false), Caching::Revalidate);
+    }
+
+    #[actix_web::test]
+    async fn the_matched_route_can_only_tighten_the_rule() {
+        let raw = Policy::for_request("/api/v1/users/x/reset%2Dpassword", false, true);
+        assert_eq!(raw.caching, Caching::Revalidate);
+        let routed = raw.routed(Some("/api/v1/users/{id}/reset-password"), true);
+        assert_eq!(routed.caching, Caching::NoStore);
+        let loosened = Policy::for_request("/api/v1/profile", false, true).routed(None, true);
+        assert_eq!(loosened.caching, Caching::NoStore);
     }
 
     #[actix_web::test]
@@ -251,6 +357,16 @@ mod tests {
     #[actix_web::test]
     async fn a_path_that_only_starts_like_profile_is_not_sensitive() {
         let res = get("/api/v1/profiles").await;
+
+        assert_eq!(
+            header(&res, header::CACHE_CONTROL),
+            Some("private, no-cache")
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_public_response_keeps_its_own_caching() {
+        let res = get("/api/docs/index.html").await;
 
         assert_eq!(header(&res, header::CACHE_CONTROL), Some("max-age=60"));
     }
@@ -290,7 +406,7 @@ mod tests {
     async fn hsts_is_applied_on_tls_connections_only() {
         for path in ["/api/health", "/api/docs/index.html", "/api/v1/auth/login"] {
             let mut tls = HeaderMap::new();
-            Policy::for_request(path, true).apply(&mut tls);
+            Policy::for_request(path, true, false).apply(&mut tls);
             assert_eq!(
                 tls.get(header::STRICT_TRANSPORT_SECURITY).unwrap(),
                 HSTS,
@@ -298,7 +414,7 @@ mod tests {
             );
 
             let mut plain = HeaderMap::new();
-            Policy::for_request(path, false).apply(&mut plain);
+            Policy::for_request(path, false, false).apply(&mut plain);
             assert!(plain.get(header::STRICT_TRANSPORT_SECURITY).is_none());
         }
         assert_eq!(HSTS, "max-age=63072000; includeSubDomains");

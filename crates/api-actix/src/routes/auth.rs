@@ -2,7 +2,6 @@
 
 use actix_web::HttpRequest;
 use application::auth::LoginCommand;
-use domain::password::Password;
 use paperclip::actix::{api_v2_operation, web, NoContent};
 
 use crate::dto::auth::{LoginRequest, LogoutRequest, RefreshRequest, TokenPairDto};
@@ -26,11 +25,7 @@ pub async fn login(
     ctx: Ctx,
     body: JsonBody<LoginRequest>,
 ) -> Result<web::Json<TokenPairDto>, ApiError> {
-    let body = body.into_inner();
-    let command = LoginCommand {
-        username: body.username,
-        password: Password::new(body.password),
-    };
+    let command = LoginCommand::from(body.into_inner());
     let pair = state.use_cases.login.execute(command, &ctx.0).await?;
     record_user(&req, pair.user.id);
     Ok(web::Json(pair.into()))

@@ -91,21 +91,11 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// A free-text cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab,
-/// CR first) gets a leading `'`, as OWASP advises against CSV injection.
-fn cell(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    }
-}
-
-/// One CSV line per user (no header).
+/// One CSV line per user (no header), every field quoted, free text neutralized
+/// ([`crate::dto::csv`]).
 fn csv_rows(users: &[User]) -> Result<Vec<u8>, csv::Error> {
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
+    let cell = crate::dto::csv::neutralize;
+    let mut w = crate::dto::csv::row_writer();
     for u in users {
         w.write_record([
             u.id.to_string(),
@@ -124,6 +114,7 @@ fn csv_rows(users: &[User]) -> Result<Vec<u8>, csv::Error> {
     w.into_inner().map_err(|e| e.into_error().into())
 }
 
+/// The header line, unquoted: constant, harmless text, exactly as the contract spells it.
 fn csv_header() -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(CSV_HEADER)?;
@@ -300,18 +291,4 @@ pub async fn profile(
         body: data.into(),
         disposition: attachment("profile", "json", Utc::now()),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cell;
-
-    #[test]
-    fn cells_a_spreadsheet_would_evaluate_are_neutralised() {
-        for formula in ["=1+1", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
-            assert_eq!(cell(formula), format!("'{formula}"));
-        }
-        assert_eq!(cell("Ann = Bob"), "Ann = Bob");
-        assert_eq!(cell("ann@example.org"), "ann@example.org");
-    }
 }

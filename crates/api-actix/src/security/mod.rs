@@ -13,6 +13,6 @@ pub mod tls;
 pub use audit_key::AuditKeyFileError;
 pub use checkpoint::JwsCheckpoints;
 pub use jwt::{JwtIssuer, JwtKeyError, JwtKeys};
-pub use password::Argon2Hasher;
+pub use password::{Argon2Hasher, BlockingPasswordStrength};
 pub use secrets::{OsSecretGenerator, SystemClock, UuidV7Ids};
 pub use tls::TlsError;

@@ -1,8 +1,10 @@
-//! argon2id password hashing with the OWASP parameters (m = 19 MiB, t = 2, p = 1).
+//! argon2id password hashing with the OWASP parameters (m = 19 MiB, t = 2, p = 1), and
+//! the new-password policy (the zxcvbn strength estimate).
 //!
-//! Hashing is deliberately slow, so it runs on tokio's blocking pool and never on the
-//! async workers; a semaphore sized to the CPU count bounds how many hashes run at
-//! once, so a burst of logins queues cheaply instead of piling up blocking threads.
+//! Both cost CPU, hashing deliberately, so they run on tokio's blocking pool and never
+//! on the async workers; a semaphore sized to the CPU count bounds how many run at
+//! once, so a burst of logins or a bulk create queues cheaply instead of piling up
+//! blocking threads.
 
 use std::sync::Arc;
 
@@ -12,8 +14,9 @@ use argon2::password_hash::{
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use domain::error::ServiceError;
-use domain::password::{NewPassword, Password, PasswordHash};
-use domain::ports::PasswordHasher;
+use domain::password::{NewPassword, Password, PasswordError, PasswordHash};
+use domain::ports::{PasswordHasher, PasswordStrength};
+use domain::user::Username;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
@@ -149,6 +152,64 @@ impl PasswordHasher for Argon2Hasher {
     }
 }
 
+/// The [`PasswordStrength`] port: [`NewPassword::parse`] on the blocking pool, at most
+/// as many at once as the machine has CPUs. Cloning shares the permits.
+#[derive(Debug, Clone)]
+pub struct BlockingPasswordStrength {
+    permits: Arc<Semaphore>,
+}
+
+impl BlockingPasswordStrength {
+    /// A judge running as many estimates at once as the machine has CPUs. Builds the
+    /// estimator's dictionaries once, synchronously (tens of milliseconds, once per
+    /// process), so that no request pays for it: call it at start-up.
+    pub fn new() -> Self {
+        let _ = domain::password::estimate("warm-up", &[]);
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Self::with_concurrency(cpus)
+    }
+
+    /// A judge running at most `concurrency` (at least 1) estimates at once.
+    pub fn with_concurrency(concurrency: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+}
+
+impl Default for BlockingPasswordStrength {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl PasswordStrength for BlockingPasswordStrength {
+    #[tracing::instrument(name = "password.judge", skip_all)]
+    async fn judge(
+        &self,
+        candidate: &Password,
+        username: &Username,
+        context: &[String],
+    ) -> Result<Result<NewPassword, PasswordError>, ServiceError> {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| ServiceError("password judge is shut down".into()))?;
+        let password = secret_copy(candidate);
+        let username = username.clone();
+        let context = context.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let context: Vec<&str> = context.iter().map(String::as_str).collect();
+            let verdict = NewPassword::parse(password.expose_secret(), &username, &context);
+            drop(permit);
+            verdict
+        })
+        .await
+        .map_err(|e| ServiceError(format!("password judging task failed: {e}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +310,61 @@ mod tests {
             assert!(task.await.unwrap().unwrap());
         }
         assert_eq!(hasher.permits.available_permits(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_judge_gives_the_policy_verdict() {
+        let judge = BlockingPasswordStrength::with_concurrency(1);
+        let ann = Username::parse("ann").unwrap();
+
+        let strong = judge
+            .judge(&Password::new("correct-Horse-battery-9"), &ann, &[])
+            .await
+            .unwrap();
+        let weak = judge
+            .judge(&Password::new("password123"), &ann, &[])
+            .await
+            .unwrap();
+        let named = judge
+            .judge(
+                &Password::new("Violet-Harbor-42"),
+                &ann,
+                &["violet.harbor@example.org".to_owned()],
+            )
+            .await
+            .unwrap();
+
+        assert!(strong.is_ok());
+        assert!(matches!(weak, Err(PasswordError::Weak { .. })));
+        assert_eq!(
+            named.is_ok(),
+            NewPassword::parse("Violet-Harbor-42", &ann, &["violet.harbor@example.org"]).is_ok()
+        );
+        assert_eq!(judge.permits.available_permits(), 1);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn judging_leaves_the_async_worker_free() {
+        // On a single-threaded runtime, a ticker keeps running while a judgement is
+        // under way only if the judgement runs elsewhere.
+        let judge = BlockingPasswordStrength::with_concurrency(1);
+        let ann = Username::parse("ann").unwrap();
+        let ticks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&ticks);
+        let ticker = tokio::spawn(async move {
+            loop {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::task::yield_now().await;
+            }
+        });
+        let worst = "9'!;2)*1@,5:4.(|7-+0#6&$3%8?".repeat(5);
+        let worst: String = worst.chars().take(128).collect();
+
+        let verdict = judge.judge(&Password::new(worst), &ann, &[]).await.unwrap();
+        ticker.abort();
+
+        assert!(verdict.is_ok() || matches!(verdict, Err(PasswordError::Weak { .. })));
+        assert!(ticks.load(std::sync::atomic::Ordering::SeqCst) > 0);
     }
 
     #[test]

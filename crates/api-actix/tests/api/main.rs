@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod bulk_export;
+mod control_characters;
 mod errors;
 mod health;
 mod helpers;

@@ -1,5 +1,5 @@
-//! Security headers over HTTP: on successes, errors and unknown routes; no-store on auth
-//! and profile responses; the explorer's policy allows exactly the inline script and
+//! Security headers over HTTP: on successes, errors and unknown routes; no-store on
+//! secrets and exports, `private, no-cache` on every other authenticated answer; the explorer's policy allows exactly the inline script and
 //! style of the `index.html` it serves.
 
 use base64::Engine as _;
@@ -154,4 +154,171 @@ async fn the_explorer_policy_allows_exactly_what_its_page_needs() {
     assert_eq!(directive("connect-src"), "connect-src 'self'");
     assert_eq!(directive("default-src"), "default-src 'none'");
     assert_eq!(directive("frame-ancestors"), "frame-ancestors 'none'");
+}
+
+/// A request (method, path, token, body) and the status it must get.
+type Case<'a> = (
+    &'a str,
+    String,
+    Option<&'a str>,
+    Option<serde_json::Value>,
+    u16,
+);
+
+#[actix_rt::test]
+async fn secrets_and_exports_are_never_stored_and_every_other_authenticated_answer_is_revalidated()
+{
+    let app = TestApp::spawn_with(|vars| {
+        vars.insert("LOGIN_RATE_LIMIT".into(), "1000".into());
+        vars.insert("RATE_LIMIT".into(), "100000".into());
+    })
+    .await;
+    let pair = app.login(ADMIN, ADMIN_PASSWORD).await;
+    let admin = crate::helpers::token(&pair);
+    let (ann, _) = app.user_with_token(&admin, "ann").await;
+    let (_, user) = app.user_with_token(&admin, "bob").await;
+    let ann_id = ann["id"].as_str().unwrap().to_owned();
+    let reset = format!("/api/v1/users/{ann_id}/reset-password");
+    let unknown = "/api/v1/users/0190c8a0-0000-7000-8000-000000000000";
+    let refresh = json!({ "refreshToken": crate::helpers::refresh_token(&pair) });
+    let wrong = json!({ "username": ADMIN, "password": "wrong-password-1" });
+
+    let no_store: Vec<Case> = vec![
+        ("POST", "/api/v1/auth/login".into(), None, Some(wrong), 401),
+        (
+            "POST",
+            "/api/v1/auth/refresh".into(),
+            None,
+            Some(refresh),
+            200,
+        ),
+        ("GET", "/api/v1/profile".into(), Some(&admin), None, 200),
+        ("GET", "/api/v1/profile".into(), None, None, 401),
+        (
+            "GET",
+            "/api/v1/profile/export".into(),
+            Some(&admin),
+            None,
+            200,
+        ),
+        ("GET", "/api/v1/profile/export".into(), None, None, 401),
+        ("GET", "/api/v1/sessions".into(), Some(&admin), None, 200),
+        ("PATCH", reset.clone(), Some(&admin), Some(json!({})), 200),
+        ("PATCH", reset.clone(), Some(&user), Some(json!({})), 403),
+        (
+            "PATCH",
+            reset.clone(),
+            Some(&admin),
+            Some(json!({ "x": 1 })),
+            400,
+        ),
+        (
+            "PATCH",
+            format!("{unknown}/reset-password"),
+            Some(&admin),
+            Some(json!({})),
+            404,
+        ),
+        (
+            "PATCH",
+            reset.replace("-password", "%2Dpassword"),
+            Some(&admin),
+            Some(json!({})),
+            200,
+        ),
+        (
+            "GET",
+            "/api/v1/users/export?format=csv".into(),
+            Some(&admin),
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/api/v1/users/export?format=json".into(),
+            Some(&admin),
+            None,
+            200,
+        ),
+        (
+            "GET",
+            "/api/v1/users/export?format=xml".into(),
+            Some(&admin),
+            None,
+            400,
+        ),
+        ("GET", "/api/v1/users/export".into(), None, None, 401),
+    ];
+    for (method, path, token, body, status) in no_store {
+        let reply = app.call(method, &path, token, body).await;
+        assert_eq!(reply.status, status, "{method} {path}: {}", reply.body);
+        assert_eq!(
+            reply.header("cache-control").as_deref(),
+            Some("no-store"),
+            "{method} {path} ({status})"
+        );
+        assert_eq!(
+            reply.header("pragma").as_deref(),
+            Some("no-cache"),
+            "{path}"
+        );
+    }
+
+    let ann_path = format!("/api/v1/users/{ann_id}");
+    let revalidated: Vec<Case> = vec![
+        ("GET", "/api/v1/users".into(), Some(&admin), None, 200),
+        ("GET", "/api/v1/users".into(), Some(&user), None, 403),
+        ("GET", "/api/v1/users".into(), None, None, 401),
+        (
+            "GET",
+            "/api/v1/users/search?q=ann".into(),
+            Some(&admin),
+            None,
+            200,
+        ),
+        ("GET", ann_path.clone(), Some(&admin), None, 200),
+        ("GET", unknown.into(), Some(&admin), None, 404),
+        (
+            "PATCH",
+            ann_path.clone(),
+            Some(&admin),
+            Some(json!({ "displayName": "" })),
+            400,
+        ),
+        ("GET", "/api/v1/audit-logs".into(), Some(&admin), None, 200),
+        (
+            "GET",
+            "/api/health/detailed".into(),
+            Some(&admin),
+            None,
+            200,
+        ),
+        ("GET", "/api/v1/nowhere".into(), Some(&admin), None, 404),
+    ];
+    for (method, path, token, body, status) in revalidated {
+        let reply = app.call(method, &path, token, body).await;
+        assert_eq!(reply.status, status, "{method} {path}: {}", reply.body);
+        assert_eq!(
+            reply.header("cache-control").as_deref(),
+            Some("private, no-cache"),
+            "{method} {path} ({status})"
+        );
+    }
+
+    let first = app.call("GET", &ann_path, Some(&admin), None).await;
+    let etag = first.header("etag").unwrap();
+    let not_modified = app
+        .send(
+            "GET",
+            &ann_path,
+            Some(&admin),
+            None,
+            &[("If-None-Match", &etag)],
+        )
+        .await;
+    assert_eq!(not_modified.status, 304);
+    assert_eq!(
+        not_modified.header("cache-control").as_deref(),
+        Some("private, no-cache")
+    );
 }

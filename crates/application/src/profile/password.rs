@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::audit::{AuditAction, RequestContext};
-use domain::password::{NewPassword, Password, PasswordHash};
+use domain::password::{Password, PasswordHash};
 use domain::session::RevocationReason;
 use domain::sign_in::{self, Refusal};
 use domain::user::User;
@@ -80,11 +80,15 @@ impl ChangePassword {
                 "must differ from the current password",
             ));
         }
-        let mut context = vec![user.display_name.as_str()];
+        let mut context = vec![user.display_name.as_str().to_owned()];
         if let Some(email) = &user.email {
-            context.push(email.as_str());
+            context.push(email.as_str().to_owned());
         }
-        let new_password = NewPassword::parse(cmd.new_password.expose(), &user.username, &context)
+        let new_password = self
+            .ports
+            .strength
+            .judge(&cmd.new_password, &user.username, &context)
+            .await?
             .map_err(|e| AppError::password("newPassword", e))?;
         let hash = self.ports.hasher.hash(&new_password).await?;
 
@@ -255,7 +259,7 @@ mod tests {
                     && *except == Some(SessionId(testing::id(900)))
             })
             .returning(|_, _, _, _| Ok(2));
-        let mut mocks = Mocks::new().knowing(user).with_tx(tx).hashing();
+        let mut mocks = Mocks::new().knowing(user).with_tx(tx).hashing().judging();
         mocks.hasher.expect_verify().returning(|_, _| Ok(true));
 
         change(mocks, "old-password-1", STRONG).await.unwrap();
@@ -276,6 +280,7 @@ mod tests {
             .with_tx(tx);
         mocks.hasher.expect_verify().returning(|_, _| Ok(false));
         mocks.hasher.expect_hash().never();
+        mocks.strength.expect_judge().never();
         let logins = mocks.logins.clone();
 
         let err = change(mocks, "wrong-password", STRONG).await.unwrap_err();
@@ -318,6 +323,7 @@ mod tests {
         let mut mocks = Mocks::new().knowing(user).with_tx(tx);
         mocks.hasher.expect_verify().returning(|_, _| Ok(true));
         mocks.hasher.expect_hash().never();
+        mocks.strength.expect_judge().never();
         let logins = mocks.logins.clone();
 
         let err = change(mocks, "old-password-1", STRONG).await.unwrap_err();
@@ -343,7 +349,7 @@ mod tests {
         second
             .expect_revoke_user_sessions()
             .returning(|_, _, _, _| Ok(0));
-        let mut mocks = Mocks::new().knowing(read).hashing();
+        let mut mocks = Mocks::new().knowing(read).hashing().judging();
         let mut queue = vec![second, first];
         mocks
             .uow
@@ -367,7 +373,7 @@ mod tests {
         locking(&mut tx, reset, false);
         tx.expect_update_user().never();
         tx.expect_commit().never();
-        let mut mocks = Mocks::new().knowing(read).with_tx(tx).hashing();
+        let mut mocks = Mocks::new().knowing(read).with_tx(tx).hashing().judging();
         mocks.hasher.expect_verify().returning(|_, _| Ok(true));
 
         let err = change(mocks, "old-password-1", STRONG).await.unwrap_err();
@@ -393,7 +399,7 @@ mod tests {
             })
             .returning(|_, _, _| Ok(()));
         tx.expect_update_user().never();
-        let mut mocks = Mocks::new().knowing(read).with_tx(tx).hashing();
+        let mut mocks = Mocks::new().knowing(read).with_tx(tx).hashing().judging();
         mocks.hasher.expect_verify().returning(|_, _| Ok(true));
 
         let err = change(mocks, "old-password-1", STRONG).await.unwrap_err();
@@ -404,7 +410,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_weak_new_password_is_refused_with_feedback_after_the_current_one_matched() {
-        let mut mocks = Mocks::new().knowing(testing::user(1, Role::User));
+        let mut mocks = Mocks::new().knowing(testing::user(1, Role::User)).judging();
         mocks
             .hasher
             .expect_verify()
@@ -426,7 +432,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_new_password_must_differ_from_the_current_one() {
-        let mut mocks = Mocks::new().knowing(testing::user(1, Role::User));
+        let mut mocks = Mocks::new().knowing(testing::user(1, Role::User)).judging();
         mocks.hasher.expect_verify().returning(|_, _| Ok(true));
 
         let err = change(mocks, STRONG, STRONG).await.unwrap_err();

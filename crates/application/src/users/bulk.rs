@@ -11,7 +11,7 @@ use domain::RepoError;
 use futures_util::future::join_all;
 use serde_json::json;
 
-use super::create::{build_user, NewUserInput, ValidNewUser};
+use super::create::{build_user, CheckedNewUser, NewUserInput, ValidNewUser};
 use super::ensure_another_active_admin;
 use crate::error::AppError;
 use crate::ports::Ports;
@@ -169,6 +169,7 @@ impl BulkCreateUsers {
         ctx: &RequestContext,
     ) -> Result<Vec<User>, AppError> {
         let checked = self.check(who, &inputs)?;
+        let checked = self.judge_all(checked).await;
         let problems: Vec<FieldError> = checked
             .iter()
             .enumerate()
@@ -210,6 +211,7 @@ impl BulkCreateUsers {
         ctx: &RequestContext,
     ) -> Result<Vec<BulkCreateItem>, AppError> {
         let checked = self.check(who, &inputs)?;
+        let checked = self.judge_all(checked).await;
         let requested = checked.len();
         let users = self.hash_all(checked).await;
         let now = self.ports.clock.now();
@@ -233,12 +235,13 @@ impl BulkCreateUsers {
         Ok(items)
     }
 
-    /// Authorizes, bounds the batch, validates each item and finds repeats within it.
+    /// Authorizes, bounds the batch, validates each item's fields and finds repeats
+    /// within it: everything cheap, before any password is judged.
     fn check(
         &self,
         who: &Principal,
         inputs: &[NewUserInput],
-    ) -> Result<Vec<Result<ValidNewUser, AppError>>, AppError> {
+    ) -> Result<Vec<Result<CheckedNewUser, AppError>>, AppError> {
         who.require_admin()?;
         if inputs.is_empty() || inputs.len() > MAX_BULK_ITEMS {
             return Err(AppError::invalid(
@@ -252,7 +255,7 @@ impl BulkCreateUsers {
             .iter()
             .enumerate()
             .map(|(i, input)| {
-                let valid = input.validate()?;
+                let valid = input.check_fields()?;
                 let name = valid.username.as_str().to_lowercase();
                 if let Some(first) = names.get(&name) {
                     return Err(AppError::invalid(
@@ -274,6 +277,23 @@ impl BulkCreateUsers {
                 Ok(valid)
             })
             .collect())
+    }
+
+    /// Judges the passwords of the items whose other fields are valid, concurrently
+    /// (the [`domain::ports::PasswordStrength`] adapter bounds the parallelism); invalid
+    /// items pass through.
+    async fn judge_all(
+        &self,
+        checked: Vec<Result<CheckedNewUser, AppError>>,
+    ) -> Vec<Result<ValidNewUser, AppError>> {
+        let ports = &self.ports;
+        join_all(checked.into_iter().map(|item| async move {
+            match item {
+                Ok(fields) => fields.judge(ports).await,
+                Err(e) => Err(e),
+            }
+        }))
+        .await
     }
 
     /// Hashes the valid items' passwords concurrently (the hasher bounds the

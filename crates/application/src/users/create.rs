@@ -25,6 +25,16 @@ pub struct NewUserInput {
     pub role: Option<Role>,
 }
 
+/// A new user whose fields but the password's strength are valid: what every cheap
+/// check leaves for the estimator.
+pub(crate) struct CheckedNewUser {
+    pub username: Username,
+    pub email: Option<Email>,
+    pub display_name: DisplayName,
+    pub password: domain::password::Password,
+    pub role: Role,
+}
+
 /// A validated new user, ready to hash and insert.
 pub(crate) struct ValidNewUser {
     pub username: Username,
@@ -35,8 +45,8 @@ pub(crate) struct ValidNewUser {
 }
 
 impl NewUserInput {
-    /// Validates every field, reporting all problems at once.
-    pub(crate) fn validate(&self) -> Result<ValidNewUser, AppError> {
+    /// Validates every field but the password's strength, reporting all problems at once.
+    pub(crate) fn check_fields(&self) -> Result<CheckedNewUser, AppError> {
         let mut problems = Problems::default();
         let username = problems.check(Username::parse(&self.username));
         let email = match &self.email {
@@ -48,19 +58,56 @@ impl NewUserInput {
         else {
             return Err(problems.into_error());
         };
-        let mut context = vec![display_name.as_str()];
-        if let Some(email) = &email {
-            context.push(email.as_str());
-        }
-        let password = NewPassword::parse(self.password.expose(), &username, &context)
-            .map_err(|e| AppError::password("password", e))?;
-        Ok(ValidNewUser {
+        Ok(CheckedNewUser {
             username,
             email,
             display_name,
-            password,
+            password: self.password.clone(),
             role: self.role.unwrap_or(Role::User),
         })
+    }
+
+    /// Validates every field, the password's strength on the calling thread: for the
+    /// start-up bootstrap only, where no request waits on an async worker.
+    pub(crate) fn validate(&self) -> Result<ValidNewUser, AppError> {
+        let checked = self.check_fields()?;
+        let context = checked.context();
+        let context: Vec<&str> = context.iter().map(String::as_str).collect();
+        let password = NewPassword::parse(checked.password.expose(), &checked.username, &context)
+            .map_err(|e| AppError::password("password", e))?;
+        Ok(checked.with(password))
+    }
+}
+
+impl CheckedNewUser {
+    /// The words the estimator should treat as guessable: display name and email.
+    fn context(&self) -> Vec<String> {
+        let mut context = vec![self.display_name.as_str().to_owned()];
+        if let Some(email) = &self.email {
+            context.push(email.as_str().to_owned());
+        }
+        context
+    }
+
+    /// Judges the password through the [`domain::ports::PasswordStrength`] port (off the
+    /// async workers): the last and dearest check.
+    pub(crate) async fn judge(self, ports: &Ports) -> Result<ValidNewUser, AppError> {
+        let password = ports
+            .strength
+            .judge(&self.password, &self.username, &self.context())
+            .await?
+            .map_err(|e| AppError::password("password", e))?;
+        Ok(self.with(password))
+    }
+
+    fn with(self, password: NewPassword) -> ValidNewUser {
+        ValidNewUser {
+            username: self.username,
+            email: self.email,
+            display_name: self.display_name,
+            password,
+            role: self.role,
+        }
     }
 }
 
@@ -112,7 +159,7 @@ impl CreateUser {
         ctx: &RequestContext,
     ) -> Result<User, AppError> {
         who.require_admin()?;
-        let valid = input.validate()?;
+        let valid = input.check_fields()?.judge(&self.ports).await?;
         let now = self.ports.clock.now();
         let user = build_user(&self.ports, valid, now).await?;
         let mut tx = self.ports.uow.begin().await?;

@@ -1,7 +1,7 @@
 //! `PATCH /users/{id}/reset-password`.
 
 use domain::audit::{AuditAction, RequestContext};
-use domain::password::{NewPassword, Password};
+use domain::password::Password;
 use domain::session::RevocationReason;
 use domain::user::UserId;
 use serde_json::json;
@@ -45,7 +45,11 @@ impl ResetPassword {
             Some(given) => given,
             None => Password::new(self.ports.secrets.temporary_password()),
         };
-        let checked = NewPassword::parse(temporary.expose(), &target.username, &[])
+        let checked = self
+            .ports
+            .strength
+            .judge(&temporary, &target.username, &[])
+            .await?
             .map_err(|e| AppError::password("newPassword", e))?;
         let hash = self.ports.hasher.hash(&checked).await?;
 

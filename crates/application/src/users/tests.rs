@@ -147,7 +147,7 @@ async fn create_hashes_the_password_inserts_and_audits() {
                 && u.version == 1
         })
         .returning(|_| Ok(()));
-    let mocks = Mocks::new().with_tx(tx).hashing();
+    let mocks = Mocks::new().with_tx(tx).hashing().judging();
 
     let user = CreateUser::new(mocks.ports())
         .execute(
@@ -183,8 +183,53 @@ async fn create_reports_every_invalid_field() {
 }
 
 #[tokio::test]
+async fn create_judges_the_password_only_after_every_cheaper_check() {
+    let mut mocks = Mocks::new();
+    mocks.strength.expect_judge().never();
+    let create = CreateUser::new(mocks.ports());
+    let mut invalid = new_user("bob", STRONG);
+    invalid.display_name = "Bob\u{0}".into();
+
+    let forbidden = create
+        .execute(
+            &testing::principal(target()),
+            new_user("bob", STRONG),
+            &ctx(),
+        )
+        .await
+        .unwrap_err();
+    let refused = create
+        .execute(&testing::principal(admin()), invalid, &ctx())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(forbidden, AppError::Forbidden));
+    assert!(matches!(refused, AppError::Validation(f) if f[0].field == "displayName"));
+}
+
+#[tokio::test]
+async fn reset_password_judges_nothing_for_a_user_it_cannot_reset() {
+    let mut mocks = Mocks::new();
+    mocks.strength.expect_judge().never();
+    mocks.users.expect_get().returning(|_| Ok(None));
+    let reset = ResetPassword::new(mocks.ports());
+
+    let forbidden = reset
+        .execute(&testing::principal(target()), target().id, None, &ctx())
+        .await
+        .unwrap_err();
+    let missing = reset
+        .execute(&testing::principal(admin()), target().id, None, &ctx())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(forbidden, AppError::Forbidden));
+    assert!(matches!(missing, AppError::NotFound));
+}
+
+#[tokio::test]
 async fn create_refuses_a_weak_password_or_one_containing_the_username() {
-    let create = CreateUser::new(Mocks::new().ports());
+    let create = CreateUser::new(Mocks::new().judging().ports());
     let who = testing::principal(admin());
 
     let weak = create
@@ -204,7 +249,7 @@ async fn create_reports_a_taken_username() {
     let mut tx = MockTransaction::new();
     tx.expect_insert_user()
         .returning(|_| Err(domain::RepoError::UsernameTaken));
-    let mocks = Mocks::new().with_tx(tx).hashing();
+    let mocks = Mocks::new().with_tx(tx).hashing().judging();
 
     let err = CreateUser::new(mocks.ports())
         .execute(
@@ -434,7 +479,7 @@ async fn reset_password_generates_one_sets_the_flag_and_revokes_sessions() {
         .times(1)
         .withf(|_, _, r, except| *r == RevocationReason::PasswordChange && except.is_none())
         .returning(|_, _, _, _| Ok(2));
-    let mut mocks = Mocks::new().with_tx(tx).hashing();
+    let mut mocks = Mocks::new().with_tx(tx).hashing().judging();
     mocks.users.expect_get().returning(|_| Ok(Some(target())));
     mocks
         .secrets
@@ -452,7 +497,7 @@ async fn reset_password_generates_one_sets_the_flag_and_revokes_sessions() {
 
 #[tokio::test]
 async fn reset_password_checks_a_given_password_against_the_policy() {
-    let mut mocks = Mocks::new();
+    let mut mocks = Mocks::new().judging();
     mocks.users.expect_get().returning(|_| Ok(Some(target())));
 
     let err = ResetPassword::new(mocks.ports())
@@ -798,7 +843,7 @@ mod bulk_create {
     async fn an_atomic_batch_inserts_every_user_and_audits_once() {
         let (mut tx, audited) = committing_tx();
         tx.expect_insert_user().times(2).returning(|_| Ok(()));
-        let mocks = Mocks::new().with_tx(tx).hashing();
+        let mocks = Mocks::new().with_tx(tx).hashing().judging();
 
         let created = BulkCreateUsers::new(mocks.ports())
             .atomic(
@@ -815,7 +860,7 @@ mod bulk_create {
 
     #[tokio::test]
     async fn an_atomic_batch_reports_invalid_and_repeated_items_by_index_before_hashing() {
-        let mut mocks = Mocks::new();
+        let mut mocks = Mocks::new().judging();
         mocks.hasher.expect_hash().never();
         let mut weak = named("carl");
         weak.password = Password::new("password123");
@@ -846,6 +891,29 @@ mod bulk_create {
     }
 
     #[tokio::test]
+    async fn only_items_whose_other_fields_are_valid_have_their_password_judged() {
+        let mut mocks = Mocks::new();
+        mocks
+            .strength
+            .expect_judge()
+            .times(1)
+            .withf(|_, username, _| username.as_str() == "ann")
+            .returning(|p, u, _| Ok(domain::password::NewPassword::parse(p.expose(), u, &[])));
+        mocks.hasher.expect_hash().never();
+
+        let err = BulkCreateUsers::new(mocks.ports())
+            .atomic(
+                &testing::principal(admin()),
+                vec![named("ann"), named("x"), named("ANN")],
+                &ctx(),
+            )
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, AppError::Validation(f) if f.len() == 2));
+    }
+
+    #[tokio::test]
     async fn an_atomic_batch_with_a_taken_name_commits_nothing() {
         let mut tx = MockTransaction::new();
         let mut n = 0;
@@ -859,7 +927,7 @@ mod bulk_create {
         });
         tx.expect_commit().never();
         tx.expect_append_audit().never();
-        let mocks = Mocks::new().with_tx(tx).hashing();
+        let mocks = Mocks::new().with_tx(tx).hashing().judging();
 
         let err = BulkCreateUsers::new(mocks.ports())
             .atomic(
@@ -883,7 +951,7 @@ mod bulk_create {
                 Ok(())
             }
         });
-        let mocks = Mocks::new().with_tx(tx).hashing();
+        let mocks = Mocks::new().with_tx(tx).hashing().judging();
 
         let items = BulkCreateUsers::new(mocks.ports())
             .partial(
@@ -905,7 +973,7 @@ mod bulk_create {
         let mut tx = MockTransaction::new();
         tx.expect_insert_user().returning(|_| Err(testing::down()));
         tx.expect_commit().never();
-        let mocks = Mocks::new().with_tx(tx).hashing();
+        let mocks = Mocks::new().with_tx(tx).hashing().judging();
 
         let err = BulkCreateUsers::new(mocks.ports())
             .partial(&testing::principal(admin()), vec![named("ann")], &ctx())
