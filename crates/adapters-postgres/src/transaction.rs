@@ -86,6 +86,31 @@ impl PgTransaction {
     }
 }
 
+/// Whether a read row-locks what it reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    /// A plain read.
+    None,
+    /// `FOR UPDATE`: held until commit or rollback.
+    ForUpdate,
+}
+
+/// Reads one user on `conn`.
+async fn read_user(
+    conn: &mut AsyncPgConnection,
+    id: UserId,
+    lock: Lock,
+) -> Result<Option<User>, RepoError> {
+    let query = users::table.find(id.0).select(UserRow::as_select());
+    let row: Option<UserRow> = match lock {
+        Lock::ForUpdate => query.for_update().first(conn).await,
+        Lock::None => query.first(conn).await,
+    }
+    .optional()
+    .map_err(|e| query_error("read user", e))?;
+    row.map(User::try_from).transpose().map_err(RepoError::from)
+}
+
 /// Takes the transaction-scoped admin lock (re-entrant within the transaction).
 async fn lock_admins(conn: &mut AsyncPgConnection) -> Result<(), RepoError> {
     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
@@ -159,35 +184,14 @@ impl Transaction for PgTransaction {
     async fn user_for_update(&mut self, id: UserId) -> Result<Option<User>, RepoError> {
         let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
-        timed(deadline, observer, async {
-            let row: Option<UserRow> = users::table
-                .find(id.0)
-                .select(UserRow::as_select())
-                .for_update()
-                .first(conn)
-                .await
-                .optional()
-                .map_err(|e| query_error("lock user", e))?;
-            row.map(User::try_from).transpose().map_err(RepoError::from)
-        })
-        .await
+        timed(deadline, observer, read_user(conn, id, Lock::ForUpdate)).await
     }
 
     #[tracing::instrument(name = "pg.tx.user", skip_all, fields(user.id = %id))]
     async fn user(&mut self, id: UserId) -> Result<Option<User>, RepoError> {
         let (deadline, observer) = (self.deadline, self.observer.clone());
         let conn = self.conn()?;
-        timed(deadline, observer, async {
-            let row: Option<UserRow> = users::table
-                .find(id.0)
-                .select(UserRow::as_select())
-                .first(conn)
-                .await
-                .optional()
-                .map_err(|e| query_error("read user", e))?;
-            row.map(User::try_from).transpose().map_err(RepoError::from)
-        })
-        .await
+        timed(deadline, observer, read_user(conn, id, Lock::None)).await
     }
 
     #[tracing::instrument(name = "pg.tx.insert_user", skip_all, fields(user.id = %user.id))]
@@ -322,14 +326,7 @@ impl Transaction for PgTransaction {
             lock_admins(conn).await?;
             // Read after the lock: a READ COMMITTED statement sees every change committed
             // by the transaction that held it before.
-            let row: Option<UserRow> = users::table
-                .find(id.0)
-                .select(UserRow::as_select())
-                .first(conn)
-                .await
-                .optional()
-                .map_err(|e| query_error("read acting admin", e))?;
-            row.map(User::try_from).transpose().map_err(RepoError::from)
+            read_user(conn, id, Lock::None).await
         })
         .await
     }
