@@ -199,7 +199,7 @@ async fn login_after(app: &TestApp, delay_ms: u64, name: &str, password: &str) -
 async fn a_login_racing_a_password_change_never_gets_a_session_the_change_missed() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let people = users(&app, &admin, "chg", 10).await;
+    let people = users(&app, &admin, "chg", 3).await;
     let mut changers = Vec::new();
     for (_, name) in &people {
         let reply = login(&app, name, STRONG).await;
@@ -207,18 +207,21 @@ async fn a_login_racing_a_password_change_never_gets_a_session_the_change_missed
         changers.push(token(&reply.body));
     }
 
-    // Per user: the change, and four logins with the old password spread around it.
+    // Per user: the change, and 21 logins with the old password, one every 10 ms from
+    // its start: the change compares one hash and makes another, so some of them read
+    // the user before it commits and record their success after.
+    let offsets: Vec<u64> = (0..=200).step_by(10).collect();
     let changes = changers
         .iter()
         .map(|access| change_password(&app, access, STRONG, NEW_PASSWORD));
     let logins = people.iter().flat_map(|(_, name)| {
-        LOGIN_OFFSETS_MS
+        offsets
             .iter()
             .map(|delay| login_after(&app, *delay, name, STRONG))
     });
     let (changed, logged_in) = futures_util::join!(join_all(changes), join_all(logins));
 
-    let per_user = LOGIN_OFFSETS_MS.len();
+    let per_user = offsets.len();
     for (i, (_, name)) in people.iter().enumerate() {
         assert_eq!(changed[i].status, 204, "{name}: {}", changed[i].body);
         for login in &logged_in[i * per_user..(i + 1) * per_user] {
