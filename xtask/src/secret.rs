@@ -45,18 +45,7 @@ pub fn load_or_create(path: &Path, avoid: &str) -> Result<Stored> {
         Err(e) => bail!("cannot read {}: {e}", path.display()),
     }
     let password = generate(avoid)?;
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(format!("{password}\n").as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    write_private(path, &password)?;
     Ok(Stored {
         password,
         created: true,
@@ -73,18 +62,7 @@ pub fn ensure_key(path: &Path, len: usize) -> Result<bool> {
         Err(e) => bail!("cannot read {}: {e}", path.display()),
     }
     let key = random_chars(len)?;
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(format!("{key}\n").as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    write_private(path, &key)?;
     Ok(true)
 }
 
@@ -123,6 +101,23 @@ fn random_chars(n: usize) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+/// Writes `secret` and a newline to `path`, readable by its owner only (mode 0600),
+/// creating the directory first.
+fn write_private(path: &Path, secret: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(format!("{secret}\n").as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]
