@@ -19,13 +19,6 @@ impl FieldError {
             message: message.into(),
         }
     }
-
-    /// The same error reported under another name (e.g. prefixed with a list index).
-    #[must_use]
-    pub fn renamed(mut self, field: impl Into<String>) -> Self {
-        self.field = field.into();
-        self
-    }
 }
 
 impl fmt::Display for FieldError {

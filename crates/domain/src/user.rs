@@ -231,11 +231,6 @@ impl User {
         self.status == UserStatus::Active && !self.is_deleted()
     }
 
-    /// Whether the account may sign in at `now`.
-    pub fn can_sign_in(&self, now: DateTime<Utc>) -> bool {
-        self.is_usable() && !self.is_locked(now)
-    }
-
     /// Whether this account counts toward the "at least one active admin" rule.
     pub fn is_active_admin(&self) -> bool {
         self.role == Role::Admin && self.is_usable()
