@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use domain::audit::{AuditAction, RequestContext};
 use domain::password::{Password, PasswordHash};
+use domain::ports::Transaction;
 use domain::session::RevocationReason;
 use domain::sign_in::{self, Refusal};
 use domain::user::User;
@@ -96,19 +97,7 @@ impl ChangePassword {
         let mut tx = self.ports.uow.begin().await?;
         let mut stored = self.lock(tx.as_mut(), who, now).await?;
         if let Err(refusal) = sign_in::decide(&stored, &user.password_hash, true, now) {
-            self.attempts()
-                .record(
-                    tx.as_mut(),
-                    &stored,
-                    refusal,
-                    Door::PasswordChange,
-                    &ctx,
-                    now,
-                )
-                .await?;
-            tx.commit().await?;
-            self.ports.metrics.login_attempt(attempt::outcome(refusal));
-            return Err(refused(refusal));
+            return self.refuse_locked(tx, &stored, refusal, &ctx, now).await;
         }
         let expected = stored.version;
         stored.password_hash = hash;
@@ -141,7 +130,7 @@ impl ChangePassword {
     /// came in on is still active: a reset or revocation that committed meanwhile wins.
     async fn lock(
         &self,
-        tx: &mut dyn domain::ports::Transaction,
+        tx: &mut dyn Transaction,
         who: &Principal,
         now: DateTime<Utc>,
     ) -> Result<User, AppError> {
@@ -168,18 +157,23 @@ impl ChangePassword {
         let now = self.ports.clock.now();
         let mut tx = self.ports.uow.begin().await?;
         let stored = self.lock(tx.as_mut(), who, now).await?;
-        let Err(refusal) = sign_in::decide(&stored, checked, matched, now) else {
-            return Ok(());
-        };
+        match sign_in::decide(&stored, checked, matched, now) {
+            Ok(()) => Ok(()),
+            Err(refusal) => self.refuse_locked(tx, &stored, refusal, ctx, now).await,
+        }
+    }
+
+    /// Records `refusal` of `stored`, the row `tx` holds locked, commits, and refuses.
+    async fn refuse_locked(
+        &self,
+        mut tx: Box<dyn Transaction>,
+        stored: &User,
+        refusal: Refusal,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
         self.attempts()
-            .record(
-                tx.as_mut(),
-                &stored,
-                refusal,
-                Door::PasswordChange,
-                ctx,
-                now,
-            )
+            .record(tx.as_mut(), stored, refusal, Door::PasswordChange, ctx, now)
             .await?;
         tx.commit().await?;
         self.ports.metrics.login_attempt(attempt::outcome(refusal));
