@@ -40,14 +40,7 @@ async fn a_control_character_in_a_login_is_invalid_credentials_never_a_500() {
         ("ro\u{1b}[0mot", ADMIN_PASSWORD),
         (ADMIN, "violet-Harbor\u{0}-engine-42"),
     ] {
-        let reply = app
-            .call(
-                "POST",
-                "/api/v1/auth/login",
-                None,
-                Some(json!({ "username": username, "password": password })),
-            )
-            .await;
+        let reply = app.attempt_login(username, password).await;
         reply.assert_error(401, "INVALID_CREDENTIALS");
     }
     let admin = app.admin_token().await;

@@ -313,16 +313,20 @@ impl TestApp {
         }
     }
 
+    /// Tries to sign in; the reply, whatever it is.
+    pub async fn attempt_login(&self, username: &str, password: &str) -> Reply {
+        self.call(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({ "username": username, "password": password })),
+        )
+        .await
+    }
+
     /// Signs in; panics unless it succeeds.
     pub async fn login(&self, username: &str, password: &str) -> Value {
-        let reply = self
-            .call(
-                "POST",
-                "/api/v1/auth/login",
-                None,
-                Some(json!({ "username": username, "password": password })),
-            )
-            .await;
+        let reply = self.attempt_login(username, password).await;
         assert_eq!(reply.status, 200, "login of {username}: {}", reply.body);
         reply.body
     }

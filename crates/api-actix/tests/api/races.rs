@@ -46,13 +46,7 @@ async fn users(app: &TestApp, admin: &str, prefix: &str, n: usize) -> Vec<(Strin
 }
 
 async fn login(app: &TestApp, username: &str, password: &str) -> Reply {
-    app.call(
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        Some(json!({ "username": username, "password": password })),
-    )
-    .await
+    app.attempt_login(username, password).await
 }
 
 async fn user(app: &TestApp, admin: &str, id: &str) -> Value {
