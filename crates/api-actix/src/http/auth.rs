@@ -25,13 +25,17 @@ use crate::startup::AppState;
 )]
 pub struct Authenticated(pub Principal);
 
-/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
-fn bearer(req: &HttpRequest) -> Option<String> {
+/// The longest bearer token read; anything longer is no token of ours.
+const MAX_BEARER_LEN: usize = 4096;
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), the
+/// one parser of it for every route that takes one.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 4096)
-        .then(|| token.to_owned())
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= MAX_BEARER_LEN)
+        .then_some(token)
 }
 
 impl FromRequest for Authenticated {
@@ -40,7 +44,7 @@ impl FromRequest for Authenticated {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer(req);
+        let token = bearer(req).map(str::to_owned);
         let span = access_log::request_span(req);
         Box::pin(async move {
             let state = state.ok_or_else(ApiError::internal)?;

@@ -9,18 +9,17 @@
 //! entry where the walk stops means the chain cannot be believed: the peer is used.
 //!
 //! [`ClientIpResolver`] is also an actix-governor [`KeyExtractor`], the extension point
-//! through which a request is keyed for rate limiting (see ADR 0011).
+//! through which a request is keyed for rate limiting (see ADR 0011 and, for what that
+//! import costs, ADR 0016).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
-use actix_governor::governor::NotUntil;
 use actix_governor::KeyExtractor;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder};
+use actix_web::{web, HttpMessage, HttpRequest};
 use ipnet::IpNet;
 
 use crate::http::error::{ApiError, ErrorCode};
@@ -156,11 +155,18 @@ fn parse_entry(entry: &str) -> Option<IpAddr> {
 /// The client IP of `req` (`None` when the connection has no IP peer, as in some unit
 /// tests), resolved once per request.
 pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    let resolver = req.app_data::<web::Data<ClientIpResolver>>();
+    resolve(req, resolver.map(|r| r.get_ref()))
+}
+
+/// The one resolution, cached in the request's extensions so that every asker agrees.
+/// Without a resolver no proxy is trusted: the peer is the client.
+fn resolve(req: &HttpRequest, resolver: Option<&ClientIpResolver>) -> Option<IpAddr> {
     if let Some(Resolved(ip)) = req.extensions().get::<Resolved>() {
         return Some(*ip);
     }
     let peer = req.peer_addr()?.ip();
-    let ip = match req.app_data::<web::Data<ClientIpResolver>>() {
+    let ip = match resolver {
         Some(resolver) => resolver.resolve_logged(peer, req.headers().get_all(X_FORWARDED_FOR)),
         None => peer.to_canonical(),
     };
@@ -173,30 +179,8 @@ impl KeyExtractor for ClientIpResolver {
     type KeyExtractionError = ApiError;
 
     fn extract(&self, req: &ServiceRequest) -> Result<IpAddr, ApiError> {
-        if let Some(Resolved(ip)) = req.extensions().get::<Resolved>() {
-            return Ok(*ip);
-        }
-        let peer = req
-            .peer_addr()
-            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no client address"))?
-            .ip();
-        let ip = self.resolve_logged(peer, req.headers().get_all(X_FORWARDED_FOR));
-        req.extensions_mut().insert(Resolved(ip));
-        Ok(ip)
-    }
-
-    /// The contract's 429 body, should the resolver ever key actix-governor's own
-    /// middleware.
-    fn exceed_rate_limit_response(
-        &self,
-        negative: &NotUntil<QuantaInstant>,
-        _response: HttpResponseBuilder,
-    ) -> HttpResponse {
-        let wait = negative.wait_time_from(DefaultClock::default().now());
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        HttpResponse::from_error(
-            ApiError::from_code(ErrorCode::RateLimited).with_retry_after(seconds.max(1)),
-        )
+        resolve(req.request(), Some(self))
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no client address"))
     }
 }
 

@@ -9,7 +9,6 @@ pub mod context;
 pub mod error;
 pub mod json_body;
 pub mod metrics;
-pub mod problem;
 pub mod rate_limit;
 pub mod request_id;
 pub mod respond;

@@ -6,6 +6,8 @@ use actix_web::HttpResponse;
 use paperclip::actix::{api_v2_operation, web, HttpResponseWrapper};
 use paperclip::v2::models::{DefaultApiRaw, Info, Tag};
 
+use crate::http::error::ApiError;
+
 /// Where the document is served.
 pub const SPEC_PATH: &str = "/api/docs/openapi.json";
 /// Where the explorer is served.
@@ -357,13 +359,26 @@ fn mark_optional_nullable(value: &mut serde_json::Value) {
     }
 }
 
-/// Serves the rendered document.
-pub async fn serve_spec(body: web::Bytes) -> HttpResponseWrapper {
-    HttpResponseWrapper(
-        HttpResponse::Ok()
+/// The finished document as the bytes served, or `None` (logged once, at start) should it
+/// not serialise: then the route answers 500 rather than an empty document.
+pub fn render_spec(spec: &serde_json::Value) -> Option<web::Bytes> {
+    match serde_json::to_vec(spec) {
+        Ok(bytes) => Some(web::Bytes::from(bytes)),
+        Err(err) => {
+            tracing::error!(error = %err, "the OpenAPI document does not serialise");
+            None
+        }
+    }
+}
+
+/// Serves the rendered document (see [`render_spec`]).
+pub async fn serve_spec(body: Option<web::Bytes>) -> HttpResponseWrapper {
+    HttpResponseWrapper(match body {
+        Some(body) => HttpResponse::Ok()
             .content_type("application/json")
             .body(body),
-    )
+        None => HttpResponse::from_error(ApiError::internal()),
+    })
 }
 
 /// `/api/docs` → the explorer, pointed at the v3 document, with no external validator.

@@ -1,27 +1,23 @@
 //! `GET /metrics`: the Prometheus scrape endpoint, left out of the OpenAPI document (it
 //! is for Prometheus, not for API clients).
 
-use actix_web::http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse};
 use paperclip::actix::{api_v2_operation, web};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::http::auth::bearer;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 
 /// Whether the request carries `Authorization: Bearer <expected>`. Compares digests in
 /// constant time, so neither the token's bytes nor its length leak through timing.
 fn authorized(req: &HttpRequest, expected: &SecretString) -> bool {
-    let presented = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .unwrap_or_default();
+    let Some(presented) = bearer(req) else {
+        return false;
+    };
     let presented = Sha256::digest(presented.as_bytes());
     let expected = Sha256::digest(expected.expose_secret().as_bytes());
     bool::from(presented.ct_eq(&expected))

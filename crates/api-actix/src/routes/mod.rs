@@ -162,7 +162,7 @@ pub fn app(
     // and served from memory; the explorer and its assets follow.
     app.with_raw_json_spec_v3(|app, mut spec| {
         docs::finish_v3(&mut spec);
-        let body = actix_web::web::Bytes::from(serde_json::to_vec(&spec).unwrap_or_default());
+        let body = docs::render_spec(&spec);
         app.route(
             docs::SPEC_PATH,
             web::get().to(move || docs::serve_spec(body.clone())),

@@ -8,8 +8,10 @@ use actix_web::test as atest;
 use actix_web::{web, App, HttpResponse};
 use serde::Deserialize;
 
+use super::translate::serde_detail;
 use super::*;
 use crate::http::request_id::{request_id_middleware, REQUEST_ID_HEADER};
+use actix_web::http::StatusCode;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -3,7 +3,7 @@
 
 use application::AppError;
 
-use crate::http::error::{ApiError, ErrorCode, FieldDetail};
+use super::{ApiError, ErrorCode, FieldDetail};
 
 impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
