@@ -241,11 +241,82 @@ impl User {
         self.version += 1;
         self.updated_at = now;
     }
+
+    /// Replaces the password and marks the change. A password an admin set is a
+    /// temporary one: the next sign-in must change it; the owner's own choice clears that.
+    pub fn set_password(&mut self, hash: PasswordHash, by: PasswordSetBy, now: DateTime<Utc>) {
+        self.password_hash = hash;
+        self.password_changed_at = now;
+        self.must_change_password = by == PasswordSetBy::Admin;
+        self.touch(now);
+    }
+}
+
+/// Who chose a new password ([`User::set_password`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordSetBy {
+    /// The account's owner, changing it themselves.
+    Owner,
+    /// An admin, resetting it.
+    Admin,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone as _;
+
+    fn ann(at: DateTime<Utc>) -> User {
+        User {
+            id: UserId(uuid::Uuid::from_u128(1)),
+            username: Username::parse("ann").unwrap(),
+            email: None,
+            display_name: DisplayName::parse("Ann").unwrap(),
+            password_hash: PasswordHash::new("$argon2id$old"),
+            role: Role::User,
+            status: UserStatus::Active,
+            must_change_password: false,
+            created_at: at,
+            updated_at: at,
+            last_login_at: None,
+            login_count: 0,
+            failed_login_attempts: 0,
+            locked_until: None,
+            password_changed_at: at,
+            deleted_at: None,
+            version: 3,
+        }
+    }
+
+    #[test]
+    fn a_password_an_admin_sets_is_temporary_and_the_owners_is_not() {
+        let then = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let now = then + chrono::Duration::hours(1);
+        let mut user = ann(then);
+
+        user.set_password(
+            PasswordHash::new("$argon2id$reset"),
+            PasswordSetBy::Admin,
+            now,
+        );
+        assert!(user.password_hash == PasswordHash::new("$argon2id$reset"));
+        assert!(user.must_change_password);
+        assert_eq!((user.password_changed_at, user.updated_at), (now, now));
+        assert_eq!(user.version, 4, "a change bumps the version");
+
+        let later = now + chrono::Duration::minutes(5);
+        user.set_password(
+            PasswordHash::new("$argon2id$mine"),
+            PasswordSetBy::Owner,
+            later,
+        );
+        assert!(
+            !user.must_change_password,
+            "the owner's choice clears the gate"
+        );
+        assert_eq!(user.password_changed_at, later);
+        assert_eq!(user.version, 5);
+    }
 
     #[test]
     fn username_accepts_the_allowed_alphabet() {

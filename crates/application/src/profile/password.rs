@@ -11,7 +11,7 @@ use domain::password::{Password, PasswordHash};
 use domain::ports::Transaction;
 use domain::session::RevocationReason;
 use domain::sign_in::{self, Refusal};
-use domain::user::User;
+use domain::user::{PasswordSetBy, User};
 use serde_json::json;
 
 use crate::audit;
@@ -100,10 +100,7 @@ impl ChangePassword {
             return self.refuse_locked(tx, &stored, refusal, &ctx, now).await;
         }
         let expected = stored.version;
-        stored.password_hash = hash;
-        stored.password_changed_at = now;
-        stored.must_change_password = false;
-        stored.touch(now);
+        stored.set_password(hash, PasswordSetBy::Owner, now);
         tx.update_user(&stored, expected).await?;
         let revoked = tx
             .revoke_user_sessions(

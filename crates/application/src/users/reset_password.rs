@@ -3,7 +3,7 @@
 use domain::audit::{AuditAction, RequestContext};
 use domain::password::Password;
 use domain::session::RevocationReason;
-use domain::user::UserId;
+use domain::user::{PasswordSetBy, UserId};
 use serde_json::json;
 
 use crate::audit;
@@ -62,10 +62,7 @@ impl ResetPassword {
             .filter(|u| !u.is_deleted())
             .ok_or(AppError::NotFound)?;
         let expected = user.version;
-        user.password_hash = hash;
-        user.password_changed_at = now;
-        user.must_change_password = true;
-        user.touch(now);
+        user.set_password(hash, PasswordSetBy::Admin, now);
         tx.update_user(&user, expected).await?;
         let revoked = tx
             .revoke_user_sessions(id, now, RevocationReason::PasswordChange, None)
