@@ -7,7 +7,7 @@ pub mod dto;
 pub mod http;
 pub mod metrics;
 pub mod routes;
-pub mod security;
 pub mod startup;
 pub mod system;
 pub mod telemetry;
+pub mod tls;

@@ -7,8 +7,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use adapters_crypto::{jwt, JwtKeys};
 use api_actix::config::{LogFormat, Settings};
-use api_actix::security::{jwt, JwtKeys};
 use api_actix::startup::Application;
 use api_actix::telemetry;
 use secrecy::ExposeSecret;
@@ -69,7 +69,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let format = settings.log_format;
+    let format = settings.log.format;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -145,7 +145,7 @@ fn keygen(path: &Path) -> Result<String, String> {
 }
 
 async fn migrate(settings: &Settings) -> Result<(), String> {
-    let applied = adapters_postgres::run_migrations(settings.database_url.expose_secret())
+    let applied = adapters_postgres::run_migrations(settings.database.url.expose_secret())
         .await
         .map_err(|e| format!("migrate: {e}"))?;
     if applied.is_empty() {
@@ -157,7 +157,7 @@ async fn migrate(settings: &Settings) -> Result<(), String> {
 }
 
 async fn serve(settings: Settings) -> Result<(), String> {
-    let addr = settings.bind_addr;
+    let addr = settings.http.bind_addr;
     let app = Application::build(settings)
         .await
         .map_err(|e| e.to_string())?;

@@ -15,16 +15,17 @@ use application::{AppError, Policy, Ports, UseCases};
 use domain::password::Password;
 use secrecy::ExposeSecret;
 
-use crate::config::Settings;
+use crate::config::{var, Settings};
 use crate::http::client_ip::ClientIpResolver;
 use crate::http::rate_limit::{Quotas, RateLimits};
 use crate::metrics::{self, Metrics};
 use crate::routes;
-use crate::security::{
-    tls, Argon2Hasher, BlockingPasswordStrength, JwsCheckpoints, JwtIssuer, JwtKeys,
-    OsSecretGenerator, SystemClock, UuidV7Ids,
-};
 use crate::system::HostProbe;
+use crate::tls;
+use adapters_crypto::{
+    Argon2Hasher, BlockingPasswordStrength, JwsCheckpoints, JwtIssuer, JwtKeys, OsSecretGenerator,
+    SystemClock, UuidV7Ids,
+};
 use adapters_redis::{FallbackRateLimiter, LocalRateLimiter, RedisRateLimiter};
 
 /// What every handler shares.
@@ -49,16 +50,16 @@ pub struct AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     /// A signing key could not be loaded.
-    #[error("{0}")]
-    Keys(#[from] crate::security::JwtKeyError),
+    #[error("{var}: {0}", var = var::JWT_SIGNING_KEYS)]
+    Keys(#[from] adapters_crypto::JwtKeyError),
     /// The audit key file could not be used.
-    #[error("{0}")]
-    AuditKey(#[from] crate::security::AuditKeyFileError),
+    #[error("{var}: {0}", var = var::AUDIT_HMAC_KEY)]
+    AuditKey(#[from] adapters_crypto::AuditKeyFileError),
     /// The TLS certificate or key could not be used.
     #[error("{0}")]
-    Tls(#[from] crate::security::TlsError),
+    Tls(#[from] crate::tls::TlsError),
     /// The database settings were refused.
-    #[error("DATABASE_URL: {0}")]
+    #[error("{var}: {0}", var = var::DATABASE_URL)]
     Database(domain::RepoError),
     /// A duration does not fit the token arithmetic.
     #[error("{0}: duration out of range")]
@@ -67,10 +68,10 @@ pub enum StartupError {
     #[error("password hasher: {0}")]
     Hasher(domain::error::ServiceError),
     /// The configured admin could not be created.
-    #[error("ADMIN_USERNAME: could not create the admin: {0}")]
+    #[error("{var}: could not create the admin: {0}", var = var::ADMIN_USERNAME)]
     Admin(String),
     /// The listen address could not be bound.
-    #[error("BIND_ADDR: {0}")]
+    #[error("{var}: {0}", var = var::BIND_ADDR)]
     Bind(std::io::Error),
     /// The Redis URL was refused.
     #[error("{0}")]
@@ -149,7 +150,7 @@ where
 fn spawn_jobs(state: &web::Data<AppState>, settings: &Settings) -> Jobs {
     let sealer = {
         let state = state.clone();
-        every("audit_sealer", settings.audit_seal_interval, move || {
+        every("audit_sealer", settings.audit.seal_interval, move || {
             let state = state.clone();
             async move {
                 let sealed = state.use_cases.seal_audit_log.execute().await?;
@@ -160,10 +161,10 @@ fn spawn_jobs(state: &web::Data<AppState>, settings: &Settings) -> Jobs {
             }
         })
     };
-    let retention = chrono::Duration::days(i64::from(settings.audit_retention_days));
+    let retention = chrono::Duration::days(i64::from(settings.audit.retention_days));
     let purger = {
         let state = state.clone();
-        every("retention", settings.audit_retention_interval, move || {
+        every("retention", settings.audit.retention_interval, move || {
             let state = state.clone();
             async move {
                 state.use_cases.run_retention.execute(retention).await?;
@@ -175,7 +176,7 @@ fn spawn_jobs(state: &web::Data<AppState>, settings: &Settings) -> Jobs {
         let state = state.clone();
         every(
             "session_activity",
-            settings.session_activity_flush_interval,
+            settings.sessions.activity_flush_interval,
             move || {
                 let state = state.clone();
                 async move {
@@ -194,7 +195,7 @@ fn spawn_jobs(state: &web::Data<AppState>, settings: &Settings) -> Jobs {
 /// The shared Redis connection when `REDIS_URL` is set (made lazily: a Redis that is down
 /// at start is connected to once it is up).
 fn connect_redis(settings: &Settings) -> Result<Option<RedisConnection>, StartupError> {
-    let Some(url) = &settings.redis_url else {
+    let Some(url) = &settings.redis.url else {
         tracing::warn!(
             "REDIS_URL is unset: auth cache, session activity and rate limits are in-process; \
              this is a single instance only (several instances without a shared Redis are \
@@ -204,7 +205,7 @@ fn connect_redis(settings: &Settings) -> Result<Option<RedisConnection>, Startup
     };
     let config = RedisConfig {
         url: url.expose_secret().to_owned(),
-        timeout: settings.redis_timeout,
+        timeout: settings.redis.timeout,
     };
     RedisConnection::connect_lazy(&config)
         .map(Some)
@@ -222,9 +223,12 @@ fn rate_limits(
         domain::rate_limit::Quota::per_minute(n).ok_or(StartupError::RateLimit(var))
     };
     let quotas = Quotas {
-        all: quota(settings.rate_limit, "RATE_LIMIT")?,
-        login: quota(settings.login_rate_limit, "LOGIN_RATE_LIMIT")?,
-        admin_write: quota(settings.admin_write_rate_limit, "ADMIN_WRITE_RATE_LIMIT")?,
+        all: quota(settings.rate_limits.all, var::RATE_LIMIT)?,
+        login: quota(settings.rate_limits.login, var::LOGIN_RATE_LIMIT)?,
+        admin_write: quota(
+            settings.rate_limits.admin_write,
+            var::ADMIN_WRITE_RATE_LIMIT,
+        )?,
     };
     let limiter: Arc<dyn domain::ports::RateLimiter> = match redis {
         Some(conn) => Arc::new(FallbackRateLimiter::new(RedisRateLimiter::new(
@@ -246,16 +250,16 @@ impl Application {
     /// Builds every adapter and binds the listener. Creates the configured admin when
     /// no admin exists yet.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let keys = Arc::new(JwtKeys::load(&settings.jwt_signing_keys)?);
+        let keys = Arc::new(JwtKeys::load(&settings.jwt.signing_keys)?);
         // Read before anything connects, so a bad file stops the start at once.
-        let tls = settings.tls.as_ref().map(tls::load).transpose()?;
+        let tls = settings.http.tls.as_ref().map(tls::load).transpose()?;
         if keys.is_ephemeral() {
             tracing::warn!(
                 "JWT_SIGNING_KEYS is unset: signing with an ephemeral key; tokens die with this process"
             );
         }
-        let audit_key = Arc::new(match &settings.audit_hmac_key {
-            Some(path) => crate::security::audit_key::load(path)?,
+        let audit_key = Arc::new(match &settings.audit.hmac_key {
+            Some(path) => adapters_crypto::audit_key::load(path)?,
             None => {
                 tracing::warn!(
                     "AUDIT_HMAC_KEY is unset: audit entries are bound to an ephemeral key; \
@@ -265,12 +269,12 @@ impl Application {
             }
         });
         let store = PgStore::new(&PgConfig {
-            url: settings.database_url.expose_secret().to_owned(),
-            max_connections: settings.database_max_connections as usize,
-            acquire_timeout: settings.database_timeout,
-            connect_timeout: settings.database_timeout,
-            statement_timeout: settings.database_statement_timeout,
-            audit_enabled: settings.audit_enabled,
+            url: settings.database.url.expose_secret().to_owned(),
+            max_connections: settings.database.max_connections as usize,
+            acquire_timeout: settings.database.timeout,
+            connect_timeout: settings.database.timeout,
+            statement_timeout: settings.database.statement_timeout,
+            audit_enabled: settings.audit.enabled,
             audit_key,
         })
         .map_err(StartupError::Database)?;
@@ -289,8 +293,8 @@ impl Application {
             strength: Arc::new(BlockingPasswordStrength::new()),
             tokens: Arc::new(JwtIssuer::new(
                 keys.clone(),
-                settings.jwt_issuer.clone(),
-                settings.jwt_audience.clone(),
+                settings.jwt.issuer.clone(),
+                settings.jwt.audience.clone(),
             )),
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Ids),
@@ -311,11 +315,14 @@ impl Application {
             system: Arc::new(HostProbe::current_dir()),
         };
         let policy = Policy {
-            access_ttl: chrono_duration(settings.jwt_access_expiry, "JWT_ACCESS_EXPIRY")?,
-            refresh_ttl: chrono_duration(settings.jwt_refresh_expiry, "JWT_REFRESH_EXPIRY")?,
-            reuse_grace: chrono_duration(settings.refresh_reuse_grace, "REFRESH_REUSE_GRACE")?,
-            lockout_threshold: settings.lockout_threshold,
-            lockout_duration: chrono_duration(settings.lockout_duration, "LOCKOUT_DURATION")?,
+            access_ttl: chrono_duration(settings.jwt.access_expiry, var::JWT_ACCESS_EXPIRY)?,
+            refresh_ttl: chrono_duration(settings.jwt.refresh_expiry, var::JWT_REFRESH_EXPIRY)?,
+            reuse_grace: chrono_duration(
+                settings.jwt.refresh_reuse_grace,
+                var::REFRESH_REUSE_GRACE,
+            )?,
+            lockout_threshold: settings.lockout.threshold,
+            lockout_duration: chrono_duration(settings.lockout.duration, var::LOCKOUT_DURATION)?,
         };
         let use_cases = UseCases::new(ports, policy);
         if let Some(admin) = &settings.admin {
@@ -333,16 +340,16 @@ impl Application {
             }
         }
 
-        let listener = TcpListener::bind(settings.bind_addr).map_err(StartupError::Bind)?;
+        let listener = TcpListener::bind(settings.http.bind_addr).map_err(StartupError::Bind)?;
         let port = listener.local_addr().map_err(StartupError::Bind)?.port();
         let state = web::Data::new(AppState {
             use_cases,
             keys,
             metrics,
-            metrics_token: settings.metrics_token.clone(),
-            metrics_enabled: settings.metrics_enabled,
+            metrics_token: settings.metrics.token.clone(),
+            metrics_enabled: settings.metrics.enabled,
             rate_limits,
-            client_ip: web::Data::new(ClientIpResolver::new(settings.trusted_proxies.clone())),
+            client_ip: web::Data::new(ClientIpResolver::new(settings.http.trusted_proxies.clone())),
         });
         let mut jobs = spawn_jobs(&state, &settings);
         jobs.0.extend(metrics::spawn_probes(&state, store));

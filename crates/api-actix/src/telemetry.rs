@@ -174,16 +174,16 @@ pub fn init_from_settings(settings: &Settings) -> Result<LogGuard, TelemetryErro
     let (stdout, guard) = non_blocking(std::io::stdout(), "ems-log-stdout");
     workers.push(guard);
     let mut layers = vec![layer(
-        settings.log_format,
+        settings.log.format,
         stdout,
         std::io::stdout().is_terminal(),
     )];
-    if let Some(dir) = &settings.log_file_dir {
-        let appender = file_appender(dir, settings.log_file_retention)?;
+    if let Some(dir) = &settings.log.file_dir {
+        let appender = file_appender(dir, settings.log.file_retention)?;
         let (file, guard) = non_blocking(appender, "ems-log-file");
         workers.push(guard);
         layers.push(tagged_layer::<_, _, FileTag>(
-            settings.log_format,
+            settings.log.format,
             file,
             false,
         ));

@@ -45,10 +45,10 @@ const TRACEPARENT: &str = "traceparent";
 /// is unset. Also installs the W3C TraceContext propagator. With gRPC, call it inside a
 /// Tokio runtime.
 pub fn tracer_provider(settings: &Settings) -> Result<Option<SdkTracerProvider>, TelemetryError> {
-    let Some(endpoint) = settings.otel_exporter_otlp_endpoint.as_deref() else {
+    let Some(endpoint) = settings.telemetry.otlp_endpoint.as_deref() else {
         return Ok(None);
     };
-    let protocol = settings.otel_exporter_otlp_protocol;
+    let protocol = settings.telemetry.otlp_protocol;
     if protocol == OtlpProtocol::HttpProtobuf && endpoint.starts_with("https://") {
         // Refused here rather than failing every export later.
         return Err(TelemetryError::Otlp(
@@ -70,7 +70,7 @@ pub fn tracer_provider(settings: &Settings) -> Result<Option<SdkTracerProvider>,
     .map_err(|e| TelemetryError::Otlp(e.to_string()))?;
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(resource(&settings.otel_service_name))
+        .with_resource(resource(&settings.telemetry.service_name))
         .build();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     Ok(Some(provider))

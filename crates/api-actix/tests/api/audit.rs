@@ -1185,7 +1185,7 @@ async fn a_server_restarted_over_the_same_database_still_verifies_its_log() {
             "JWT_SIGNING_KEYS".into(),
             concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/jwt-ed25519.pem"
+                "/../adapters-crypto/tests/fixtures/jwt-ed25519.pem"
             )
             .into(),
         );
@@ -1229,7 +1229,7 @@ fn a_production_start_without_an_audit_key_stops_with_one_line() {
         &signing_key,
         std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/jwt-ed25519.pem"
+            "/../adapters-crypto/tests/fixtures/jwt-ed25519.pem"
         ))
         .unwrap(),
     )

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use api_actix::security::{jwt, JwtIssuer, JwtKeys};
+use adapters_crypto::{jwt, JwtIssuer, JwtKeys};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use domain::ports::TokenIssuer as _;

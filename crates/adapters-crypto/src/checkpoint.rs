@@ -12,7 +12,7 @@ use domain::error::ServiceError;
 use domain::ports::CheckpointSigner;
 use serde::{Deserialize, Serialize};
 
-use super::JwtKeys;
+use crate::JwtKeys;
 
 /// The JWS header `typ` of a checkpoint.
 pub const CHECKPOINT_TYP: &str = "ems-audit-checkpoint+jws";
@@ -78,8 +78,8 @@ impl CheckpointSigner for JwsCheckpoints {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::security::jwt::fixture;
-    use crate::security::JwtIssuer;
+    use crate::jwt::fixture;
+    use crate::JwtIssuer;
     use domain::ports::TokenIssuer;
 
     fn keys(names: &[&str]) -> Arc<JwtKeys> {

@@ -15,7 +15,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::ServerConfig;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 
-use crate::config::TlsFiles;
+use crate::config::{var, TlsFiles};
 
 /// Why the TLS files could not be used. Displays as one line, `VARIABLE: problem`,
 /// never with key material.
@@ -40,37 +40,37 @@ pub enum TlsError {
         path: String,
     },
     /// The certificate file holds no `CERTIFICATE` section.
-    #[error("TLS_CERT_FILE: {path} holds no PEM certificate")]
+    #[error("{var}: {path} holds no PEM certificate", var = var::TLS_CERT_FILE)]
     NoCertificate {
         /// The file.
         path: String,
     },
     /// The first certificate cannot be parsed as X.509.
-    #[error("TLS_CERT_FILE: the first certificate of {path} is not a valid X.509 certificate")]
+    #[error("{var}: the first certificate of {path} is not a valid X.509 certificate", var = var::TLS_CERT_FILE)]
     BadCertificate {
         /// The file.
         path: String,
     },
     /// The key file holds no unencrypted private key.
-    #[error("TLS_KEY_FILE: {path} holds no unencrypted PEM private key (PKCS#8, RSA or SEC1)")]
+    #[error("{var}: {path} holds no unencrypted PEM private key (PKCS#8, RSA or SEC1)", var = var::TLS_KEY_FILE)]
     NoKey {
         /// The file.
         path: String,
     },
     /// The key is of a kind or size rustls cannot sign with.
-    #[error("TLS_KEY_FILE: {path} is not a usable private key (RSA 2048+, ECDSA P-256/P-384 or Ed25519)")]
+    #[error("{var}: {path} is not a usable private key (RSA 2048+, ECDSA P-256/P-384 or Ed25519)", var = var::TLS_KEY_FILE)]
     UnsupportedKey {
         /// The file.
         path: String,
     },
     /// The key does not belong to the certificate.
-    #[error("TLS_KEY_FILE: {path} does not match the certificate of TLS_CERT_FILE")]
+    #[error("{var}: {path} does not match the certificate of {cert}", var = var::TLS_KEY_FILE, cert = var::TLS_CERT_FILE)]
     KeyMismatch {
         /// The file.
         path: String,
     },
     /// rustls refused the protocol versions (a build without TLS 1.2/1.3; a bug).
-    #[error("TLS_CERT_FILE: cannot build the TLS configuration: {0}")]
+    #[error("{var}: cannot build the TLS configuration: {0}", var = var::TLS_CERT_FILE)]
     Config(String),
 }
 
@@ -116,7 +116,7 @@ pub fn load(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
 
 /// Every `CERTIFICATE` section of the file, in order (server certificate first).
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    const VAR: &str = "TLS_CERT_FILE";
+    const VAR: &str = var::TLS_CERT_FILE;
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| pem_error(VAR, path, e))?
         .collect::<Result<Vec<_>, _>>()
@@ -136,7 +136,7 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
         pem::Error::NoItemsFound => TlsError::NoKey {
             path: path.display().to_string(),
         },
-        other => pem_error("TLS_KEY_FILE", path, other),
+        other => pem_error(var::TLS_KEY_FILE, path, other),
     })
 }
 

@@ -29,12 +29,12 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// Why the signing keys could not be loaded. Displays as one line naming
-/// `JWT_SIGNING_KEYS` and the file; never any key material.
+/// Why the signing keys could not be loaded. Displays as one line naming the file, never
+/// any key material; the caller names the setting the paths came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwtKeyError {
     /// The file could not be read.
-    #[error("JWT_SIGNING_KEYS: cannot read {path}: {reason}")]
+    #[error("cannot read {path}: {reason}")]
     Read {
         /// The file.
         path: String,
@@ -43,7 +43,7 @@ pub enum JwtKeyError {
     },
     /// The file is not a key we can use.
     #[error(
-        "JWT_SIGNING_KEYS: {path} is not a PKCS#8 PEM Ed25519 or ECDSA P-256 private key \
+        "{path} is not a PKCS#8 PEM Ed25519 or ECDSA P-256 private key \
          (make one with `openssl genpkey -algorithm ed25519`)"
     )]
     Unsupported {
@@ -51,13 +51,13 @@ pub enum JwtKeyError {
         path: String,
     },
     /// The same key is listed twice (its `kid` would be ambiguous).
-    #[error("JWT_SIGNING_KEYS: {path} holds the same key as an earlier entry")]
+    #[error("{path} holds the same key as an earlier entry")]
     Duplicate {
         /// The file.
         path: String,
     },
     /// Re-encoding a parsed key failed (should not happen).
-    #[error("JWT_SIGNING_KEYS: {path}: cannot encode the key")]
+    #[error("{path}: cannot encode the key")]
     Encoding {
         /// The file.
         path: String,
@@ -235,11 +235,6 @@ impl JwtKeys {
     /// The `kid` of the signing key.
     pub fn signing_kid(&self) -> &str {
         self.signer().kid.as_str()
-    }
-
-    /// Every `kid`, signing key first.
-    pub fn kids(&self) -> Vec<&str> {
-        self.keys.iter().map(|k| k.kid.as_str()).collect()
     }
 
     /// The RFC 7517 JWK Set of every public key, for `/.well-known/jwks.json`.
@@ -449,6 +444,11 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every `kid`, signing key first.
+    fn kids(keys: &JwtKeys) -> Vec<&str> {
+        keys.keys.iter().map(|k| k.kid.as_str()).collect()
+    }
 
     const ISS: &str = "ems";
     const AUD: &str = "ems-api";
@@ -668,7 +668,7 @@ mod tests {
         let fresh = rotated.issue(&self::claims(900)).unwrap();
         assert_eq!(
             jsonwebtoken::decode_header(&fresh).unwrap().kid.as_deref(),
-            Some(rotated.keys().kids()[0])
+            Some(kids(rotated.keys())[0])
         );
     }
 
@@ -755,11 +755,11 @@ mod tests {
     fn unusable_key_files_are_refused_with_a_clear_line() {
         let e = JwtKeys::load(&[fixture("jwt-p384-unsupported.pem")]).unwrap_err();
         assert!(matches!(e, JwtKeyError::Unsupported { .. }), "{e}");
-        assert!(e.to_string().starts_with("JWT_SIGNING_KEYS: "));
+        assert!(!e.to_string().contains('\n'), "{e}");
 
         let e = JwtKeys::load(&[fixture("missing.pem")]).unwrap_err();
         assert!(matches!(e, JwtKeyError::Read { .. }), "{e}");
-        assert!(e.to_string().starts_with("JWT_SIGNING_KEYS: "));
+        assert!(!e.to_string().contains('\n'), "{e}");
 
         let e = JwtKeys::load(&[fixture("README.md")]).unwrap_err();
         assert!(matches!(e, JwtKeyError::Unsupported { .. }), "{e}");
@@ -785,7 +785,7 @@ mod tests {
         .unwrap();
 
         assert!(!keys.is_ephemeral());
-        assert_eq!(keys.kids().len(), 2, "two different keys");
+        assert_eq!(kids(&keys).len(), 2, "two different keys");
         assert_eq!(keys.jwks()["keys"][0]["alg"], "EdDSA");
     }
 
