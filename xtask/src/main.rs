@@ -1,12 +1,16 @@
 //! `cargo xtask`: the EMS developer and CI commands, in the manner of rust-analyzer's
 //! xtask — plain Rust instead of shell scripts, run through the cargo alias in
-//! `.cargo/config.toml`. `cargo xtask help` lists the commands.
+//! `.cargo/config.toml`. The commands: `dev` (the server on the dev cluster), `test`
+//! (the whole suite with its services), `migrate`, `coverage` (cargo-tarpaulin), `fence`
+//! (the dependency fence), `fuzz` (schemathesis against a running server), `bench` (wrk
+//! against the release server), `stop` (servers left running) and `help`, which
+//! describes each one.
 //!
-//! Modules: [`flags`] (command line), [`tasks`] (one per subcommand), and the pieces
-//! they share: [`pg`] (project-local PostgreSQL clusters), [`redis`] (a private Redis),
-//! [`services`] (what the tests need), [`fence`] (dependency fence), [`cmd`] (running
-//! programs), [`sysuser`] (dropping root), [`secret`], [`lcov`], [`paths`], [`ui`],
-//! [`interrupt`] and [`error`].
+//! Modules: [`flags`] (command line, and the one list of commands), [`tasks`] (one per
+//! subcommand), and the pieces they share: [`pg`] (project-local PostgreSQL clusters),
+//! [`redis`] (a private Redis), [`services`] (what the tests need), [`fence`] (dependency
+//! fence), [`cmd`] (running programs), [`interrupt`] (Ctrl-C), [`sysuser`] (dropping
+//! root), [`secret`], [`lcov`], [`paths`], [`ui`] and [`error`].
 
 mod cmd;
 mod error;
@@ -48,7 +52,7 @@ fn main() -> ExitCode {
 
 fn run(task: Task) -> Result<()> {
     if task == Task::Help {
-        print!("{}", flags::HELP);
+        print!("{}", flags::help());
         return Ok(());
     }
     interrupt::install()?;
