@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::{interrupt, supervise};
+
 /// One command of `cargo xtask`: the parser knows only the names listed in [`COMMANDS`],
 /// and the help is made from the same list, so neither can name a command the other lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +26,8 @@ pub const COMMANDS: [Command; 9] = [
 Start the dev PostgreSQL cluster (target/ems-pg/dev, port 54320),
 create database ems_dev, run `ems migrate`, then `ems serve`
 with an admin account whose password is kept in
-target/ems-pg/dev-admin-password. Ctrl-C stops the server and the
-cluster. --reset drops and recreates ems_dev first.",
+target/ems-pg/dev-admin-password. Ctrl-C (or SIGTERM) stops the
+server, then the cluster. --reset drops and recreates ems_dev first.",
     },
     Command {
         name: "test",
@@ -131,14 +133,22 @@ COMMANDS:
             text.push_str(&format!("{indent}{line}\n"));
         }
     }
-    text.push_str(
+    text.push_str(&format!(
         "\n\
+STOPPING:
+    SIGINT (Ctrl-C), SIGTERM or SIGHUP sent to xtask is passed on to every program it
+    started (as SIGTERM); what still runs after {grace} s is killed, the clusters and Redis
+    this run started are stopped, and xtask exits with status {code}. A second signal
+    exits at once, without clean-up (`cargo xtask stop` then stops the clusters).
+
 ENVIRONMENT:
     BIND_ADDR           dev: where `ems serve` listens (default 127.0.0.1:8080).
     DATABASE_URL        migrate: the database to migrate instead of the dev cluster.
     CARGO_TARGET_DIR    Where target/ is; clusters live in <target>/ems-pg/.
 ",
-    );
+        grace = supervise::GRACE.as_secs(),
+        code = interrupt::EXIT_CODE,
+    ));
     text
 }
 

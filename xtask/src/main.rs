@@ -9,8 +9,9 @@
 //! Modules: [`flags`] (command line, and the one list of commands), [`tasks`] (one per
 //! subcommand), and the pieces they share: [`pg`] (project-local PostgreSQL clusters),
 //! [`redis`] (a private Redis), [`services`] (what the tests need), [`fence`] (dependency
-//! fence), [`cmd`] (running programs), [`interrupt`] (Ctrl-C), [`sysuser`] (dropping
-//! root), [`secret`], [`lcov`], [`paths`], [`ui`] and [`error`].
+//! fence), [`cmd`] (running programs), [`supervise`] (children that stop with xtask),
+//! [`interrupt`] (stop signals), [`sysuser`] (dropping root), [`secret`], [`lcov`],
+//! [`paths`], [`ui`] and [`error`].
 
 mod cmd;
 mod error;
@@ -23,6 +24,7 @@ mod pg;
 mod redis;
 mod secret;
 mod services;
+mod supervise;
 mod sysuser;
 mod tasks;
 mod ui;
@@ -41,12 +43,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(task) {
+    let outcome = run(task);
+    if let Err(e) = &outcome {
+        eprintln!("\nxtask: error: {e}");
+    }
+    // Stopped by a signal is never a success, even when every step that ran passed.
+    if interrupt::interrupted() {
+        supervise::wait_for_survivors();
+        eprintln!("xtask: interrupted; stopped what it had started");
+        return ExitCode::from(interrupt::EXIT_CODE);
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("\nxtask: error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(_) => ExitCode::FAILURE,
     }
 }
 
