@@ -1,12 +1,14 @@
 //! Running other programs: a small builder over [`std::process::Command`] that echoes
-//! what it runs (with secrets masked), never reads our stdin, and turns failures into
-//! errors that name the command.
+//! what it runs (with secrets masked), never reads our stdin, starts every program under
+//! [`supervise`] (so a stop signal reaches it), and turns failures into errors that name
+//! the command.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 
 use crate::error::{Error, Result};
+use crate::supervise::{self, Role};
 
 /// A command line to run.
 #[derive(Debug, Clone)]
@@ -16,6 +18,7 @@ pub struct Cmd {
     envs: Vec<(String, OsString, bool)>,
     cwd: Option<PathBuf>,
     echo: bool,
+    role: Role,
 }
 
 impl Cmd {
@@ -27,6 +30,7 @@ impl Cmd {
             envs: Vec::new(),
             cwd: None,
             echo: true,
+            role: Role::Work,
         }
     }
 
@@ -73,6 +77,13 @@ impl Cmd {
         self
     }
 
+    /// Marks a command that stops what xtask started: it still runs once a stop signal
+    /// arrived, when every other command is refused.
+    pub fn cleanup(mut self) -> Self {
+        self.role = Role::CleanUp;
+        self
+    }
+
     /// The command as a shell-like line, secrets masked.
     pub fn display(&self) -> String {
         let mut parts: Vec<String> = self
@@ -108,7 +119,9 @@ impl Cmd {
 
     /// Runs with inherited stdout/stderr and returns the exit status, whatever it is.
     pub fn status(&self) -> Result<ExitStatus> {
-        self.command().status().map_err(|e| self.spawn_error(&e))
+        supervise::spawn(&mut self.command(), self.role)
+            .and_then(supervise::Supervised::wait)
+            .map_err(|e| self.spawn_error(&e))
     }
 
     /// Runs with inherited stdout/stderr; a non-zero exit is an error.
@@ -127,10 +140,10 @@ impl Cmd {
 
     /// Runs capturing stdout and stderr, whatever the exit status.
     pub fn output(&self) -> Result<Output> {
-        self.command()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
+        let mut command = self.command();
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        supervise::spawn(&mut command, self.role)
+            .and_then(supervise::Supervised::wait_with_output)
             .map_err(|e| self.spawn_error(&e))
     }
 

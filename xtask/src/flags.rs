@@ -3,64 +3,159 @@
 
 use std::fmt;
 
+use crate::{interrupt, supervise};
+
+/// One command of `cargo xtask`: the parser knows only the names listed in [`COMMANDS`],
+/// and the help is made from the same list, so neither can name a command the other lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Command {
+    /// What is typed after `cargo xtask`.
+    pub name: &'static str,
+    /// The name with its flags, as the help shows it.
+    pub synopsis: &'static str,
+    /// What it does, wrapped, one help line per text line.
+    pub about: &'static str,
+}
+
+/// Every command, in the order the help lists them.
+pub const COMMANDS: [Command; 9] = [
+    Command {
+        name: "dev",
+        synopsis: "dev [--reset]",
+        about: "\
+Start the dev PostgreSQL cluster (target/ems-pg/dev, port 54320),
+create database ems_dev, run `ems migrate`, then `ems serve`
+with an admin account whose password is kept in
+target/ems-pg/dev-admin-password. Ctrl-C (or SIGTERM) stops the
+server, then the cluster. --reset drops and recreates ems_dev first.",
+    },
+    Command {
+        name: "test",
+        synopsis: "test [-- ARGS]",
+        about: "\
+Check the dependency fence, start the test cluster (port 54321)
+and a private Redis if redis-server is installed, drop leftover
+ems_test_* and ems_tpl_* databases, then run
+`cargo test --workspace --all-targets ARGS` and
+`cargo test --workspace --doc ARGS`. ARGS go to cargo test, e.g.
+`-- login` (a filter) or `-- -- --nocapture` (to the harness).",
+    },
+    Command {
+        name: "migrate",
+        synopsis: "migrate",
+        about: "\
+Apply migrations with `ems migrate` to DATABASE_URL if set, else to
+the dev cluster's ems_dev (starting the cluster if needed).",
+    },
+    Command {
+        name: "coverage",
+        synopsis: "coverage [--fail-under PCT] [-p CRATE]... [-- ARGS]",
+        about: "\
+Line coverage with cargo-tarpaulin while the test services run:
+a covered/total table per crate and the workspace total. ARGS go to
+cargo tarpaulin. --fail-under fails when the total is below PCT.",
+    },
+    Command {
+        name: "fence",
+        synopsis: "fence",
+        about: "\
+Only the dependency fence: domain and application must not depend
+on actix-web, actix-http, diesel, diesel-async, deadpool, redis,
+paperclip or tokio.",
+    },
+    Command {
+        name: "fuzz",
+        synopsis: "fuzz [--max-examples N] [--seed N] [-- ARGS]",
+        about: "\
+The outside fuzzer: start the test cluster, recreate database
+ems_fuzz, build, migrate and serve `ems` on a free loopback port,
+then run schemathesis (pip-installed at the pinned version if
+missing) over every operation of /api/docs/openapi.json as the
+admin. Fails on any 5xx or response that breaks the documented
+status codes, content types, headers or schemas. Defaults: 300
+examples per operation, seed 42. ARGS go to schemathesis run.
+Reports in target/ems-fuzz/report, server log target/ems-fuzz/ems.log.",
+    },
+    Command {
+        name: "bench",
+        synopsis: "bench [--duration SECS] [--connections N]",
+        about: "\
+Throughput and latency of the release `ems` under wrk (Debian
+package `wrk`), one configuration after another on the same
+machine: GET /api/health (the floor), GET /api/v1/profile with the
+in-process adapters, with Redis (when redis-server is installed),
+with metrics off, and with OTLP tracing on. Defaults: 20 s per
+run after a 3 s warm-up, 50 connections. Logs in target/ems-bench/.",
+    },
+    Command {
+        name: "stop",
+        synopsis: "stop",
+        about: "\
+Stop the dev and test clusters and the private Redis, whoever
+started them (for servers left running by an earlier run).",
+    },
+    Command {
+        name: "help",
+        synopsis: "help",
+        about: "This text (also -h, --help).",
+    },
+];
+
+/// Width of the synopsis column; a longer synopsis gets a line of its own.
+const SYNOPSIS_WIDTH: usize = 20;
+
 /// What `cargo xtask help` prints.
-pub const HELP: &str = "\
+pub fn help() -> String {
+    let mut text = String::from(
+        "\
 cargo xtask — EMS developer and CI commands
 
 USAGE:
     cargo xtask <COMMAND> [OPTIONS] [-- ARGS...]
 
 COMMANDS:
-    dev [--reset]       Start the dev PostgreSQL cluster (target/ems-pg/dev, port 54320),
-                        create database ems_dev, run `ems migrate`, then `ems serve`
-                        with an admin account whose password is kept in
-                        target/ems-pg/dev-admin-password. Ctrl-C stops the server and the
-                        cluster. --reset drops and recreates ems_dev first.
-    test [-- ARGS]      Check the dependency fence, start the test cluster (port 54321)
-                        and a private Redis if redis-server is installed, drop leftover
-                        ems_test_* and ems_tpl_* databases, then run
-                        `cargo test --workspace --all-targets ARGS` and
-                        `cargo test --workspace --doc ARGS`. ARGS go to cargo test, e.g.
-                        `-- login` (a filter) or `-- -- --nocapture` (to the harness).
-    migrate             Apply migrations with `ems migrate` to DATABASE_URL if set, else to
-                        the dev cluster's ems_dev (starting the cluster if needed).
-    coverage [--fail-under PCT] [-p CRATE]... [-- ARGS]
-                        Line coverage with cargo-tarpaulin while the test services run:
-                        a covered/total table per crate and the workspace total. ARGS go to
-                        cargo tarpaulin. --fail-under fails when the total is below PCT.
-    fence               Only the dependency fence: domain and application must not depend
-                        on actix-web, actix-http, diesel, diesel-async, deadpool, redis,
-                        paperclip or tokio.
-    fuzz [--max-examples N] [--seed N] [-- ARGS]
-                        The outside fuzzer: start the test cluster, recreate database
-                        ems_fuzz, build, migrate and serve `ems` on a free loopback port,
-                        then run schemathesis (pip-installed at the pinned version if
-                        missing) over every operation of /api/docs/openapi.json as the
-                        admin. Fails on any 5xx or response that breaks the documented
-                        status codes, content types, headers or schemas. Defaults: 300
-                        examples per operation, seed 42. ARGS go to schemathesis run.
-                        Reports in target/ems-fuzz/report, server log target/ems-fuzz/ems.log.
-    bench [--duration SECS] [--connections N]
-                        Throughput and latency of the release `ems` under wrk (Debian
-                        package `wrk`), one configuration after another on the same
-                        machine: GET /api/health (the floor), GET /api/v1/profile with the
-                        in-process adapters, with Redis (when redis-server is installed),
-                        with metrics off, and with OTLP tracing on. Defaults: 20 s per
-                        run after a 3 s warm-up, 50 connections. Logs in target/ems-bench/.
-    stop                Stop the dev and test clusters and the private Redis, whoever
-                        started them (for servers left running by an earlier run).
-    help                This text.
+",
+    );
+    let indent = " ".repeat(4 + SYNOPSIS_WIDTH);
+    for command in COMMANDS {
+        let mut lines = command.about.lines();
+        if command.synopsis.len() < SYNOPSIS_WIDTH {
+            let first = lines.next().unwrap_or_default();
+            text.push_str(&format!(
+                "    {:<width$}{first}\n",
+                command.synopsis,
+                width = SYNOPSIS_WIDTH
+            ));
+        } else {
+            text.push_str(&format!("    {}\n", command.synopsis));
+        }
+        for line in lines {
+            text.push_str(&format!("{indent}{line}\n"));
+        }
+    }
+    text.push_str(&format!(
+        "\n\
+STOPPING:
+    SIGINT (Ctrl-C), SIGTERM or SIGHUP sent to xtask is passed on to every program it
+    started (as SIGTERM); what still runs after {grace} s is killed, the clusters and Redis
+    this run started are stopped, and xtask exits with status {code}. A second signal
+    exits at once, without clean-up (`cargo xtask stop` then stops the clusters).
 
 ENVIRONMENT:
     BIND_ADDR           dev: where `ems serve` listens (default 127.0.0.1:8080).
     DATABASE_URL        migrate: the database to migrate instead of the dev cluster.
     CARGO_TARGET_DIR    Where target/ is; clusters live in <target>/ems-pg/.
-";
+",
+        grace = supervise::GRACE.as_secs(),
+        code = interrupt::EXIT_CODE,
+    ));
+    text
+}
 
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Task {
-    /// Print [`HELP`].
+    /// Print [`help`].
     Help,
     /// Run the server against the dev cluster.
     Dev(Dev),
@@ -185,8 +280,14 @@ where
         Some(_) => Err(usage(format!("`{command}` takes no arguments after `--`"))),
         None => Ok(()),
     };
+    if command == "-h" || command == "--help" {
+        return Ok(Task::Help);
+    }
+    if !COMMANDS.iter().any(|known| known.name == command) {
+        return Err(unknown_command(&command));
+    }
     let task = match command.as_str() {
-        "help" | "-h" | "--help" => Task::Help,
+        "help" => Task::Help,
         "dev" => {
             no_rest(rest)?;
             let mut dev = Dev::default();
@@ -295,13 +396,16 @@ where
             }
             Task::Bench(bench)
         }
-        other => {
-            return Err(usage(format!(
-                "unknown command `{other}` (try `cargo xtask help`)"
-            )))
-        }
+        // Listed in COMMANDS without an arm here: the tests below catch it.
+        other => return Err(unknown_command(other)),
     };
     Ok(task)
+}
+
+fn unknown_command(command: &str) -> UsageError {
+    usage(format!(
+        "unknown command `{command}` (try `cargo xtask help`)"
+    ))
 }
 
 /// `--name value` and `--name=value` pairs, in order.
@@ -330,6 +434,21 @@ fn unknown(command: &str, flag: &str) -> UsageError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The command that names `task` in [`COMMANDS`] (exhaustive: a new task needs one).
+    fn name_of(task: &Task) -> &'static str {
+        match task {
+            Task::Help => "help",
+            Task::Dev(_) => "dev",
+            Task::Test(_) => "test",
+            Task::Migrate => "migrate",
+            Task::Coverage(_) => "coverage",
+            Task::Fence => "fence",
+            Task::Fuzz(_) => "fuzz",
+            Task::Bench(_) => "bench",
+            Task::Stop => "stop",
+        }
+    }
 
     fn parse_str(line: &str) -> Result<Task, UsageError> {
         parse(line.split_whitespace().map(str::to_owned))
@@ -398,6 +517,59 @@ mod tests {
         assert!(parse_str("fuzz --max-examples 0").is_err());
         assert!(parse_str("fuzz --seed").is_err());
         assert!(parse_str("fuzz --workers 2").is_err());
+    }
+
+    #[test]
+    fn every_listed_command_parses_to_its_own_task() {
+        for command in COMMANDS {
+            let task = parse_str(command.name)
+                .unwrap_or_else(|e| panic!("`{}` is listed but does not parse: {e}", command.name));
+            assert_eq!(name_of(&task), command.name);
+        }
+    }
+
+    #[test]
+    fn the_help_shows_every_command_with_its_synopsis() {
+        let help = help();
+        for command in COMMANDS {
+            let line = format!("\n    {}", command.synopsis);
+            assert!(
+                help.contains(&line),
+                "help lacks `{}`:\n{help}",
+                command.synopsis
+            );
+            assert!(command.synopsis.starts_with(command.name));
+        }
+    }
+
+    #[test]
+    fn the_crate_description_and_module_doc_name_every_command() {
+        let manifest = include_str!("../Cargo.toml");
+        let description = manifest
+            .lines()
+            .find(|l| l.starts_with("description"))
+            .unwrap();
+        let module_doc: String = include_str!("main.rs")
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for command in COMMANDS {
+            let word = |text: &str| {
+                text.split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|w| w == command.name)
+            };
+            assert!(
+                word(description),
+                "Cargo.toml's description lacks `{}`",
+                command.name
+            );
+            assert!(
+                word(&module_doc),
+                "main.rs's module doc lacks `{}`",
+                command.name
+            );
+        }
     }
 
     #[test]

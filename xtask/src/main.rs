@@ -1,12 +1,17 @@
 //! `cargo xtask`: the EMS developer and CI commands, in the manner of rust-analyzer's
 //! xtask — plain Rust instead of shell scripts, run through the cargo alias in
-//! `.cargo/config.toml`. `cargo xtask help` lists the commands.
+//! `.cargo/config.toml`. The commands: `dev` (the server on the dev cluster), `test`
+//! (the whole suite with its services), `migrate`, `coverage` (cargo-tarpaulin), `fence`
+//! (the dependency fence), `fuzz` (schemathesis against a running server), `bench` (wrk
+//! against the release server), `stop` (servers left running) and `help`, which
+//! describes each one.
 //!
-//! Modules: [`flags`] (command line), [`tasks`] (one per subcommand), and the pieces
-//! they share: [`pg`] (project-local PostgreSQL clusters), [`redis`] (a private Redis),
-//! [`services`] (what the tests need), [`fence`] (dependency fence), [`cmd`] (running
-//! programs), [`sysuser`] (dropping root), [`secret`], [`lcov`], [`paths`], [`ui`],
-//! [`interrupt`] and [`error`].
+//! Modules: [`flags`] (command line, and the one list of commands), [`tasks`] (one per
+//! subcommand), and the pieces they share: [`pg`] (project-local PostgreSQL clusters),
+//! [`redis`] (a private Redis), [`services`] (what the tests need), [`fence`] (dependency
+//! fence), [`cmd`] (running programs), [`supervise`] (children that stop with xtask),
+//! [`interrupt`] (stop signals), [`sysuser`] (dropping root), [`secret`], [`lcov`],
+//! [`paths`], [`ui`] and [`error`].
 
 mod cmd;
 mod error;
@@ -19,6 +24,7 @@ mod pg;
 mod redis;
 mod secret;
 mod services;
+mod supervise;
 mod sysuser;
 mod tasks;
 mod ui;
@@ -37,18 +43,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(task) {
+    let outcome = run(task);
+    if let Err(e) = &outcome {
+        eprintln!("\nxtask: error: {e}");
+    }
+    // Stopped by a signal is never a success, even when every step that ran passed.
+    if interrupt::interrupted() {
+        supervise::wait_for_survivors();
+        eprintln!("xtask: interrupted; stopped what it had started");
+        return ExitCode::from(interrupt::EXIT_CODE);
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("\nxtask: error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(_) => ExitCode::FAILURE,
     }
 }
 
 fn run(task: Task) -> Result<()> {
     if task == Task::Help {
-        print!("{}", flags::HELP);
+        print!("{}", flags::help());
         return Ok(());
     }
     interrupt::install()?;

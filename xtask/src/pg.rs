@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::cmd::{on_path, Cmd};
 use crate::error::{bail, Context, Error, Result};
+use crate::interrupt;
 use crate::paths::Paths;
 use crate::sysuser::RunAs;
 use crate::ui;
@@ -404,6 +405,14 @@ impl Cluster {
             .args(["-w", "-t", "60", "start"])
             .cwd(&self.dir)
             .status()?;
+        if !status.success() && interrupt::interrupted() {
+            // pg_ctl was stopped while it waited; the server it launched (in a session of
+            // its own, so the signal missed it) may be up by now.
+            if let Err(e) = self.stop_if_running() {
+                ui::warn(e);
+            }
+            bail!("stopped while starting {}", self.label());
+        }
         if !status.success() {
             bail!(
                 "cannot start {} on port {} (is another server using that port?); \
@@ -425,6 +434,7 @@ impl Cluster {
             .arg(self.data())
             .args(["-m", "fast", "-w", "-t", "60", "stop"])
             .cwd(&self.dir)
+            .cleanup()
             .status()?;
         if !status.success() {
             bail!(

@@ -132,7 +132,7 @@ fn shutdown(port: u16, dir: &std::path::Path) -> Result<()> {
                     pidfile.display()
                 )
             })?;
-            return Cmd::new("kill").arg(pid.trim()).run();
+            return Cmd::new("kill").arg(pid.trim()).cleanup().run();
         }
         thread::sleep(Duration::from_millis(100));
     }

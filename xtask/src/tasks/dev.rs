@@ -5,7 +5,8 @@
 //! and kept in `target/ems-pg/dev-signing-key.pem`, so tokens survive restarts, and an
 //! audit key (`AUDIT_HMAC_KEY`) made once and kept in `target/ems-pg/dev-audit-key`, so
 //! the audit log still verifies after a restart.
-//! Ctrl-C stops the server, then the cluster.
+//! Ctrl-C, or SIGINT/SIGTERM sent to xtask alone, stops the server, then the cluster
+//! (see [`crate::interrupt`]).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -183,6 +183,9 @@ fn fuzz(python: &Path, work: &Path, addr: SocketAddr, password: &str, flags: &Fu
         .secret_env("EMS_FUZZ_ADMIN_PASSWORD", password)
         .status()?;
     ui::note(format!("reports: {}", report.display()));
+    if interrupt::interrupted() {
+        bail!("schemathesis was stopped ({})", describe(status));
+    }
     if !status.success() {
         bail!(
             "schemathesis found problems ({}); the failures and their curl commands are above",

@@ -6,17 +6,17 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cmd::Cmd;
 use crate::error::{bail, Context, Result};
 use crate::interrupt;
+use crate::supervise::{self, Role, Supervised};
 
-/// The `ems serve` child process.
+/// The `ems serve` child process, stopped with xtask (see [`supervise`]).
 pub struct Server {
-    child: Child,
+    child: Supervised,
     addr: SocketAddr,
     log: PathBuf,
 }
@@ -40,8 +40,7 @@ impl Server {
         for (key, value) in env {
             command.env(key, value);
         }
-        let child = command
-            .spawn()
+        let child = supervise::spawn(&mut command, Role::Work)
             .with_context(|| format!("cannot start {}", ems.display()))?;
         Ok(Self {
             child,
@@ -74,26 +73,15 @@ impl Server {
         }
     }
 
-    /// SIGTERM, then SIGKILL when it has not exited within ten seconds.
+    /// SIGTERM, then SIGKILL when it has not exited within [`supervise::GRACE`].
     pub fn stop(mut self) -> Result<()> {
-        if self.child.try_wait().ok().flatten().is_some() {
+        let exited_early = self.child.try_wait().ok().flatten().is_some();
+        if exited_early && !interrupt::interrupted() {
             bail!("ems exited during the run; see {}", self.log.display());
         }
-        let pid = self.child.id().to_string();
-        Cmd::new("kill")
-            .args(["-TERM", pid.as_str()])
-            .quiet()
-            .run()
-            .ok();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return Ok(());
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-        self.child.kill().ok();
-        self.child.wait().ok();
+        self.child
+            .stop()
+            .with_context(|| format!("cannot stop ems; see {}", self.log.display()))?;
         Ok(())
     }
 }
