@@ -72,18 +72,23 @@ pub trait QueryObserver: Send + Sync {
 /// The observer of a store, cheap to clone into each transaction.
 pub(crate) type Observer = Option<Arc<dyn QueryObserver>>;
 
-/// [`with_deadline`], and tells `observer` how long the call took, failed or not.
-pub(crate) async fn timed<T>(
-    deadline: Duration,
-    observer: Observer,
-    fut: impl Future<Output = Result<T, RepoError>>,
-) -> Result<T, RepoError> {
+/// Runs `fut` and tells `observer` how long it took, failed or not.
+async fn observed<T>(observer: &Observer, fut: impl Future<Output = T>) -> T {
     let started = Instant::now();
-    let result = with_deadline(deadline, fut).await;
+    let result = fut.await;
     if let Some(observer) = observer {
         observer.query_finished(started.elapsed());
     }
     result
+}
+
+/// [`with_deadline`], timed by `observer`: how every port call runs.
+pub(crate) async fn timed<T>(
+    deadline: Duration,
+    observer: &Observer,
+    fut: impl Future<Output = Result<T, RepoError>>,
+) -> Result<T, RepoError> {
+    observed(observer, with_deadline(deadline, fut)).await
 }
 
 impl std::fmt::Debug for PgStore {
@@ -138,11 +143,6 @@ impl PgStore {
         }
     }
 
-    /// The longest one port call may take.
-    pub(crate) fn deadline(&self) -> Duration {
-        self.inner.deadline
-    }
-
     /// The audit key (`AUDIT_HMAC_KEY`).
     pub(crate) fn audit_key(&self) -> &AuditKey {
         &self.inner.audit_key
@@ -158,9 +158,29 @@ impl PgStore {
         }
     }
 
+    /// The longest one port call may take.
+    pub(crate) fn deadline(&self) -> Duration {
+        self.inner.deadline
+    }
+
     /// Checks a connection out of the pool.
     pub(crate) async fn conn(&self) -> Result<PooledConn, RepoError> {
         self.inner.pool.get().await.map_err(pool_error)
+    }
+
+    /// One port call: `call` gets a pooled connection, and the whole of it, pool wait
+    /// included, runs under the deadline and is timed by the observer.
+    pub(crate) async fn run<T, Fut>(
+        &self,
+        call: impl FnOnce(PooledConn) -> Fut,
+    ) -> Result<T, RepoError>
+    where
+        Fut: Future<Output = Result<T, RepoError>>,
+    {
+        timed(self.inner.deadline, &self.inner.observer, async {
+            call(self.conn().await?).await
+        })
+        .await
     }
 }
 
@@ -168,8 +188,7 @@ impl PgStore {
 impl UserRepository for PgStore {
     #[tracing::instrument(name = "pg.users.get", skip_all, fields(user.id = %id))]
     async fn get(&self, id: UserId) -> Result<Option<User>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             let row: Option<UserRow> = users::table
                 .find(id.0)
                 .select(UserRow::as_select())
@@ -184,8 +203,7 @@ impl UserRepository for PgStore {
 
     #[tracing::instrument(name = "pg.users.find_by_username", skip_all)]
     async fn find_by_username(&self, username: &Username) -> Result<Option<User>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             let row: Option<UserRow> = users::table
                 .filter(lower(users::username).eq(lower(username.as_str())))
                 .select(UserRow::as_select())
@@ -204,11 +222,8 @@ impl UserRepository for PgStore {
         fields(page.limit = query.page.limit.get(), page.cursor = matches!(query.page.position, Position::After(_)))
     )]
     async fn list(&self, query: &UserQuery) -> Result<Page<User>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
-            crate::users::list(&mut conn, query).await
-        })
-        .await
+        self.run(|mut conn| async move { crate::users::list(&mut conn, query).await })
+            .await
     }
 
     #[tracing::instrument(
@@ -217,17 +232,13 @@ impl UserRepository for PgStore {
         fields(page.limit = page.limit.get(), search.term_len = term.chars().count())
     )]
     async fn search(&self, term: &str, page: &PageRequest) -> Result<Page<User>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
-            crate::users::search(&mut conn, term, page).await
-        })
-        .await
+        self.run(|mut conn| async move { crate::users::search(&mut conn, term, page).await })
+            .await
     }
 
     #[tracing::instrument(name = "pg.users.any_admin", skip_all)]
     async fn any_admin(&self) -> Result<bool, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             diesel::select(diesel::dsl::exists(
                 users::table
                     .filter(users::role.eq("ADMIN"))
@@ -242,8 +253,7 @@ impl UserRepository for PgStore {
 
     #[tracing::instrument(name = "pg.users.preferences", skip_all, fields(user.id = %id))]
     async fn preferences(&self, id: UserId) -> Result<Option<Preferences>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             let row: Option<PreferencesRow> = user_preferences::table
                 .find(id.0)
                 .select(PreferencesRow::as_select())
@@ -278,8 +288,7 @@ fn active_sessions<'a>(
 impl SessionRepository for PgStore {
     #[tracing::instrument(name = "pg.sessions.find_for_auth", skip_all, fields(session.id = %id))]
     async fn find_for_auth(&self, id: SessionId) -> Result<Option<(Session, User)>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             let row: Option<(SessionRow, UserRow)> = sessions::table
                 .inner_join(users::table)
                 .filter(sessions::id.eq(id.0))
@@ -307,8 +316,7 @@ impl SessionRepository for PgStore {
         now: DateTime<Utc>,
         page: &PageRequest,
     ) -> Result<Page<Session>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             let limit = i64::from(page.limit.get());
             let mut query = active_sessions(user_id, now)
                 .select(SessionRow::as_select())
@@ -363,8 +371,7 @@ impl SessionRepository for PgStore {
 
     #[tracing::instrument(name = "pg.sessions.count_active_users", skip_all)]
     async fn count_active_users(&self, now: DateTime<Utc>) -> Result<u64, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             let users: i64 = sessions::table
                 .filter(sessions::revoked_at.is_null())
                 .filter(sessions::expires_at.gt(now))
@@ -385,8 +392,7 @@ impl SessionRepository for PgStore {
         }
         let ids: Vec<uuid::Uuid> = seen.iter().map(|(id, _)| id.0).collect();
         let times: Vec<DateTime<Utc>> = seen.iter().map(|(_, at)| *at).collect();
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             // One statement for the whole batch; GREATEST-by-filter so that a late batch
             // never moves a session's time backwards.
             let moved = diesel::sql_query(
@@ -409,8 +415,7 @@ impl SessionRepository for PgStore {
 impl UnitOfWork for PgStore {
     #[tracing::instrument(name = "pg.begin", skip_all)]
     async fn begin(&self) -> Result<Box<dyn Transaction>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(
                 &mut *conn,
             )
@@ -433,8 +438,7 @@ impl UnitOfWork for PgStore {
 impl HealthCheck for PgStore {
     #[tracing::instrument(name = "pg.ping", skip_all)]
     async fn ping(&self) -> Result<(), RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             diesel::sql_query("SELECT 1")
                 .execute(&mut conn)
                 .await
