@@ -35,7 +35,7 @@ use uuid::Uuid;
 use crate::cursor::{self, CursorBody};
 use crate::error::{query_error, StoreFailure};
 use crate::schema::audit_logs;
-use crate::store::{with_deadline, PgStore};
+use crate::store::PgStore;
 
 type Tm = <AsyncPgConnection as AsyncConnection>::TransactionManager;
 
@@ -607,8 +607,7 @@ async fn purge(
 impl AuditRepository for PgStore {
     #[tracing::instrument(name = "pg.audit.list", skip_all, fields(page.limit = query.page.limit.get()))]
     async fn list(&self, query: &AuditQuery) -> Result<Page<AuditEntry>, RepoError> {
-        with_deadline(self.deadline(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             let f = &query.filter;
             let filtered = || {
                 let mut q = audit_logs::table.into_boxed::<diesel::pg::Pg>();
@@ -692,16 +691,17 @@ impl AuditRepository for PgStore {
     async fn verify(&self, checkpoint: Option<Checkpoint>) -> Result<ChainReport, RepoError> {
         // Verification reads the whole chain: no per-call deadline beyond the statement
         // timeout of each batch.
-        let mut conn = self.conn().await?;
-        begin(&mut conn).await?;
-        let result = verify_chain(&mut conn, self.audit_key(), checkpoint.as_ref()).await;
-        finish(&mut conn, result).await
+        self.run_unbounded(|mut conn| async move {
+            begin(&mut conn).await?;
+            let result = verify_chain(&mut conn, self.audit_key(), checkpoint.as_ref()).await;
+            finish(&mut conn, result).await
+        })
+        .await
     }
 
     #[tracing::instrument(name = "pg.audit.seal_pending", skip_all)]
     async fn seal_pending(&self) -> Result<u64, RepoError> {
-        with_deadline(self.deadline(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             begin(&mut conn).await?;
             let result = seal(&mut conn, self.audit_key()).await;
             finish(&mut conn, result).await
@@ -715,8 +715,7 @@ impl AuditRepository for PgStore {
         audit_before: DateTime<Utc>,
         sessions_before: DateTime<Utc>,
     ) -> Result<Option<PurgeReport>, RepoError> {
-        with_deadline(self.deadline(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             begin(&mut conn).await?;
             let result = purge(&mut conn, self.audit_key(), audit_before, sessions_before).await;
             finish(&mut conn, result).await

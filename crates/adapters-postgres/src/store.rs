@@ -102,7 +102,7 @@ impl std::fmt::Debug for PgStore {
 
 /// Runs `fut`, turning a passed deadline into `Unavailable`: the last resort against a
 /// database that accepted a connection and then stopped answering.
-pub(crate) async fn with_deadline<T>(
+async fn with_deadline<T>(
     deadline: Duration,
     fut: impl Future<Output = Result<T, RepoError>>,
 ) -> Result<T, RepoError> {
@@ -158,13 +158,8 @@ impl PgStore {
         }
     }
 
-    /// The longest one port call may take.
-    pub(crate) fn deadline(&self) -> Duration {
-        self.inner.deadline
-    }
-
     /// Checks a connection out of the pool.
-    pub(crate) async fn conn(&self) -> Result<PooledConn, RepoError> {
+    async fn conn(&self) -> Result<PooledConn, RepoError> {
         self.inner.pool.get().await.map_err(pool_error)
     }
 
@@ -178,6 +173,22 @@ impl PgStore {
         Fut: Future<Output = Result<T, RepoError>>,
     {
         timed(self.inner.deadline, &self.inner.observer, async {
+            call(self.conn().await?).await
+        })
+        .await
+    }
+
+    /// [`run`](Self::run) without the deadline, for a call whose length grows with the
+    /// data (verification reads the whole audit chain): each of its statements is still
+    /// bounded by the statement timeout, and it is still timed.
+    pub(crate) async fn run_unbounded<T, Fut>(
+        &self,
+        call: impl FnOnce(PooledConn) -> Fut,
+    ) -> Result<T, RepoError>
+    where
+        Fut: Future<Output = Result<T, RepoError>>,
+    {
+        observed(&self.inner.observer, async {
             call(self.conn().await?).await
         })
         .await
