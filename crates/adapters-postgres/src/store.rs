@@ -250,14 +250,8 @@ impl UserRepository for PgStore {
     #[tracing::instrument(name = "pg.users.any_admin", skip_all)]
     async fn any_admin(&self) -> Result<bool, RepoError> {
         self.run(|mut conn| async move {
-            diesel::select(diesel::dsl::exists(
-                users::table
-                    .filter(users::role.eq("ADMIN"))
-                    .filter(users::deleted_at.is_null()),
-            ))
-            .get_result(&mut conn)
-            .await
-            .map_err(|e| query_error("any admin", e))
+            let admins = crate::users::admins(&mut conn).await?;
+            Ok(admins.iter().any(|u| !u.is_deleted()))
         })
         .await
     }

@@ -1,4 +1,5 @@
-//! The user list (filters, any sort, offset or keyset pages) and the ranked search.
+//! The user list (filters, any sort, offset or keyset pages), the ranked search, and the
+//! admin accounts the domain's admin predicates are applied to.
 //!
 //! Sort keys map to non-null expressions, so that ORDER BY and the keyset comparison
 //! agree without NULLS FIRST/LAST subtleties. The id is always the final tie-breaker, so
@@ -11,16 +12,17 @@
 //! key would make every page re-sort the whole tie group.
 
 use diesel::sql_types::{BigInt, Integer, Text};
-use diesel::QueryableByName;
+use diesel::{ExpressionMethods, QueryDsl, QueryableByName, SelectableHelper};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::page::{Page, PageRequest, Position, UserFilter, UserQuery, UserSortField};
-use domain::user::User;
+use domain::user::{Role, User};
 use domain::RepoError;
 use serde_json::Value;
 
 use crate::cursor::{self, CursorBody};
 use crate::error::query_error;
 use crate::rows::UserRow;
+use crate::schema::users;
 use crate::sql::{contains_pattern, prefix_pattern, Bind, SqlBuilder};
 
 /// Every column of `users`, in the order of [`UserRow`].
@@ -337,6 +339,22 @@ pub(crate) async fn list(
         },
         |r| r.user,
     )
+}
+
+/// Every account of role [`Role::Admin`], deleted or blocked ones included: the candidates
+/// to which the callers apply the domain's predicates (`User::is_active_admin`,
+/// `User::is_deleted`), so that what counts as an active admin is said once, in `domain`.
+/// Narrowed by role only, which each of those predicates requires; admins are few.
+pub(crate) async fn admins(conn: &mut AsyncPgConnection) -> Result<Vec<User>, RepoError> {
+    let rows: Vec<UserRow> = users::table
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .select(UserRow::as_select())
+        .load(conn)
+        .await
+        .map_err(|e| query_error("read admins", e))?;
+    rows.into_iter()
+        .map(|row| User::try_from(row).map_err(RepoError::from))
+        .collect()
 }
 
 /// Cursor signature of search pages.
