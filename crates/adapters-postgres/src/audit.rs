@@ -32,8 +32,8 @@ use domain::user::UserId;
 use domain::RepoError;
 use uuid::Uuid;
 
-use crate::cursor::{self, CursorBody};
 use crate::error::{query_error, StoreFailure};
+use crate::page::{assemble, checked_count, fetch_limit, offset, NewestFirst};
 use crate::schema::audit_logs;
 use crate::store::PgStore;
 
@@ -45,8 +45,8 @@ const SEAL_LOCK_KEY: i64 = 0x454D_535F_5345_414C;
 const RETENTION_LOCK_KEY: i64 = 0x454D_535F_5245_544E;
 /// Rows sealed or verified per statement.
 const BATCH: i64 = 1000;
-/// Cursor signature of audit pages.
-const AUDIT_SIGNATURE: &str = "audit:-createdAt";
+/// The order of audit pages, under its cursor signature.
+const AUDIT_ORDER: NewestFirst = NewestFirst("audit:-createdAt");
 /// The previous hash of the very first link.
 const GENESIS: [u8; 32] = [0; 32];
 
@@ -631,58 +631,41 @@ impl AuditRepository for PgStore {
                 }
                 q
             };
-            let limit = query.page.limit.get();
             let mut rows_query = filtered()
                 .select(AuditRow::as_select())
                 .order((audit_logs::created_at.desc(), audit_logs::id.desc()))
-                .limit(i64::from(limit) + 1);
+                .limit(fetch_limit(query.page.limit));
             let total = match &query.page.position {
                 PagePosition::After(c) => {
-                    let body = CursorBody::decode(c, AUDIT_SIGNATURE, 1)?;
-                    let at = cursor::parse_time(&body.v[0])?;
+                    let (at, id) = AUDIT_ORDER.after(c)?;
                     rows_query = rows_query.filter(audit_logs::created_at.le(at)).filter(
-                        audit_logs::created_at.lt(at).or(audit_logs::created_at
-                            .eq(at)
-                            .and(audit_logs::id.lt(body.id))),
+                        audit_logs::created_at
+                            .lt(at)
+                            .or(audit_logs::created_at.eq(at).and(audit_logs::id.lt(id))),
                     );
                     None
                 }
                 PagePosition::Offset(n) => {
-                    rows_query = rows_query.offset(i64::try_from(*n).unwrap_or(i64::MAX));
-                    let total: i64 = filtered()
+                    rows_query = rows_query.offset(offset(*n));
+                    let n: i64 = filtered()
                         .count()
                         .get_result(&mut conn)
                         .await
                         .map_err(|e| query_error("count audit entries", e))?;
-                    Some(u64::try_from(total).unwrap_or_default())
+                    Some(checked_count("count audit entries", n)?)
                 }
             };
-            let mut rows: Vec<AuditRow> = rows_query
+            let rows: Vec<AuditRow> = rows_query
                 .load(&mut conn)
                 .await
                 .map_err(|e| query_error("list audit entries", e))?;
-            let more = rows.len() > limit as usize;
-            rows.truncate(limit as usize);
-            let next_cursor = match rows.last() {
-                Some(last) if more => Some(
-                    CursorBody {
-                        s: AUDIT_SIGNATURE.to_owned(),
-                        v: vec![cursor::time_value(last.created_at)],
-                        id: last.id,
-                    }
-                    .encode(),
-                ),
-                _ => None,
-            };
-            let items = rows
-                .into_iter()
-                .map(AuditEntry::try_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page {
-                items,
+            assemble(
+                rows,
+                query.page.limit,
                 total,
-                next_cursor,
-            })
+                |r| AUDIT_ORDER.cursor(r.created_at, r.id),
+                |r| AuditEntry::try_from(r).map_err(RepoError::from),
+            )
         })
         .await
     }

@@ -20,8 +20,8 @@ use domain::session::{Session, SessionId};
 use domain::user::{User, UserId, Username};
 use domain::RepoError;
 
-use crate::cursor::{self, CursorBody};
 use crate::error::{deadline_passed, pool_error, query_error};
+use crate::page::{assemble, checked_count, fetch_limit, offset, NewestFirst};
 use crate::pool::{build_pool, PgConfig};
 use crate::rows::{PreferencesRow, SessionRow, UserRow};
 use crate::schema::{sessions, user_preferences, users};
@@ -274,8 +274,8 @@ impl UserRepository for PgStore {
     }
 }
 
-/// Cursor signature of session pages.
-const SESSIONS_SIGNATURE: &str = "sessions";
+/// The order of session pages, under its cursor signature.
+const SESSIONS_ORDER: NewestFirst = NewestFirst("sessions");
 
 /// The active sessions of a user at `now`, as a boxed query to filter further.
 fn active_sessions<'a>(
@@ -322,54 +322,41 @@ impl SessionRepository for PgStore {
         page: &PageRequest,
     ) -> Result<Page<Session>, RepoError> {
         self.run(|mut conn| async move {
-            let limit = i64::from(page.limit.get());
             let mut query = active_sessions(user_id, now)
                 .select(SessionRow::as_select())
                 .order((sessions::created_at.desc(), sessions::id.desc()))
-                .limit(limit + 1);
+                .limit(fetch_limit(page.limit));
             let total = match &page.position {
                 Position::After(c) => {
-                    let body = CursorBody::decode(c, SESSIONS_SIGNATURE, 1)?;
-                    let at = cursor::parse_time(&body.v[0])?;
+                    let (at, id) = SESSIONS_ORDER.after(c)?;
                     query = query.filter(sessions::created_at.le(at)).filter(
                         sessions::created_at
                             .lt(at)
-                            .or(sessions::created_at.eq(at).and(sessions::id.lt(body.id))),
+                            .or(sessions::created_at.eq(at).and(sessions::id.lt(id))),
                     );
                     None
                 }
                 Position::Offset(n) => {
-                    query = query.offset(i64::try_from(*n).unwrap_or(i64::MAX));
-                    let total: i64 = active_sessions(user_id, now)
+                    query = query.offset(offset(*n));
+                    let n: i64 = active_sessions(user_id, now)
                         .count()
                         .get_result(&mut conn)
                         .await
                         .map_err(|e| query_error("count sessions", e))?;
-                    Some(u64::try_from(total).unwrap_or_default())
+                    Some(checked_count("count sessions", n)?)
                 }
             };
-            let mut rows: Vec<SessionRow> = query
+            let rows: Vec<SessionRow> = query
                 .load(&mut conn)
                 .await
                 .map_err(|e| query_error("list sessions", e))?;
-            let more = rows.len() > page.limit.get() as usize;
-            rows.truncate(page.limit.get() as usize);
-            let next_cursor = match rows.last() {
-                Some(last) if more => Some(
-                    CursorBody {
-                        s: SESSIONS_SIGNATURE.to_owned(),
-                        v: vec![cursor::time_value(last.created_at)],
-                        id: last.id,
-                    }
-                    .encode(),
-                ),
-                _ => None,
-            };
-            Ok(Page {
-                items: rows.into_iter().map(Session::from).collect(),
+            assemble(
+                rows,
+                page.limit,
                 total,
-                next_cursor,
-            })
+                |r| SESSIONS_ORDER.cursor(r.created_at, r.id),
+                |r| Ok(Session::from(r)),
+            )
         })
         .await
     }

@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use crate::cursor::{self, CursorBody};
 use crate::error::query_error;
+use crate::page::{assemble, checked_count, fetch_limit, offset};
 use crate::rows::UserRow;
 use crate::schema::users;
 use crate::sql::{contains_pattern, prefix_pattern, Bind, SqlBuilder};
@@ -238,11 +239,10 @@ fn push_order(b: &mut SqlBuilder, query: &UserQuery) {
 /// `LIMIT limit+1 [OFFSET n]`: one extra row tells whether a next page exists.
 fn push_limit(b: &mut SqlBuilder, page: &PageRequest) {
     b.push(" LIMIT ")
-        .push_bind(Bind::BigInt(i64::from(page.limit.get()) + 1));
+        .push_bind(Bind::BigInt(fetch_limit(page.limit)));
     if let Position::Offset(n) = page.position {
         if n > 0 {
-            b.push(" OFFSET ")
-                .push_bind(Bind::BigInt(i64::try_from(n).unwrap_or(i64::MAX)));
+            b.push(" OFFSET ").push_bind(Bind::BigInt(offset(n)));
         }
     }
 }
@@ -254,35 +254,12 @@ async fn count(conn: &mut AsyncPgConnection, b: SqlBuilder) -> Result<u64, RepoE
         .get_result(conn)
         .await
         .map_err(|e| query_error("count users", e))?;
-    Ok(u64::try_from(row.n).unwrap_or_default())
+    checked_count("count users", row.n)
 }
 
-/// Converts rows, keeping `limit` of the `limit + 1` fetched, and builds the cursor from
-/// the last kept row when there was one more.
-fn finish<R>(
-    mut rows: Vec<R>,
-    page: &PageRequest,
-    total: Option<u64>,
-    cursor_of: impl Fn(&R) -> CursorBody,
-    user_of: impl Fn(R) -> UserRow,
-) -> Result<Page<User>, RepoError> {
-    let limit = page.limit.get() as usize;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next_cursor = if more {
-        rows.last().map(|r| cursor_of(r).encode())
-    } else {
-        None
-    };
-    let items = rows
-        .into_iter()
-        .map(|r| User::try_from(user_of(r)).map_err(RepoError::from))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page {
-        items,
-        total,
-        next_cursor,
-    })
+/// A stored user row as the entity.
+fn to_user(row: UserRow) -> Result<User, RepoError> {
+    User::try_from(row).map_err(RepoError::from)
 }
 
 /// The filtered, sorted page of [`domain::ports::UserRepository::list`].
@@ -317,9 +294,9 @@ pub(crate) async fn list(
         .await
         .map_err(|e| query_error("list users", e))?;
     let keys = query.sort.keys();
-    finish(
+    assemble(
         rows,
-        &query.page,
+        query.page.limit,
         total,
         |r| CursorBody {
             s: signature.clone(),
@@ -337,7 +314,7 @@ pub(crate) async fn list(
                 .collect(),
             id: r.user.id,
         },
-        |r| r.user,
+        |r| to_user(r.user),
     )
 }
 
@@ -413,16 +390,16 @@ pub(crate) async fn search(
         .load(conn)
         .await
         .map_err(|e| query_error("search users", e))?;
-    finish(
+    assemble(
         rows,
-        page,
+        page.limit,
         total,
         |r| CursorBody {
             s: SEARCH_SIGNATURE.to_owned(),
             v: vec![Value::from(r.rank), Value::String(r.sk_username.clone())],
             id: r.user.id,
         },
-        |r| r.user,
+        |r| to_user(r.user),
     )
 }
 
