@@ -439,20 +439,21 @@ async fn verify_chain(
         let n = rows.len();
         for row in rows {
             checked += 1;
-            let seq = row.chain_seq.unwrap_or_default();
+            // Every row read here is sealed: one without its sequence number or hash was
+            // changed behind the sealer's back, and the chain breaks at it.
+            let Some((seq, hash)) = row.chain_seq.zip(row.hash.as_deref()) else {
+                return Ok(broken(checked, Some(row.id), &ends));
+            };
             let intact = seq == expected_seq
                 && row.prev_hash.as_deref() == Some(prev.as_slice())
                 && row.mac_verifies(key)
-                && match (row.mac.as_deref(), row.hash.as_deref()) {
-                    (Some(mac), Some(hash)) => {
-                        link_verifies(key, ends.kind_of(seq), &prev, seq, mac, hash)
-                    }
-                    _ => false,
-                };
+                && row.mac.as_deref().is_some_and(|mac| {
+                    link_verifies(key, ends.kind_of(seq), &prev, seq, mac, hash)
+                });
             if !intact {
                 return Ok(broken(checked, Some(row.id), &ends));
             }
-            prev = row.hash.unwrap_or_default();
+            prev = hash.to_vec();
             if wanted == Some(seq) {
                 at_checkpoint = Some((row.id, prev.clone()));
             }

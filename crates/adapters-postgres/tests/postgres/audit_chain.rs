@@ -156,6 +156,31 @@ async fn an_updated_row_is_the_first_broken_one() {
 }
 
 #[tokio::test]
+async fn a_sealed_row_stripped_of_its_hash_is_the_first_broken_one_not_an_empty_hash() {
+    for (column, value) in [
+        ("hash", "NULL"),
+        ("hash", "''::bytea"),
+        ("prev_hash", "NULL"),
+    ] {
+        let db = TestDatabase::new().await;
+        let store = db.store();
+        let e = sealed_three(&db, &store).await;
+        // What a writer with table access could do once the check is out of the way.
+        db.execute(&format!(
+            "ALTER TABLE audit_logs DROP CONSTRAINT audit_logs_sealed_check; \
+             UPDATE audit_logs SET {column} = {value} WHERE id = '{}'",
+            e[1].id
+        ))
+        .await;
+
+        let report = store.verify(None).await.unwrap();
+        assert!(!report.valid, "{column} = {value}: {report:?}");
+        assert_eq!(report.first_broken_id, Some(e[1].id), "{column} = {value}");
+        assert_eq!(report.checked, 2, "{column} = {value}");
+    }
+}
+
+#[tokio::test]
 async fn every_field_and_its_evidence_is_covered_by_the_keyed_chain() {
     let db = TestDatabase::new().await;
     let store = db.store();
