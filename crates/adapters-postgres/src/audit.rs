@@ -191,7 +191,8 @@ struct Ends {
 }
 
 impl Ends {
-    /// `(0, GENESIS)` for both, no MACs: a chain nothing was ever sealed onto.
+    /// `(0, GENESIS)` for both, no MACs: a chain nothing was ever sealed onto, and the
+    /// head reported when the row is missing.
     fn genesis() -> Self {
         Self {
             chain_seq: 0,
@@ -257,17 +258,17 @@ async fn try_lock(conn: &mut AsyncPgConnection, key: i64) -> Result<bool, RepoEr
 }
 
 /// The anchor (the last purged link) and the head (the newest sealed link) with their
-/// MACs.
-async fn ends(conn: &mut AsyncPgConnection) -> Result<Ends, RepoError> {
-    let row: Option<Ends> = diesel::sql_query(
+/// MACs. `None` when their row is missing: the migrations insert it and nothing here
+/// deletes it, so someone removed it behind the server's back (perhaps with the log).
+async fn ends(conn: &mut AsyncPgConnection) -> Result<Option<Ends>, RepoError> {
+    diesel::sql_query(
         "SELECT chain_seq, hash, anchor_mac, head_seq, head_hash, head_mac \
          FROM audit_chain_anchor WHERE id",
     )
     .get_result(conn)
     .await
     .optional()
-    .map_err(|e| query_error("read chain anchor", e))?;
-    Ok(row.unwrap_or_else(Ends::genesis))
+    .map_err(|e| query_error("read chain anchor", e))
 }
 
 /// Begins a transaction on `conn`.
@@ -299,19 +300,23 @@ async fn finish<T>(
 
 /// Seals every committed, unsealed row whose MAC verifies, and marks the others
 /// rejected (they stay unsealed, where verify reports them); under the seal lock.
-/// Refuses to extend a head that does not verify: that would launder its move.
+/// Refuses to extend a head that is missing or does not verify: that would launder its
+/// move.
 async fn seal(conn: &mut AsyncPgConnection, key: &AuditKey) -> Result<u64, RepoError> {
     if !try_lock(conn, SEAL_LOCK_KEY).await? {
         return Ok(0);
     }
-    let ends = ends(conn).await?;
-    if !ends.anchor_verifies(key) || !ends.head_verifies(key) {
+    let Some(ends) = ends(conn)
+        .await?
+        .filter(|e| e.anchor_verifies(key) && e.head_verifies(key))
+    else {
         return Err(StoreFailure::new(
             "audit chain",
-            "the stored anchor or head does not verify under AUDIT_HMAC_KEY; sealing stopped",
+            "the stored anchor or head is missing or does not verify under AUDIT_HMAC_KEY; \
+             sealing stopped",
         )
         .into());
-    }
+    };
     let mut head = Link {
         chain_seq: ends.head_seq,
         hash: ends.head_hash.clone(),
@@ -418,7 +423,9 @@ async fn verify_chain(
         .execute(conn)
         .await
         .map_err(|e| query_error("snapshot", e))?;
-    let ends = ends(conn).await?;
+    let Some(ends) = ends(conn).await? else {
+        return Ok(broken(0, None, &Ends::genesis()));
+    };
     if !ends.anchor_verifies(key) {
         return Ok(broken(0, None, &ends));
     }
@@ -536,15 +543,16 @@ async fn purge(
         .await
         .map_err(|e| query_error("advisory lock", e))?;
     let mut report = PurgeReport::default();
-    let anchor = ends(conn).await?;
-    // Moving an anchor that does not verify would put a fresh MAC on a move made behind
-    // the server's back: audit retention waits (sessions are still purged).
-    let trusted = anchor.anchor_verifies(key);
-    if !trusted {
-        tracing::warn!("the audit chain's anchor does not verify; audit retention skipped");
+    // Moving an anchor that is missing or does not verify would put a fresh MAC on a move
+    // made behind the server's back: audit retention waits (sessions are still purged).
+    let anchor = ends(conn).await?.filter(|a| a.anchor_verifies(key));
+    if anchor.is_none() {
+        tracing::warn!(
+            "the audit chain's anchor is missing or does not verify; audit retention skipped"
+        );
     }
     // The longest prefix of the chain whose entries are all older than the cutoff.
-    let last = if !trusted {
+    let last = if anchor.is_none() {
         None
     } else {
         diesel::sql_query(
@@ -559,7 +567,7 @@ async fn purge(
         .map_err(|e| query_error("find retention cut", e))?
         .n
     };
-    if let Some(last) = last {
+    if let (Some(anchor), Some(last)) = (&anchor, last) {
         let link: Option<Link> = diesel::sql_query(
             "SELECT chain_seq, hash FROM audit_logs WHERE chain_seq <= $1 \
              ORDER BY chain_seq DESC LIMIT 1",
