@@ -41,7 +41,7 @@ pub(crate) fn assemble<R, T>(
     let more = rows.len() > limit;
     rows.truncate(limit);
     let next_cursor = match rows.last() {
-        Some(last) if more => Some(cursor_of(last).encode()),
+        Some(last) if more => Some(cursor_of(last).encode()?),
         _ => None,
     };
     let items = rows.into_iter().map(item_of).collect::<Result<_, _>>()?;

@@ -371,7 +371,7 @@ impl SessionRepository for PgStore {
                 .get_result(&mut conn)
                 .await
                 .map_err(|e| query_error("count active users", e))?;
-            Ok(u64::try_from(users).unwrap_or_default())
+            checked_count("count active users", users)
         })
         .await
     }
