@@ -32,10 +32,10 @@ use domain::user::UserId;
 use domain::RepoError;
 use uuid::Uuid;
 
-use crate::cursor::{self, CursorBody};
 use crate::error::{query_error, StoreFailure};
+use crate::page::{assemble, checked_count, fetch_limit, offset, NewestFirst};
 use crate::schema::audit_logs;
-use crate::store::{with_deadline, PgStore};
+use crate::store::PgStore;
 
 type Tm = <AsyncPgConnection as AsyncConnection>::TransactionManager;
 
@@ -45,8 +45,8 @@ const SEAL_LOCK_KEY: i64 = 0x454D_535F_5345_414C;
 const RETENTION_LOCK_KEY: i64 = 0x454D_535F_5245_544E;
 /// Rows sealed or verified per statement.
 const BATCH: i64 = 1000;
-/// Cursor signature of audit pages.
-const AUDIT_SIGNATURE: &str = "audit:-createdAt";
+/// The order of audit pages, under its cursor signature.
+const AUDIT_ORDER: NewestFirst = NewestFirst("audit:-createdAt");
 /// The previous hash of the very first link.
 const GENESIS: [u8; 32] = [0; 32];
 
@@ -191,7 +191,8 @@ struct Ends {
 }
 
 impl Ends {
-    /// `(0, GENESIS)` for both, no MACs: a chain nothing was ever sealed onto.
+    /// `(0, GENESIS)` for both, no MACs: a chain nothing was ever sealed onto, and the
+    /// head reported when the row is missing.
     fn genesis() -> Self {
         Self {
             chain_seq: 0,
@@ -257,17 +258,17 @@ async fn try_lock(conn: &mut AsyncPgConnection, key: i64) -> Result<bool, RepoEr
 }
 
 /// The anchor (the last purged link) and the head (the newest sealed link) with their
-/// MACs.
-async fn ends(conn: &mut AsyncPgConnection) -> Result<Ends, RepoError> {
-    let row: Option<Ends> = diesel::sql_query(
+/// MACs. `None` when their row is missing: the migrations insert it and nothing here
+/// deletes it, so someone removed it behind the server's back (perhaps with the log).
+async fn ends(conn: &mut AsyncPgConnection) -> Result<Option<Ends>, RepoError> {
+    diesel::sql_query(
         "SELECT chain_seq, hash, anchor_mac, head_seq, head_hash, head_mac \
          FROM audit_chain_anchor WHERE id",
     )
     .get_result(conn)
     .await
     .optional()
-    .map_err(|e| query_error("read chain anchor", e))?;
-    Ok(row.unwrap_or_else(Ends::genesis))
+    .map_err(|e| query_error("read chain anchor", e))
 }
 
 /// Begins a transaction on `conn`.
@@ -299,19 +300,23 @@ async fn finish<T>(
 
 /// Seals every committed, unsealed row whose MAC verifies, and marks the others
 /// rejected (they stay unsealed, where verify reports them); under the seal lock.
-/// Refuses to extend a head that does not verify: that would launder its move.
+/// Refuses to extend a head that is missing or does not verify: that would launder its
+/// move.
 async fn seal(conn: &mut AsyncPgConnection, key: &AuditKey) -> Result<u64, RepoError> {
     if !try_lock(conn, SEAL_LOCK_KEY).await? {
         return Ok(0);
     }
-    let ends = ends(conn).await?;
-    if !ends.anchor_verifies(key) || !ends.head_verifies(key) {
+    let Some(ends) = ends(conn)
+        .await?
+        .filter(|e| e.anchor_verifies(key) && e.head_verifies(key))
+    else {
         return Err(StoreFailure::new(
             "audit chain",
-            "the stored anchor or head does not verify under AUDIT_HMAC_KEY; sealing stopped",
+            "the stored anchor or head is missing or does not verify under AUDIT_HMAC_KEY; \
+             sealing stopped",
         )
         .into());
-    }
+    };
     let mut head = Link {
         chain_seq: ends.head_seq,
         hash: ends.head_hash.clone(),
@@ -418,7 +423,9 @@ async fn verify_chain(
         .execute(conn)
         .await
         .map_err(|e| query_error("snapshot", e))?;
-    let ends = ends(conn).await?;
+    let Some(ends) = ends(conn).await? else {
+        return Ok(broken(0, None, &Ends::genesis()));
+    };
     if !ends.anchor_verifies(key) {
         return Ok(broken(0, None, &ends));
     }
@@ -439,20 +446,21 @@ async fn verify_chain(
         let n = rows.len();
         for row in rows {
             checked += 1;
-            let seq = row.chain_seq.unwrap_or_default();
+            // Every row read here is sealed: one without its sequence number or hash was
+            // changed behind the sealer's back, and the chain breaks at it.
+            let Some((seq, hash)) = row.chain_seq.zip(row.hash.as_deref()) else {
+                return Ok(broken(checked, Some(row.id), &ends));
+            };
             let intact = seq == expected_seq
                 && row.prev_hash.as_deref() == Some(prev.as_slice())
                 && row.mac_verifies(key)
-                && match (row.mac.as_deref(), row.hash.as_deref()) {
-                    (Some(mac), Some(hash)) => {
-                        link_verifies(key, ends.kind_of(seq), &prev, seq, mac, hash)
-                    }
-                    _ => false,
-                };
+                && row.mac.as_deref().is_some_and(|mac| {
+                    link_verifies(key, ends.kind_of(seq), &prev, seq, mac, hash)
+                });
             if !intact {
                 return Ok(broken(checked, Some(row.id), &ends));
             }
-            prev = row.hash.unwrap_or_default();
+            prev = hash.to_vec();
             if wanted == Some(seq) {
                 at_checkpoint = Some((row.id, prev.clone()));
             }
@@ -535,15 +543,16 @@ async fn purge(
         .await
         .map_err(|e| query_error("advisory lock", e))?;
     let mut report = PurgeReport::default();
-    let anchor = ends(conn).await?;
-    // Moving an anchor that does not verify would put a fresh MAC on a move made behind
-    // the server's back: audit retention waits (sessions are still purged).
-    let trusted = anchor.anchor_verifies(key);
-    if !trusted {
-        tracing::warn!("the audit chain's anchor does not verify; audit retention skipped");
+    // Moving an anchor that is missing or does not verify would put a fresh MAC on a move
+    // made behind the server's back: audit retention waits (sessions are still purged).
+    let anchor = ends(conn).await?.filter(|a| a.anchor_verifies(key));
+    if anchor.is_none() {
+        tracing::warn!(
+            "the audit chain's anchor is missing or does not verify; audit retention skipped"
+        );
     }
     // The longest prefix of the chain whose entries are all older than the cutoff.
-    let last = if !trusted {
+    let last = if anchor.is_none() {
         None
     } else {
         diesel::sql_query(
@@ -558,7 +567,7 @@ async fn purge(
         .map_err(|e| query_error("find retention cut", e))?
         .n
     };
-    if let Some(last) = last {
+    if let (Some(anchor), Some(last)) = (&anchor, last) {
         let link: Option<Link> = diesel::sql_query(
             "SELECT chain_seq, hash FROM audit_logs WHERE chain_seq <= $1 \
              ORDER BY chain_seq DESC LIMIT 1",
@@ -607,8 +616,7 @@ async fn purge(
 impl AuditRepository for PgStore {
     #[tracing::instrument(name = "pg.audit.list", skip_all, fields(page.limit = query.page.limit.get()))]
     async fn list(&self, query: &AuditQuery) -> Result<Page<AuditEntry>, RepoError> {
-        with_deadline(self.deadline(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             let f = &query.filter;
             let filtered = || {
                 let mut q = audit_logs::table.into_boxed::<diesel::pg::Pg>();
@@ -632,58 +640,41 @@ impl AuditRepository for PgStore {
                 }
                 q
             };
-            let limit = query.page.limit.get();
             let mut rows_query = filtered()
                 .select(AuditRow::as_select())
                 .order((audit_logs::created_at.desc(), audit_logs::id.desc()))
-                .limit(i64::from(limit) + 1);
+                .limit(fetch_limit(query.page.limit));
             let total = match &query.page.position {
                 PagePosition::After(c) => {
-                    let body = CursorBody::decode(c, AUDIT_SIGNATURE, 1)?;
-                    let at = cursor::parse_time(&body.v[0])?;
+                    let (at, id) = AUDIT_ORDER.after(c)?;
                     rows_query = rows_query.filter(audit_logs::created_at.le(at)).filter(
-                        audit_logs::created_at.lt(at).or(audit_logs::created_at
-                            .eq(at)
-                            .and(audit_logs::id.lt(body.id))),
+                        audit_logs::created_at
+                            .lt(at)
+                            .or(audit_logs::created_at.eq(at).and(audit_logs::id.lt(id))),
                     );
                     None
                 }
                 PagePosition::Offset(n) => {
-                    rows_query = rows_query.offset(i64::try_from(*n).unwrap_or(i64::MAX));
-                    let total: i64 = filtered()
+                    rows_query = rows_query.offset(offset(*n));
+                    let n: i64 = filtered()
                         .count()
                         .get_result(&mut conn)
                         .await
                         .map_err(|e| query_error("count audit entries", e))?;
-                    Some(u64::try_from(total).unwrap_or_default())
+                    Some(checked_count("count audit entries", n)?)
                 }
             };
-            let mut rows: Vec<AuditRow> = rows_query
+            let rows: Vec<AuditRow> = rows_query
                 .load(&mut conn)
                 .await
                 .map_err(|e| query_error("list audit entries", e))?;
-            let more = rows.len() > limit as usize;
-            rows.truncate(limit as usize);
-            let next_cursor = match rows.last() {
-                Some(last) if more => Some(
-                    CursorBody {
-                        s: AUDIT_SIGNATURE.to_owned(),
-                        v: vec![cursor::time_value(last.created_at)],
-                        id: last.id,
-                    }
-                    .encode(),
-                ),
-                _ => None,
-            };
-            let items = rows
-                .into_iter()
-                .map(AuditEntry::try_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page {
-                items,
+            assemble(
+                rows,
+                query.page.limit,
                 total,
-                next_cursor,
-            })
+                |r| AUDIT_ORDER.cursor(r.created_at, r.id),
+                |r| AuditEntry::try_from(r).map_err(RepoError::from),
+            )
         })
         .await
     }
@@ -692,16 +683,17 @@ impl AuditRepository for PgStore {
     async fn verify(&self, checkpoint: Option<Checkpoint>) -> Result<ChainReport, RepoError> {
         // Verification reads the whole chain: no per-call deadline beyond the statement
         // timeout of each batch.
-        let mut conn = self.conn().await?;
-        begin(&mut conn).await?;
-        let result = verify_chain(&mut conn, self.audit_key(), checkpoint.as_ref()).await;
-        finish(&mut conn, result).await
+        self.run_unbounded(|mut conn| async move {
+            begin(&mut conn).await?;
+            let result = verify_chain(&mut conn, self.audit_key(), checkpoint.as_ref()).await;
+            finish(&mut conn, result).await
+        })
+        .await
     }
 
     #[tracing::instrument(name = "pg.audit.seal_pending", skip_all)]
     async fn seal_pending(&self) -> Result<u64, RepoError> {
-        with_deadline(self.deadline(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             begin(&mut conn).await?;
             let result = seal(&mut conn, self.audit_key()).await;
             finish(&mut conn, result).await
@@ -715,8 +707,7 @@ impl AuditRepository for PgStore {
         audit_before: DateTime<Utc>,
         sessions_before: DateTime<Utc>,
     ) -> Result<Option<PurgeReport>, RepoError> {
-        with_deadline(self.deadline(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             begin(&mut conn).await?;
             let result = purge(&mut conn, self.audit_key(), audit_before, sessions_before).await;
             finish(&mut conn, result).await

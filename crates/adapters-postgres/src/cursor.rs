@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::error::StoreFailure;
+
 /// Longest cursor accepted, far above any this store issues.
 const MAX_CURSOR_LEN: usize = 2048;
 
@@ -31,12 +33,10 @@ pub(crate) struct CursorBody {
 }
 
 impl CursorBody {
-    /// Encodes the cursor.
-    pub(crate) fn encode(&self) -> Cursor {
-        // Serializing strings, numbers and a uuid cannot fail; an empty cursor would
-        // merely be refused when presented.
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        Cursor(URL_SAFE_NO_PAD.encode(json))
+    /// Encodes the cursor. `Unknown` if it does not serialize (strings, JSON values and a
+    /// uuid always do): an empty cursor would end the caller's walk with no error.
+    pub(crate) fn encode(&self) -> Result<Cursor, RepoError> {
+        encoded(serde_json::to_vec(self))
     }
 
     /// Decodes a cursor made for `signature` with `keys` values.
@@ -54,6 +54,12 @@ impl CursorBody {
         }
         Ok(body)
     }
+}
+
+/// The cursor of a serialized body, or the serializer's failure as `Unknown`.
+fn encoded(json: serde_json::Result<Vec<u8>>) -> Result<Cursor, RepoError> {
+    json.map(|bytes| Cursor(URL_SAFE_NO_PAD.encode(bytes)))
+        .map_err(|e| StoreFailure::new("encode cursor", e.to_string()).into())
 }
 
 /// A timestamp as a cursor value (microseconds, as PostgreSQL stores them).
@@ -109,7 +115,7 @@ mod tests {
 
     #[test]
     fn a_cursor_round_trips() {
-        let c = body().encode();
+        let c = body().encode().unwrap();
         assert!(!c.0.contains('='));
         assert_eq!(
             CursorBody::decode(&c, "users:-createdAt", 1).unwrap(),
@@ -119,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_cursor_for_another_sort_or_garbage_is_invalid() {
-        let c = body().encode();
+        let c = body().encode().unwrap();
         assert!(matches!(
             CursorBody::decode(&c, "users:username", 1),
             Err(RepoError::InvalidCursor)
@@ -134,6 +140,14 @@ mod tests {
                 Err(RepoError::InvalidCursor)
             ));
         }
+    }
+
+    #[test]
+    fn a_body_that_fails_to_serialize_is_an_error_not_an_empty_cursor() {
+        let failure = <serde_json::Error as serde::ser::Error>::custom("no such value");
+        let err = encoded(Err(failure)).unwrap_err();
+        assert!(matches!(err, RepoError::Unknown(_)), "{err:?}");
+        assert_eq!(err.to_string(), "encode cursor: no such value");
     }
 
     #[test]

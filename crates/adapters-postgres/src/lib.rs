@@ -4,6 +4,7 @@ mod audit;
 mod cursor;
 mod error;
 mod migrations;
+mod page;
 mod pool;
 mod rows;
 mod schema;

@@ -34,6 +34,9 @@ pub enum MigrationError {
     /// A migration failed; it was rolled back, earlier ones stay applied.
     #[error("migration failed: {0}")]
     Apply(String),
+    /// The migrations compiled into the binary cannot be listed: a defect of the build.
+    #[error("cannot list the embedded migrations: {0}")]
+    Embedded(String),
 }
 
 type SyncConn = AsyncConnectionWrapper<AsyncPgConnection>;
@@ -94,9 +97,10 @@ pub async fn revert_all_migrations(url: &str) -> Result<Vec<String>, MigrationEr
     .await
 }
 
-/// The version of every embedded migration, oldest first.
-pub fn embedded_versions() -> Vec<String> {
+/// The version of every embedded migration, oldest first. An error, not an empty list,
+/// when they cannot be listed: no migrations and unreadable ones are not the same.
+pub fn embedded_versions() -> Result<Vec<String>, MigrationError> {
     MigrationSource::<Pg>::migrations(&MIGRATIONS)
         .map(|ms| ms.iter().map(|m| m.name().version().to_string()).collect())
-        .unwrap_or_default()
+        .map_err(|e| MigrationError::Embedded(e.to_string()))
 }

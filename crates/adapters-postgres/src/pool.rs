@@ -103,11 +103,9 @@ pub fn redact_url(url: &str) -> String {
     match authority.rfind('@') {
         Some(at) => {
             let userinfo = &authority[..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
+            let masked = match userinfo.split_once(':') {
+                Some((user, _password)) => format!("{user}:***"),
+                None => userinfo.to_owned(),
             };
             format!("{}{}{}", &url[..scheme_end + 3], masked, &rest[at..])
         }
@@ -209,6 +207,10 @@ mod tests {
         assert_eq!(
             redact_url("postgres://postgres@127.0.0.1:5432/postgres"),
             "postgres://postgres@127.0.0.1:5432/postgres"
+        );
+        assert_eq!(
+            redact_url("postgres://ems:pa:ss@db/ems"),
+            "postgres://ems:***@db/ems"
         );
         assert_eq!(redact_url("host=x password=y"), "***");
     }

@@ -20,8 +20,8 @@ use domain::session::{Session, SessionId};
 use domain::user::{User, UserId, Username};
 use domain::RepoError;
 
-use crate::cursor::{self, CursorBody};
 use crate::error::{deadline_passed, pool_error, query_error};
+use crate::page::{assemble, checked_count, fetch_limit, offset, NewestFirst};
 use crate::pool::{build_pool, PgConfig};
 use crate::rows::{PreferencesRow, SessionRow, UserRow};
 use crate::schema::{sessions, user_preferences, users};
@@ -72,18 +72,23 @@ pub trait QueryObserver: Send + Sync {
 /// The observer of a store, cheap to clone into each transaction.
 pub(crate) type Observer = Option<Arc<dyn QueryObserver>>;
 
-/// [`with_deadline`], and tells `observer` how long the call took, failed or not.
-pub(crate) async fn timed<T>(
-    deadline: Duration,
-    observer: Observer,
-    fut: impl Future<Output = Result<T, RepoError>>,
-) -> Result<T, RepoError> {
+/// Runs `fut` and tells `observer` how long it took, failed or not.
+async fn observed<T>(observer: &Observer, fut: impl Future<Output = T>) -> T {
     let started = Instant::now();
-    let result = with_deadline(deadline, fut).await;
+    let result = fut.await;
     if let Some(observer) = observer {
         observer.query_finished(started.elapsed());
     }
     result
+}
+
+/// [`with_deadline`], timed by `observer`: how every port call runs.
+pub(crate) async fn timed<T>(
+    deadline: Duration,
+    observer: &Observer,
+    fut: impl Future<Output = Result<T, RepoError>>,
+) -> Result<T, RepoError> {
+    observed(observer, with_deadline(deadline, fut)).await
 }
 
 impl std::fmt::Debug for PgStore {
@@ -97,7 +102,7 @@ impl std::fmt::Debug for PgStore {
 
 /// Runs `fut`, turning a passed deadline into `Unavailable`: the last resort against a
 /// database that accepted a connection and then stopped answering.
-pub(crate) async fn with_deadline<T>(
+async fn with_deadline<T>(
     deadline: Duration,
     fut: impl Future<Output = Result<T, RepoError>>,
 ) -> Result<T, RepoError> {
@@ -138,11 +143,6 @@ impl PgStore {
         }
     }
 
-    /// The longest one port call may take.
-    pub(crate) fn deadline(&self) -> Duration {
-        self.inner.deadline
-    }
-
     /// The audit key (`AUDIT_HMAC_KEY`).
     pub(crate) fn audit_key(&self) -> &AuditKey {
         &self.inner.audit_key
@@ -159,8 +159,39 @@ impl PgStore {
     }
 
     /// Checks a connection out of the pool.
-    pub(crate) async fn conn(&self) -> Result<PooledConn, RepoError> {
+    async fn conn(&self) -> Result<PooledConn, RepoError> {
         self.inner.pool.get().await.map_err(pool_error)
+    }
+
+    /// One port call: `call` gets a pooled connection, and the whole of it, pool wait
+    /// included, runs under the deadline and is timed by the observer.
+    pub(crate) async fn run<T, Fut>(
+        &self,
+        call: impl FnOnce(PooledConn) -> Fut,
+    ) -> Result<T, RepoError>
+    where
+        Fut: Future<Output = Result<T, RepoError>>,
+    {
+        timed(self.inner.deadline, &self.inner.observer, async {
+            call(self.conn().await?).await
+        })
+        .await
+    }
+
+    /// [`run`](Self::run) without the deadline, for a call whose length grows with the
+    /// data (verification reads the whole audit chain): each of its statements is still
+    /// bounded by the statement timeout, and it is still timed.
+    pub(crate) async fn run_unbounded<T, Fut>(
+        &self,
+        call: impl FnOnce(PooledConn) -> Fut,
+    ) -> Result<T, RepoError>
+    where
+        Fut: Future<Output = Result<T, RepoError>>,
+    {
+        observed(&self.inner.observer, async {
+            call(self.conn().await?).await
+        })
+        .await
     }
 }
 
@@ -168,8 +199,7 @@ impl PgStore {
 impl UserRepository for PgStore {
     #[tracing::instrument(name = "pg.users.get", skip_all, fields(user.id = %id))]
     async fn get(&self, id: UserId) -> Result<Option<User>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             let row: Option<UserRow> = users::table
                 .find(id.0)
                 .select(UserRow::as_select())
@@ -184,8 +214,7 @@ impl UserRepository for PgStore {
 
     #[tracing::instrument(name = "pg.users.find_by_username", skip_all)]
     async fn find_by_username(&self, username: &Username) -> Result<Option<User>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             let row: Option<UserRow> = users::table
                 .filter(lower(users::username).eq(lower(username.as_str())))
                 .select(UserRow::as_select())
@@ -204,11 +233,8 @@ impl UserRepository for PgStore {
         fields(page.limit = query.page.limit.get(), page.cursor = matches!(query.page.position, Position::After(_)))
     )]
     async fn list(&self, query: &UserQuery) -> Result<Page<User>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
-            crate::users::list(&mut conn, query).await
-        })
-        .await
+        self.run(|mut conn| async move { crate::users::list(&mut conn, query).await })
+            .await
     }
 
     #[tracing::instrument(
@@ -217,33 +243,22 @@ impl UserRepository for PgStore {
         fields(page.limit = page.limit.get(), search.term_len = term.chars().count())
     )]
     async fn search(&self, term: &str, page: &PageRequest) -> Result<Page<User>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
-            crate::users::search(&mut conn, term, page).await
-        })
-        .await
+        self.run(|mut conn| async move { crate::users::search(&mut conn, term, page).await })
+            .await
     }
 
     #[tracing::instrument(name = "pg.users.any_admin", skip_all)]
     async fn any_admin(&self) -> Result<bool, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
-            diesel::select(diesel::dsl::exists(
-                users::table
-                    .filter(users::role.eq("ADMIN"))
-                    .filter(users::deleted_at.is_null()),
-            ))
-            .get_result(&mut conn)
-            .await
-            .map_err(|e| query_error("any admin", e))
+        self.run(|mut conn| async move {
+            let admins = crate::users::admins(&mut conn).await?;
+            Ok(admins.iter().any(|u| !u.is_deleted()))
         })
         .await
     }
 
     #[tracing::instrument(name = "pg.users.preferences", skip_all, fields(user.id = %id))]
     async fn preferences(&self, id: UserId) -> Result<Option<Preferences>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             let row: Option<PreferencesRow> = user_preferences::table
                 .find(id.0)
                 .select(PreferencesRow::as_select())
@@ -259,8 +274,8 @@ impl UserRepository for PgStore {
     }
 }
 
-/// Cursor signature of session pages.
-const SESSIONS_SIGNATURE: &str = "sessions";
+/// The order of session pages, under its cursor signature.
+const SESSIONS_ORDER: NewestFirst = NewestFirst("sessions");
 
 /// The active sessions of a user at `now`, as a boxed query to filter further.
 fn active_sessions<'a>(
@@ -278,8 +293,7 @@ fn active_sessions<'a>(
 impl SessionRepository for PgStore {
     #[tracing::instrument(name = "pg.sessions.find_for_auth", skip_all, fields(session.id = %id))]
     async fn find_for_auth(&self, id: SessionId) -> Result<Option<(Session, User)>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             let row: Option<(SessionRow, UserRow)> = sessions::table
                 .inner_join(users::table)
                 .filter(sessions::id.eq(id.0))
@@ -307,64 +321,49 @@ impl SessionRepository for PgStore {
         now: DateTime<Utc>,
         page: &PageRequest,
     ) -> Result<Page<Session>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
-            let limit = i64::from(page.limit.get());
+        self.run(|mut conn| async move {
             let mut query = active_sessions(user_id, now)
                 .select(SessionRow::as_select())
                 .order((sessions::created_at.desc(), sessions::id.desc()))
-                .limit(limit + 1);
+                .limit(fetch_limit(page.limit));
             let total = match &page.position {
                 Position::After(c) => {
-                    let body = CursorBody::decode(c, SESSIONS_SIGNATURE, 1)?;
-                    let at = cursor::parse_time(&body.v[0])?;
+                    let (at, id) = SESSIONS_ORDER.after(c)?;
                     query = query.filter(sessions::created_at.le(at)).filter(
                         sessions::created_at
                             .lt(at)
-                            .or(sessions::created_at.eq(at).and(sessions::id.lt(body.id))),
+                            .or(sessions::created_at.eq(at).and(sessions::id.lt(id))),
                     );
                     None
                 }
                 Position::Offset(n) => {
-                    query = query.offset(i64::try_from(*n).unwrap_or(i64::MAX));
-                    let total: i64 = active_sessions(user_id, now)
+                    query = query.offset(offset(*n));
+                    let n: i64 = active_sessions(user_id, now)
                         .count()
                         .get_result(&mut conn)
                         .await
                         .map_err(|e| query_error("count sessions", e))?;
-                    Some(u64::try_from(total).unwrap_or_default())
+                    Some(checked_count("count sessions", n)?)
                 }
             };
-            let mut rows: Vec<SessionRow> = query
+            let rows: Vec<SessionRow> = query
                 .load(&mut conn)
                 .await
                 .map_err(|e| query_error("list sessions", e))?;
-            let more = rows.len() > page.limit.get() as usize;
-            rows.truncate(page.limit.get() as usize);
-            let next_cursor = match rows.last() {
-                Some(last) if more => Some(
-                    CursorBody {
-                        s: SESSIONS_SIGNATURE.to_owned(),
-                        v: vec![cursor::time_value(last.created_at)],
-                        id: last.id,
-                    }
-                    .encode(),
-                ),
-                _ => None,
-            };
-            Ok(Page {
-                items: rows.into_iter().map(Session::from).collect(),
+            assemble(
+                rows,
+                page.limit,
                 total,
-                next_cursor,
-            })
+                |r| SESSIONS_ORDER.cursor(r.created_at, r.id),
+                |r| Ok(Session::from(r)),
+            )
         })
         .await
     }
 
     #[tracing::instrument(name = "pg.sessions.count_active_users", skip_all)]
     async fn count_active_users(&self, now: DateTime<Utc>) -> Result<u64, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             let users: i64 = sessions::table
                 .filter(sessions::revoked_at.is_null())
                 .filter(sessions::expires_at.gt(now))
@@ -372,7 +371,7 @@ impl SessionRepository for PgStore {
                 .get_result(&mut conn)
                 .await
                 .map_err(|e| query_error("count active users", e))?;
-            Ok(u64::try_from(users).unwrap_or_default())
+            checked_count("count active users", users)
         })
         .await
     }
@@ -385,8 +384,7 @@ impl SessionRepository for PgStore {
         }
         let ids: Vec<uuid::Uuid> = seen.iter().map(|(id, _)| id.0).collect();
         let times: Vec<DateTime<Utc>> = seen.iter().map(|(_, at)| *at).collect();
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             // One statement for the whole batch; GREATEST-by-filter so that a late batch
             // never moves a session's time backwards.
             let moved = diesel::sql_query(
@@ -409,8 +407,7 @@ impl SessionRepository for PgStore {
 impl UnitOfWork for PgStore {
     #[tracing::instrument(name = "pg.begin", skip_all)]
     async fn begin(&self) -> Result<Box<dyn Transaction>, RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(
                 &mut *conn,
             )
@@ -433,8 +430,7 @@ impl UnitOfWork for PgStore {
 impl HealthCheck for PgStore {
     #[tracing::instrument(name = "pg.ping", skip_all)]
     async fn ping(&self) -> Result<(), RepoError> {
-        timed(self.inner.deadline, self.inner.observer.clone(), async {
-            let mut conn = self.conn().await?;
+        self.run(|mut conn| async move {
             diesel::sql_query("SELECT 1")
                 .execute(&mut conn)
                 .await

@@ -5,6 +5,7 @@
 //! the connection is detached from the pool and closed, which makes PostgreSQL roll back.
 //! Either way no connection stuck in a transaction is ever handed out again.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,13 +78,25 @@ impl PgTransaction {
         }
     }
 
-    /// The connection, while the transaction is open.
-    fn conn(&mut self) -> Result<&mut AsyncPgConnection, RepoError> {
-        match self.conn.as_mut() {
-            Some(conn) => Ok(&mut **conn),
-            None => Err(StoreFailure::new("transaction", "already committed").into()),
-        }
+    /// One port call on the open transaction's connection, under the deadline and timed
+    /// by the observer. `Unknown` once the transaction is committed.
+    async fn run<'s, T, Fut>(
+        &'s mut self,
+        call: impl FnOnce(&'s mut AsyncPgConnection) -> Fut,
+    ) -> Result<T, RepoError>
+    where
+        Fut: Future<Output = Result<T, RepoError>> + 's,
+    {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(already_committed());
+        };
+        timed(self.deadline, &self.observer, call(conn)).await
     }
+}
+
+/// The failure of a call on a transaction that was already committed.
+fn already_committed() -> RepoError {
+    StoreFailure::new("transaction", "already committed").into()
 }
 
 /// Whether a read row-locks what it reads.
@@ -182,24 +195,18 @@ impl Drop for PgTransaction {
 impl Transaction for PgTransaction {
     #[tracing::instrument(name = "pg.tx.user_for_update", skip_all, fields(user.id = %id))]
     async fn user_for_update(&mut self, id: UserId) -> Result<Option<User>, RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
-        let conn = self.conn()?;
-        timed(deadline, observer, read_user(conn, id, Lock::ForUpdate)).await
+        self.run(|conn| read_user(conn, id, Lock::ForUpdate)).await
     }
 
     #[tracing::instrument(name = "pg.tx.user", skip_all, fields(user.id = %id))]
     async fn user(&mut self, id: UserId) -> Result<Option<User>, RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
-        let conn = self.conn()?;
-        timed(deadline, observer, read_user(conn, id, Lock::None)).await
+        self.run(|conn| read_user(conn, id, Lock::None)).await
     }
 
     #[tracing::instrument(name = "pg.tx.insert_user", skip_all, fields(user.id = %user.id))]
     async fn insert_user(&mut self, user: &User) -> Result<(), RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
         let row = UserRow::from(user);
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             in_savepoint(conn, "insert user", |c| {
                 async move {
                     diesel::insert_into(users::table)
@@ -221,10 +228,8 @@ impl Transaction for PgTransaction {
         fields(user.id = %user.id, user.version = expected_version)
     )]
     async fn update_user(&mut self, user: &User, expected_version: i64) -> Result<(), RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
         let row = UserRow::from(user);
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             let id = row.id;
             let updated = in_savepoint(conn, "update user", |c| {
                 async move {
@@ -267,9 +272,7 @@ impl Transaction for PgTransaction {
         state: LockoutState,
         at: DateTime<Utc>,
     ) -> Result<(), RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             let n = diesel::update(users::table.find(id.0))
                 .set((
                     users::failed_login_attempts.eq(state.failed_attempts),
@@ -296,9 +299,7 @@ impl Transaction for PgTransaction {
         state: LockoutState,
         at: DateTime<Utc>,
     ) -> Result<User, RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             let row: Option<UserRow> = diesel::update(users::table.find(id.0))
                 .set((
                     users::last_login_at.eq(at),
@@ -320,9 +321,7 @@ impl Transaction for PgTransaction {
 
     #[tracing::instrument(name = "pg.tx.acting_admin", skip_all, fields(user.id = %id))]
     async fn acting_admin(&mut self, id: UserId) -> Result<Option<User>, RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             lock_admins(conn).await?;
             // Read after the lock: a READ COMMITTED statement sees every change committed
             // by the transaction that held it before.
@@ -333,30 +332,22 @@ impl Transaction for PgTransaction {
 
     #[tracing::instrument(name = "pg.tx.count_active_admins", skip_all)]
     async fn count_active_admins(&mut self) -> Result<i64, RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             // Held until commit or rollback: every transaction that counts admins (and so
             // may remove one) runs after the previous one finished, and its count, taken
             // by a later statement, sees that one's outcome.
             lock_admins(conn).await?;
-            users::table
-                .filter(users::role.eq("ADMIN"))
-                .filter(users::status.eq("ACTIVE"))
-                .filter(users::deleted_at.is_null())
-                .count()
-                .get_result(conn)
-                .await
-                .map_err(|e| query_error("count admins", e))
+            let admins = crate::users::admins(conn).await?;
+            let active = admins.iter().filter(|u| u.is_active_admin()).count();
+            // A Vec holds at most isize::MAX items: the count always fits.
+            Ok(i64::try_from(active).unwrap_or(i64::MAX))
         })
         .await
     }
 
     #[tracing::instrument(name = "pg.tx.put_preferences", skip_all, fields(user.id = %id))]
     async fn put_preferences(&mut self, id: UserId, prefs: &Preferences) -> Result<(), RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             let row = NewPreferencesRow {
                 user_id: id.0,
                 theme: prefs.theme.as_str(),
@@ -382,10 +373,8 @@ impl Transaction for PgTransaction {
         fields(session.id = %session.id, user.id = %session.user_id)
     )]
     async fn insert_session(&mut self, session: &Session) -> Result<(), RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
         let row = SessionRow::from(session);
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             diesel::insert_into(sessions::table)
                 .values(&row)
                 .execute(conn)
@@ -398,9 +387,7 @@ impl Transaction for PgTransaction {
 
     #[tracing::instrument(name = "pg.tx.session_for_update", skip_all, fields(session.id = %id))]
     async fn session_for_update(&mut self, id: SessionId) -> Result<Option<Session>, RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             let row: Option<SessionRow> = sessions::table
                 .find(id.0)
                 .select(SessionRow::as_select())
@@ -421,9 +408,7 @@ impl Transaction for PgTransaction {
         last_used_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             let n = diesel::update(sessions::table.find(id.0))
                 .set((
                     sessions::last_used_at.eq(last_used_at),
@@ -452,9 +437,7 @@ impl Transaction for PgTransaction {
         at: DateTime<Utc>,
         reason: RevocationReason,
     ) -> Result<bool, RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             let n = diesel::update(
                 sessions::table
                     .filter(sessions::id.eq(id.0))
@@ -484,9 +467,7 @@ impl Transaction for PgTransaction {
         reason: RevocationReason,
         except: Option<SessionId>,
     ) -> Result<u64, RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             let n = diesel::update(
                 sessions::table
                     .filter(sessions::user_id.eq(user_id.0))
@@ -515,10 +496,8 @@ impl Transaction for PgTransaction {
         fields(session.id = %token.session_id, token.id = %token.id)
     )]
     async fn insert_refresh_token(&mut self, token: &RefreshToken) -> Result<(), RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
         let row = RefreshTokenRow::from(token);
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             diesel::insert_into(refresh_tokens::table)
                 .values(&row)
                 .execute(conn)
@@ -534,10 +513,8 @@ impl Transaction for PgTransaction {
         &mut self,
         hash: &TokenHash,
     ) -> Result<Option<RefreshToken>, RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
         let hash = hash.0.to_vec();
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             let row: Option<RefreshTokenRow> = refresh_tokens::table
                 .filter(refresh_tokens::token_hash.eq(&hash))
                 .select(RefreshTokenRow::as_select())
@@ -559,9 +536,7 @@ impl Transaction for PgTransaction {
         session_id: SessionId,
         at: DateTime<Utc>,
     ) -> Result<u64, RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             diesel::update(
                 refresh_tokens::table
                     .filter(refresh_tokens::session_id.eq(session_id.0))
@@ -581,9 +556,7 @@ impl Transaction for PgTransaction {
 
     #[tracing::instrument(name = "pg.tx.spend_refresh_token", skip_all, fields(token.id = %id))]
     async fn spend_refresh_token(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<(), RepoError> {
-        let (deadline, observer) = (self.deadline, self.observer.clone());
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             // The first spend time is kept: the reuse grace window is measured from it.
             let n = diesel::update(
                 refresh_tokens::table
@@ -624,9 +597,7 @@ impl Transaction for PgTransaction {
         let mut salt = [0u8; SALT_LEN];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
         let evidence = seal_entry(&self.audit_key, &EntryFields::from(entry), &salt);
-        let (deadline, observer) = (self.deadline, self.observer.clone());
-        let conn = self.conn()?;
-        timed(deadline, observer, async {
+        self.run(|conn| async move {
             diesel::insert_into(audit_logs::table)
                 .values(&NewAuditRow::new(entry, &evidence))
                 .execute(conn)
@@ -640,11 +611,11 @@ impl Transaction for PgTransaction {
     #[tracing::instrument(name = "pg.tx.commit", skip_all)]
     async fn commit(&mut self) -> Result<(), RepoError> {
         let Some(mut conn) = self.conn.take() else {
-            return Err(StoreFailure::new("transaction", "already committed").into());
+            return Err(already_committed());
         };
         // On any failure the connection goes back to the pool, which discards it if its
         // transaction state is unknown (a timed-out COMMIT leaves it marked broken).
-        timed(self.deadline, self.observer.clone(), async {
+        timed(self.deadline, &self.observer, async {
             Tm::commit_transaction(&mut *conn)
                 .await
                 .map_err(|e| query_error("commit", e))

@@ -1,4 +1,5 @@
-//! The user list (filters, any sort, offset or keyset pages) and the ranked search.
+//! The user list (filters, any sort, offset or keyset pages), the ranked search, and the
+//! admin accounts the domain's admin predicates are applied to.
 //!
 //! Sort keys map to non-null expressions, so that ORDER BY and the keyset comparison
 //! agree without NULLS FIRST/LAST subtleties. The id is always the final tie-breaker, so
@@ -11,16 +12,18 @@
 //! key would make every page re-sort the whole tie group.
 
 use diesel::sql_types::{BigInt, Integer, Text};
-use diesel::QueryableByName;
+use diesel::{ExpressionMethods, QueryDsl, QueryableByName, SelectableHelper};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::page::{Page, PageRequest, Position, UserFilter, UserQuery, UserSortField};
-use domain::user::User;
+use domain::user::{Role, User};
 use domain::RepoError;
 use serde_json::Value;
 
 use crate::cursor::{self, CursorBody};
 use crate::error::query_error;
+use crate::page::{assemble, checked_count, fetch_limit, offset};
 use crate::rows::UserRow;
+use crate::schema::users;
 use crate::sql::{contains_pattern, prefix_pattern, Bind, SqlBuilder};
 
 /// Every column of `users`, in the order of [`UserRow`].
@@ -236,11 +239,10 @@ fn push_order(b: &mut SqlBuilder, query: &UserQuery) {
 /// `LIMIT limit+1 [OFFSET n]`: one extra row tells whether a next page exists.
 fn push_limit(b: &mut SqlBuilder, page: &PageRequest) {
     b.push(" LIMIT ")
-        .push_bind(Bind::BigInt(i64::from(page.limit.get()) + 1));
+        .push_bind(Bind::BigInt(fetch_limit(page.limit)));
     if let Position::Offset(n) = page.position {
         if n > 0 {
-            b.push(" OFFSET ")
-                .push_bind(Bind::BigInt(i64::try_from(n).unwrap_or(i64::MAX)));
+            b.push(" OFFSET ").push_bind(Bind::BigInt(offset(n)));
         }
     }
 }
@@ -252,35 +254,12 @@ async fn count(conn: &mut AsyncPgConnection, b: SqlBuilder) -> Result<u64, RepoE
         .get_result(conn)
         .await
         .map_err(|e| query_error("count users", e))?;
-    Ok(u64::try_from(row.n).unwrap_or_default())
+    checked_count("count users", row.n)
 }
 
-/// Converts rows, keeping `limit` of the `limit + 1` fetched, and builds the cursor from
-/// the last kept row when there was one more.
-fn finish<R>(
-    mut rows: Vec<R>,
-    page: &PageRequest,
-    total: Option<u64>,
-    cursor_of: impl Fn(&R) -> CursorBody,
-    user_of: impl Fn(R) -> UserRow,
-) -> Result<Page<User>, RepoError> {
-    let limit = page.limit.get() as usize;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next_cursor = if more {
-        rows.last().map(|r| cursor_of(r).encode())
-    } else {
-        None
-    };
-    let items = rows
-        .into_iter()
-        .map(|r| User::try_from(user_of(r)).map_err(RepoError::from))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page {
-        items,
-        total,
-        next_cursor,
-    })
+/// A stored user row as the entity.
+fn to_user(row: UserRow) -> Result<User, RepoError> {
+    User::try_from(row).map_err(RepoError::from)
 }
 
 /// The filtered, sorted page of [`domain::ports::UserRepository::list`].
@@ -315,9 +294,9 @@ pub(crate) async fn list(
         .await
         .map_err(|e| query_error("list users", e))?;
     let keys = query.sort.keys();
-    finish(
+    assemble(
         rows,
-        &query.page,
+        query.page.limit,
         total,
         |r| CursorBody {
             s: signature.clone(),
@@ -335,8 +314,24 @@ pub(crate) async fn list(
                 .collect(),
             id: r.user.id,
         },
-        |r| r.user,
+        |r| to_user(r.user),
     )
+}
+
+/// Every account of role [`Role::Admin`], deleted or blocked ones included: the candidates
+/// to which the callers apply the domain's predicates (`User::is_active_admin`,
+/// `User::is_deleted`), so that what counts as an active admin is said once, in `domain`.
+/// Narrowed by role only, which each of those predicates requires; admins are few.
+pub(crate) async fn admins(conn: &mut AsyncPgConnection) -> Result<Vec<User>, RepoError> {
+    let rows: Vec<UserRow> = users::table
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .select(UserRow::as_select())
+        .load(conn)
+        .await
+        .map_err(|e| query_error("read admins", e))?;
+    rows.into_iter()
+        .map(|row| User::try_from(row).map_err(RepoError::from))
+        .collect()
 }
 
 /// Cursor signature of search pages.
@@ -395,16 +390,16 @@ pub(crate) async fn search(
         .load(conn)
         .await
         .map_err(|e| query_error("search users", e))?;
-    finish(
+    assemble(
         rows,
-        page,
+        page.limit,
         total,
         |r| CursorBody {
             s: SEARCH_SIGNATURE.to_owned(),
             v: vec![Value::from(r.rank), Value::String(r.sk_username.clone())],
             id: r.user.id,
         },
-        |r| r.user,
+        |r| to_user(r.user),
     )
 }
 

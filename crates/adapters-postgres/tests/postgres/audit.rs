@@ -2,11 +2,14 @@
 
 use adapters_postgres::testing::TestDatabase;
 use adapters_postgres::PgStore;
-use domain::audit::{AuditAction, AuditEntry, EntityType, RequestContext};
-use domain::ports::UnitOfWork;
+use std::sync::Arc;
+
+use chrono::Duration;
+use domain::audit::{AuditAction, AuditEntry, AuditQuery, EntityType, RequestContext};
+use domain::ports::{AuditRepository, UnitOfWork};
 use uuid::Uuid;
 
-use crate::helpers::{t0, user};
+use crate::helpers::{t0, user, CountingObserver};
 
 fn entry(action: AuditAction) -> AuditEntry {
     let ctx = RequestContext {
@@ -86,4 +89,32 @@ async fn appending_audit_is_a_no_op_when_auditing_is_disabled() {
         db.query_i64("SELECT count(*) AS n FROM audit_logs").await,
         0
     );
+}
+
+#[tokio::test]
+async fn every_audit_port_call_is_timed_by_the_observer() {
+    let db = TestDatabase::new().await;
+    let calls = Arc::new(CountingObserver::default());
+    let store = db.store().with_observer(calls.clone());
+    let mut tx = store.begin().await.unwrap();
+    tx.append_audit(&entry(AuditAction::Login)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(calls.calls(), 3, "begin, append, commit");
+
+    assert_eq!(store.seal_pending().await.unwrap(), 1);
+    assert_eq!(calls.calls(), 4, "seal_pending");
+    let page = AuditRepository::list(&store, &AuditQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(calls.calls(), 5, "list");
+    assert!(store.verify(None).await.unwrap().valid);
+    assert_eq!(calls.calls(), 6, "verify");
+    let purged = store
+        .purge_before(t0() + Duration::days(1), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(purged.audit_entries, 1);
+    assert_eq!(calls.calls(), 7, "purge_before");
 }

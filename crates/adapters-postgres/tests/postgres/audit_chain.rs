@@ -15,6 +15,7 @@ use domain::audit_evidence::Checkpoint;
 use domain::page::{Limit, PageRequest, Position};
 use domain::ports::{AuditRepository, UnitOfWork};
 use domain::user::UserId;
+use domain::RepoError;
 use uuid::Uuid;
 
 use crate::helpers::{insert, insert_sessions, session, t0, user};
@@ -156,6 +157,31 @@ async fn an_updated_row_is_the_first_broken_one() {
 }
 
 #[tokio::test]
+async fn a_sealed_row_stripped_of_its_hash_is_the_first_broken_one_not_an_empty_hash() {
+    for (column, value) in [
+        ("hash", "NULL"),
+        ("hash", "''::bytea"),
+        ("prev_hash", "NULL"),
+    ] {
+        let db = TestDatabase::new().await;
+        let store = db.store();
+        let e = sealed_three(&db, &store).await;
+        // What a writer with table access could do once the check is out of the way.
+        db.execute(&format!(
+            "ALTER TABLE audit_logs DROP CONSTRAINT audit_logs_sealed_check; \
+             UPDATE audit_logs SET {column} = {value} WHERE id = '{}'",
+            e[1].id
+        ))
+        .await;
+
+        let report = store.verify(None).await.unwrap();
+        assert!(!report.valid, "{column} = {value}: {report:?}");
+        assert_eq!(report.first_broken_id, Some(e[1].id), "{column} = {value}");
+        assert_eq!(report.checked, 2, "{column} = {value}");
+    }
+}
+
+#[tokio::test]
 async fn every_field_and_its_evidence_is_covered_by_the_keyed_chain() {
     let db = TestDatabase::new().await;
     let store = db.store();
@@ -219,6 +245,45 @@ async fn removing_the_newest_entries_is_found_without_a_row_to_name() {
     assert_eq!(
         store.verify(None).await.unwrap().first_broken_id,
         Some(later.id)
+    );
+}
+
+#[tokio::test]
+async fn a_log_wiped_with_its_anchor_row_is_broken_not_a_fresh_chain() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    sealed_three(&db, &store).await;
+    let pending = entry(AuditAction::Login, t0() + Duration::seconds(9));
+    append(&store, &[&pending]).await;
+
+    db.execute("DELETE FROM audit_chain_anchor").await;
+
+    let report = store.verify(None).await.unwrap();
+    assert!(!report.valid, "{report:?}");
+    assert_eq!((report.checked, report.first_broken_id), (0, None));
+    let sealing = store.seal_pending().await;
+    assert!(matches!(sealing, Err(RepoError::Unknown(_))), "{sealing:?}");
+    assert_eq!(
+        unsealed(&db).await,
+        1,
+        "nothing sealed onto a missing anchor"
+    );
+    // Retention leaves the log alone but still purges sessions.
+    let purged = store
+        .purge_before(t0() + Duration::days(1), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(purged.audit_entries, 0);
+    assert_eq!(
+        db.query_i64("SELECT count(*) AS n FROM audit_logs").await,
+        4
+    );
+
+    db.execute("DELETE FROM audit_logs").await;
+    assert!(
+        !store.verify(None).await.unwrap().valid,
+        "an emptied log too"
     );
 }
 

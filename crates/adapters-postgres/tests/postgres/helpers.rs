@@ -1,6 +1,8 @@
 //! Fixtures: entities with sensible defaults and short ways to store them.
 
-use adapters_postgres::PgStore;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use adapters_postgres::{PgStore, QueryObserver};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::password::PasswordHash;
 use domain::ports::UnitOfWork;
@@ -74,4 +76,21 @@ pub async fn insert_sessions(store: &PgStore, sessions: &[&Session]) {
         tx.insert_session(s).await.unwrap();
     }
     tx.commit().await.unwrap();
+}
+
+/// A [`QueryObserver`] that counts the port calls it is told about.
+#[derive(Default)]
+pub struct CountingObserver(AtomicUsize);
+
+impl CountingObserver {
+    /// Calls observed so far.
+    pub fn calls(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl QueryObserver for CountingObserver {
+    fn query_finished(&self, _: std::time::Duration) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }

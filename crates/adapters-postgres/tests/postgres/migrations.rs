@@ -6,7 +6,7 @@ use adapters_postgres::{embedded_versions, run_migrations};
 #[tokio::test]
 async fn every_migration_can_be_reverted_and_reapplied() {
     let db = TestDatabase::new().await;
-    let versions = embedded_versions();
+    let versions = embedded_versions().unwrap();
     assert!(!versions.is_empty());
 
     let mut reverted = revert_all_migrations(db.url()).await.unwrap();
@@ -42,5 +42,5 @@ async fn concurrent_migration_runs_apply_each_migration_once() {
     let (mut a, mut b) = (a.unwrap(), b.unwrap());
     a.append(&mut b);
     a.sort();
-    assert_eq!(a, embedded_versions());
+    assert_eq!(a, embedded_versions().unwrap());
 }

@@ -9,7 +9,7 @@ use domain::user::UserStatus;
 use domain::RepoError;
 use uuid::Uuid;
 
-use crate::helpers::{insert, insert_sessions, session, t0, user};
+use crate::helpers::{insert, insert_sessions, session, t0, user, CountingObserver};
 
 #[tokio::test]
 async fn find_for_auth_returns_the_session_with_its_current_user() {
@@ -252,25 +252,15 @@ async fn count_active_users_counts_each_user_with_an_active_session_once() {
 
 #[tokio::test]
 async fn an_observer_times_every_read_and_transaction_statement() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    #[derive(Default)]
-    struct Calls(AtomicUsize);
-    impl adapters_postgres::QueryObserver for Calls {
-        fn query_finished(&self, _: std::time::Duration) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
     let db = TestDatabase::new().await;
-    let calls = Arc::new(Calls::default());
+    let calls = std::sync::Arc::new(CountingObserver::default());
     let store = db.store().with_observer(calls.clone());
     let ann = user("ann");
 
     insert(&store, &[&ann]).await; // begin, insert, commit
     store.count_active_users(t0()).await.unwrap();
 
-    assert_eq!(calls.0.load(Ordering::SeqCst), 4);
+    assert_eq!(calls.calls(), 4);
     let pool = domain::ports::HealthCheck::pool_stats(&store).unwrap();
     assert!(pool.size >= 1 && pool.idle <= pool.size && pool.waiting == 0);
 }

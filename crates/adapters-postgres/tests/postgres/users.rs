@@ -4,7 +4,7 @@ use adapters_postgres::testing::TestDatabase;
 use chrono::Duration;
 use domain::lockout::{FailedAttempt, LockoutPolicy, LockoutState};
 use domain::ports::{UnitOfWork, UserRepository};
-use domain::user::{Email, Role, UserId, UserStatus, Username};
+use domain::user::{Email, Role, User, UserId, UserStatus, Username};
 use domain::RepoError;
 use uuid::Uuid;
 
@@ -378,4 +378,63 @@ async fn count_active_admins_counts_only_active_undeleted_admins() {
 
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.count_active_admins().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn the_active_admin_count_is_the_domain_rule_applied_to_every_kind_of_account() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let account = |name: &str, role: Role, status: UserStatus, deleted: bool| {
+        let mut u = user(name);
+        u.role = role;
+        u.status = status;
+        u.deleted_at = deleted.then(t0);
+        u
+    };
+    let accounts = [
+        account("active-admin", Role::Admin, UserStatus::Active, false),
+        account("blocked-admin", Role::Admin, UserStatus::Blocked, false),
+        account("deleted-admin", Role::Admin, UserStatus::Active, true),
+        account("gone-admin", Role::Admin, UserStatus::Blocked, true),
+        account("active-user", Role::User, UserStatus::Active, false),
+        account("blocked-user", Role::User, UserStatus::Blocked, false),
+        // A lockout is no part of the rule: a locked-out admin still counts.
+        User {
+            locked_until: Some(t0() + Duration::days(365 * 100)),
+            ..account("locked-admin", Role::Admin, UserStatus::Active, false)
+        },
+    ];
+    insert(&store, &accounts.iter().collect::<Vec<_>>()).await;
+
+    let expected: Vec<&str> = accounts
+        .iter()
+        .filter(|u| u.is_active_admin())
+        .map(|u| u.username.as_str())
+        .collect();
+    assert_eq!(expected, ["active-admin", "locked-admin"]);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.count_active_admins().await.unwrap(), 2);
+    drop(tx);
+    assert!(
+        store.any_admin().await.unwrap(),
+        "a blocked admin still exists"
+    );
+
+    let mut tx = store.begin().await.unwrap();
+    for name in expected {
+        let mut u = store
+            .find_by_username(&Username::parse(name).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let version = u.version;
+        u.status = UserStatus::Blocked;
+        u.version += 1;
+        tx.update_user(&u, version).await.unwrap();
+    }
+    assert_eq!(
+        tx.count_active_admins().await.unwrap(),
+        0,
+        "blocked admins do not count"
+    );
 }
