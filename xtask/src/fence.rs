@@ -136,7 +136,7 @@ pub const ALLOWED: [(&str, &[&str]); 7] = [
             "uuid",
         ],
     ),
-    ("xtask", &["ctrlc"]),
+    ("xtask", &["ctrlc", "nix"]),
 ];
 
 /// The crates whose whole resolved graph must also be free of [`FORBIDDEN`].

@@ -59,9 +59,10 @@ cargo tarpaulin. --fail-under fails when the total is below PCT.",
         name: "fence",
         synopsis: "fence",
         about: "\
-Only the dependency fence: domain and application must not depend
-on actix-web, actix-http, diesel, diesel-async, deadpool, redis,
-paperclip or tokio.",
+Only the dependency fence: each workspace crate's direct
+dependencies must be on its allowlist (xtask/src/fence.rs), and
+domain and application must not reach actix-web, actix-http,
+diesel, diesel-async, deadpool, redis, paperclip or tokio.",
     },
     Command {
         name: "fuzz",
