@@ -138,3 +138,93 @@ fn module_doc_detection_rejects_files_that_start_with_code() {
         "/// An item doc is not a module doc.\npub struct A;\n"
     ));
 }
+
+/// The part of a file before its `#[cfg(test)]` module: what ships.
+fn shipped(text: &str) -> &str {
+    text.split("#[cfg(test)]").next().unwrap_or(text)
+}
+
+#[test]
+fn handlers_and_dtos_reach_the_core_only_through_use_cases() {
+    // ARCHITECTURE.md, api-actix: no port and no adapter is named by a handler, a DTO or
+    // a middleware; the rate-limit middleware is the one edge code that spends budgets
+    // through the RateLimiter port itself (ADR 0011).
+    let root = workspace_root();
+    let edge = root.join("crates/api-actix/src");
+    let mut offenders = Vec::new();
+    for dir in ["routes", "dto", "http"] {
+        let files = rust_files(&edge.join(dir));
+        assert!(!files.is_empty(), "no sources found under {dir}");
+        for file in files {
+            let Ok(text) = fs::read_to_string(&file) else {
+                offenders.push(format!("{}: unreadable", relative(&root, &file)));
+                continue;
+            };
+            let name = relative(&root, &file);
+            let allowed_ports = name.ends_with("http/rate_limit.rs");
+            for (n, line) in shipped(&text).lines().enumerate() {
+                let names_adapter = ["adapters_postgres", "adapters_redis", "adapters_crypto"]
+                    .iter()
+                    .any(|adapter| line.contains(adapter));
+                let names_port = line.contains("domain::ports");
+                if names_adapter || (names_port && !allowed_ports) {
+                    offenders.push(format!("{name}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "the edge calls a port or an adapter directly:\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn application_errors_are_mapped_in_one_match_without_a_catch_all() {
+    let root = workspace_root();
+    let path = root.join("crates/api-actix/src/http/error/from_app.rs");
+    let text = fs::read_to_string(&path).expect("the AppError mapping exists");
+    let code = shipped(&text);
+    let arms: Vec<&str> = code
+        .lines()
+        .filter(|line| line.starts_with("            ") && !line.starts_with("             "))
+        .map(str::trim)
+        .filter(|line| !line.starts_with('}') && !line.starts_with("//"))
+        .collect();
+    assert!(arms.len() >= 10, "the match was not found: {arms:?}");
+    let catch_all: Vec<&&str> = arms
+        .iter()
+        .filter(|arm| !arm.starts_with("AppError::"))
+        .collect();
+    assert!(
+        catch_all.is_empty(),
+        "an arm of the AppError mapping is not a named variant: {catch_all:?}"
+    );
+}
+
+#[test]
+fn only_the_postgres_adapter_writes_sql() {
+    let root = workspace_root();
+    let sql = ["SELECT ", "INSERT INTO ", "DELETE FROM ", "sql_query("];
+    let mut offenders = Vec::new();
+    for file in source_files(&root) {
+        let name = relative(&root, &file);
+        if name.starts_with("crates/adapters-postgres/") || name.starts_with("xtask/") {
+            continue;
+        }
+        let Ok(text) = fs::read_to_string(&file) else {
+            continue;
+        };
+        for (n, line) in shipped(&text).lines().enumerate() {
+            if sql.iter().any(|s| line.contains(s)) && !line.trim_start().starts_with("//") {
+                offenders.push(format!("{name}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "SQL outside crates/adapters-postgres:\n{}",
+        offenders.join("\n")
+    );
+}
