@@ -1,6 +1,7 @@
 //! Project hygiene, checked as a test so that `cargo xtask test` and CI enforce it: every
-//! source file opens with a `//!` module doc saying what it holds, and no `dbg!` call is
-//! left anywhere in the Rust sources.
+//! source file opens with a `//!` module doc saying what it holds, no `dbg!` call is
+//! left anywhere in the Rust sources, and no sleep in the crates waits longer than
+//! 100 ms unless it says which real timer it waits for.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -115,6 +116,74 @@ fn no_dbg_macro_anywhere() {
         "remove the {DBG}…) calls (use tracing):\n  {}",
         found.join("\n  ")
     );
+}
+
+/// The longest literal sleep allowed without a `// real timer: <what>` line above it.
+/// Time the server reads comes from its `Clock`, which tests move; longer waits for
+/// anything else are polls in short steps.
+const LONGEST_UNMARKED_SLEEP_MS: u64 = 100;
+
+/// The milliseconds of a `sleep(…from_millis(N))` or `sleep(…from_secs(N))` call on
+/// `line`; `None` when there is none or its duration is computed (not judged here).
+fn literal_sleep_ms(line: &str) -> Option<u64> {
+    let (_, call) = line.split_once("sleep(")?;
+    let (per_unit, path, rest) = if let Some((path, rest)) = call.split_once("from_millis(") {
+        (1, path, rest)
+    } else {
+        let (path, rest) = call.split_once("from_secs(")?;
+        (1000, path, rest)
+    };
+    if !path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    {
+        return None;
+    }
+    let (number, _) = rest.split_once(')')?;
+    let n: u64 = number.replace('_', "").parse().ok()?;
+    n.checked_mul(per_unit)
+}
+
+#[test]
+fn no_unmarked_sleep_longer_than_100_ms_in_the_crates() {
+    let root = workspace_root();
+    let mut found = Vec::new();
+    for file in &rust_files(&root.join("crates")) {
+        let text = fs::read_to_string(file).unwrap_or_default();
+        let mut above = "";
+        for (number, line) in text.lines().enumerate() {
+            let long = literal_sleep_ms(line).is_some_and(|ms| ms > LONGEST_UNMARKED_SLEEP_MS);
+            if long && !above.trim_start().starts_with("// real timer:") {
+                found.push(format!("{}:{}", relative(&root, file), number + 1));
+            }
+            above = line;
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "move the server's clock (`TestApp::advance`) or poll in steps of at most \
+         {LONGEST_UNMARKED_SLEEP_MS} ms; a sleep for a real timer says so on the line \
+         above (`// real timer: <what>`):\n  {}",
+        found.join("\n  ")
+    );
+}
+
+#[test]
+fn literal_sleeps_are_measured_and_computed_ones_left_alone() {
+    let ms = literal_sleep_ms;
+    assert_eq!(
+        ms("tokio::time::sleep(Duration::from_millis(2100)).await;"),
+        Some(2100)
+    );
+    assert_eq!(
+        ms("sleep(std::time::Duration::from_millis(1_100)).await"),
+        Some(1100)
+    );
+    assert_eq!(ms("thread::sleep(Duration::from_secs(1));"), Some(1000));
+    assert_eq!(ms("sleep(Duration::from_millis(50)).await"), Some(50));
+    assert_eq!(ms("sleep(Duration::from_millis(delay_ms)).await"), None);
+    assert_eq!(ms("sleep(wait + Duration::from_millis(20)).await"), None);
+    assert_eq!(ms("let d = Duration::from_secs(5);"), None);
 }
 
 #[test]

@@ -10,12 +10,14 @@
 
 pub mod audit_key;
 pub mod checkpoint;
+pub mod clock;
 pub mod jwt;
 pub mod password;
 pub mod secrets;
 
 pub use audit_key::AuditKeyFileError;
 pub use checkpoint::JwsCheckpoints;
+pub use clock::OffsetClock;
 pub use jwt::{JwtIssuer, JwtKeyError, JwtKeys};
 pub use password::{Argon2Hasher, BlockingPasswordStrength};
 pub use secrets::{OsSecretGenerator, SystemClock, UuidV7Ids};

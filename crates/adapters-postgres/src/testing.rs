@@ -235,6 +235,21 @@ impl TestDatabase {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    /// How many server sessions are connected to this database and match `condition`
+    /// (SQL over `pg_stat_activity`, e.g. `wait_event_type = 'Lock'`), counted from the
+    /// maintenance database so that the counting session is never among them.
+    pub async fn sessions_where(&self, condition: &str) -> i64 {
+        let sql = format!(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND ({condition})"
+        );
+        diesel::sql_query(&sql)
+            .bind::<Text, _>(&self.name)
+            .get_result::<Number>(&mut admin_connection(&self.cluster).await)
+            .await
+            .map(|r| r.n)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// Runs a query returning one `bigint` column named `n`.
     pub async fn query_i64(&self, sql: &str) -> i64 {
         diesel::sql_query(sql)

@@ -224,6 +224,7 @@ async fn after_redis_stops_answering_calls_fail_at_once_for_a_moment_then_probe_
 
     let first = cache.lookup(s, u).await.unwrap_err().to_string();
     let second = cache.lookup(s, u).await.unwrap_err().to_string();
+    // real timer: the connection's outage pause (an `Instant`, not the clock port)
     tokio::time::sleep(adapters_redis::connection::OUTAGE_PAUSE + Duration::from_millis(100)).await;
     let third = cache.lookup(s, u).await.unwrap_err().to_string();
 

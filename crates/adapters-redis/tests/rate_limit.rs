@@ -128,6 +128,7 @@ async fn a_refused_request_spends_nothing_and_the_budget_refills_evenly() {
             wait = retry_after;
         }
         // Had the refusals spent anything, this would still be refused.
+        // real timer: the rate-limit window refilling (in Redis, or the twin's own clock)
         tokio::time::sleep(wait + Duration::from_millis(20)).await;
         let (_, remaining, _) = allowed(limiter.acquire("all", &who, sixty).await.unwrap());
         assert_eq!(remaining, 0, "{name}");

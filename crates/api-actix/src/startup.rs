@@ -13,6 +13,7 @@ use adapters_redis::{
 };
 use application::{AppError, Policy, Ports, UseCases};
 use domain::password::Password;
+use domain::ports::Clock;
 use secrecy::ExposeSecret;
 
 use crate::config::{var, Settings};
@@ -82,6 +83,22 @@ pub enum StartupError {
     /// A rate limit of zero (configuration refuses it earlier).
     #[error("{0}: must be at least 1")]
     RateLimit(&'static str),
+}
+
+/// Adapters the caller picks instead of the production ones, in code: no setting reaches
+/// these, so no environment can swap them. Tests hand in a clock they move.
+pub struct Overrides {
+    /// What every use case reads the time from.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Overrides {
+    /// The production adapters.
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+        }
+    }
 }
 
 /// A built, bound, not yet running server.
@@ -250,6 +267,14 @@ impl Application {
     /// Builds every adapter and binds the listener. Creates the configured admin when
     /// no admin exists yet.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with(settings, Overrides::default()).await
+    }
+
+    /// Like [`build`](Self::build), with the adapters of `overrides`.
+    pub async fn build_with(
+        settings: Settings,
+        overrides: Overrides,
+    ) -> Result<Self, StartupError> {
         let keys = Arc::new(JwtKeys::load(&settings.jwt.signing_keys)?);
         // Read before anything connects, so a bad file stops the start at once.
         let tls = settings.http.tls.as_ref().map(tls::load).transpose()?;
@@ -296,7 +321,7 @@ impl Application {
                 settings.jwt.issuer.clone(),
                 settings.jwt.audience.clone(),
             )),
-            clock: Arc::new(SystemClock),
+            clock: overrides.clock,
             ids: Arc::new(UuidV7Ids),
             secrets: Arc::new(OsSecretGenerator),
             database: store.clone(),

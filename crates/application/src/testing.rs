@@ -97,6 +97,8 @@ pub(crate) struct Mocks {
     pub system: MockSystemProbe,
     /// Every login outcome counted, in order.
     pub logins: Arc<std::sync::Mutex<Vec<LoginOutcome>>>,
+    /// What the clock tells: [`now`] unless a test moves it.
+    pub now: DateTime<Utc>,
 }
 
 /// Records login outcomes for [`Mocks::logins`].
@@ -126,6 +128,7 @@ impl Mocks {
             redis: None,
             system: MockSystemProbe::new(),
             logins: Arc::default(),
+            now: now(),
         }
     }
 
@@ -188,7 +191,8 @@ impl Mocks {
         ids.expect_new_id()
             .returning(move || Uuid::from_u128(u128::from(counter.fetch_add(1, Ordering::SeqCst))));
         let mut clock = MockClock::new();
-        clock.expect_now().returning(now);
+        let at = self.now;
+        clock.expect_now().returning(move || at);
         Ports {
             users: Arc::new(self.users),
             sessions: Arc::new(self.sessions),

@@ -356,7 +356,9 @@ pub trait TokenIssuer: Send + Sync {
     /// Signs the claims with the current key.
     fn issue(&self, claims: &AccessClaims) -> Result<String, ServiceError>;
 
-    /// Verifies signature, algorithm, issuer, audience and expiry.
+    /// Verifies signature, algorithm, issuer and audience, and that `sub`, `exp` and the
+    /// other claims are present; `Invalid` otherwise. Never compares `exp` to a clock:
+    /// the caller does, with [`AccessClaims::is_expired_at`] and the `Clock` port.
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenError>;
 }
 

@@ -24,13 +24,22 @@ pub struct AccessClaims {
     pub expires_at: i64,
 }
 
-/// Why an access token was refused.
+impl AccessClaims {
+    /// Whether the token is past `exp` at `now`, with no leeway. `exp` is whole seconds
+    /// and names the last second in which the token is still good: it expires once the
+    /// clock's whole seconds pass it (as jsonwebtoken's own check, which this replaces,
+    /// judged it), so that tests and callers get the time from the `Clock` port.
+    pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
+        now.timestamp() > self.expires_at
+    }
+}
+
+/// Why an access token was refused by the issuer. Expiry is not among these: the issuer
+/// checks that `exp` is present, and the caller judges it against its clock
+/// ([`AccessClaims::is_expired_at`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    /// Well formed and signed, but past `exp`.
-    #[error("token expired")]
-    Expired,
-    /// Anything else: bad signature, algorithm, audience, issuer or shape.
+    /// Bad signature, algorithm, audience, issuer or shape, or a required claim missing.
     #[error("token invalid")]
     Invalid,
 }
@@ -130,6 +139,30 @@ impl RefreshToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn claims_expiring_at(expires_at: i64) -> AccessClaims {
+        AccessClaims {
+            user_id: UserId(Uuid::nil()),
+            session_id: SessionId(Uuid::nil()),
+            token_id: Uuid::nil(),
+            issued_at: expires_at - 900,
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn an_access_token_is_good_through_its_exp_second_and_expired_after_it() {
+        let exp = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::days(20_000);
+        let claims = claims_expiring_at(exp.timestamp());
+        let second = chrono::Duration::seconds(1);
+        let just_under = second - chrono::Duration::milliseconds(1);
+
+        assert!(!claims.is_expired_at(exp - second));
+        assert!(!claims.is_expired_at(exp));
+        assert!(!claims.is_expired_at(exp + just_under));
+        assert!(claims.is_expired_at(exp + second));
+        assert!(claims.is_expired_at(exp + chrono::Duration::days(1)));
+    }
 
     #[test]
     fn refresh_secret_hash_is_stable_sha256() {

@@ -10,7 +10,7 @@ use domain::user::UserId;
 use domain::RepoError;
 use uuid::Uuid;
 
-use crate::helpers::{insert, user};
+use crate::helpers::{insert, user, wait_until};
 
 fn config(url: &str) -> PgConfig {
     PgConfig {
@@ -93,7 +93,10 @@ async fn the_pool_replaces_connections_the_server_closed() {
          WHERE datname = current_database() AND pid <> pg_backend_pid()",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until("the closed sessions are gone", || async {
+        db.sessions_where("backend_type = 'client backend'").await == 0
+    })
+    .await;
 
     assert!(store.get(ann.id).await.unwrap().is_some());
     store.ping().await.unwrap();

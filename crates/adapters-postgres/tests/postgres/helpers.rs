@@ -94,3 +94,20 @@ impl QueryObserver for CountingObserver {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
+
+/// Polls `check` every 20 ms until it holds; panics naming `what` after 10 s. For a
+/// state the database reaches by itself (a session blocked on a lock, one gone).
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within 10 s: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -7,7 +7,7 @@ use adapters_postgres::PgStore;
 use domain::ports::{UnitOfWork, UserRepository};
 use domain::user::Role;
 
-use crate::helpers::{insert, user};
+use crate::helpers::{insert, user, wait_until};
 
 #[tokio::test]
 async fn a_committed_insert_is_visible_to_other_connections() {
@@ -104,7 +104,10 @@ async fn counting_admins_serializes_admin_affecting_transactions() {
             tx.count_active_admins().await.unwrap()
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until("the second count waits on a lock", || async {
+        db.sessions_where("wait_event_type = 'Lock'").await == 1
+    })
+    .await;
     assert!(
         !second.is_finished(),
         "the second count must wait for the lock"

@@ -8,7 +8,7 @@ use domain::user::{Email, Role, User, UserId, UserStatus, Username};
 use domain::RepoError;
 use uuid::Uuid;
 
-use crate::helpers::{insert, t0, user, user_with_email};
+use crate::helpers::{insert, t0, user, user_with_email, wait_until};
 
 #[tokio::test]
 async fn an_inserted_user_reads_back_identical() {
@@ -334,7 +334,10 @@ async fn acting_admin_waits_for_a_demotion_in_flight_and_reads_its_outcome() {
             tx.acting_admin(root.id).await.unwrap()
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    wait_until("acting_admin waits on a lock", || async {
+        db.sessions_where("wait_event_type = 'Lock'").await == 1
+    })
+    .await;
     assert!(
         !reader.is_finished(),
         "acting_admin waits for the admin lock"

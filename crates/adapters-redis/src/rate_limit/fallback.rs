@@ -188,6 +188,7 @@ mod tests {
 
         limiter.primary.down.store(false, Ordering::SeqCst);
         assert!(!from_primary(decide().await.unwrap()), "not retried yet");
+        // real timer: the fallback's retry period (an `Instant`)
         tokio::time::sleep(Duration::from_millis(120)).await;
         assert!(from_primary(decide().await.unwrap()), "retried and back");
         assert!(from_primary(decide().await.unwrap()));

@@ -8,7 +8,9 @@ use std::time::Duration;
 use adapters_postgres::testing::TestDatabase;
 use serde_json::{json, Value};
 
-use crate::helpers::{refresh_token, token, TestApp, Vars, ADMIN, ADMIN_PASSWORD, STRONG};
+use crate::helpers::{
+    eventually, refresh_token, token, TestApp, Vars, ADMIN, ADMIN_PASSWORD, STRONG,
+};
 
 /// The user agent every audited request sends.
 const UA: &str = "audit-test/1.0 (ems)";
@@ -1158,8 +1160,14 @@ async fn a_row_inserted_in_the_database_is_found_before_it_could_be_sealed() {
     })
     .await;
     let admin = app.admin_token().await;
-    // The first tick ran at start; wait for it to have sealed the bootstrap entries.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The first tick runs at start; wait for it to have sealed the bootstrap entries.
+    const SEALED: &str = "SELECT count(*) AS n FROM audit_logs WHERE chain_seq IS NOT NULL";
+    let db = &app.db;
+    let first_tick = eventually(Duration::from_secs(10), move || async move {
+        count(db, SEALED).await > 0
+    })
+    .await;
+    assert!(first_tick, "the first tick sealed nothing");
     let forged = uuid::Uuid::now_v7();
     app.db
         .execute(&format!(

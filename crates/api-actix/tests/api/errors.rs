@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::helpers::{bring_database_back, take_database_down, TestApp, ADMIN, ADMIN_PASSWORD};
+use crate::helpers::{
+    bring_database_back, eventually, take_database_down, TestApp, ADMIN, ADMIN_PASSWORD,
+};
 
 #[actix_rt::test]
 async fn unknown_routes_and_wrong_methods_use_the_error_body() {
@@ -104,19 +106,14 @@ async fn a_database_outage_is_a_fast_503_and_readiness_fails() {
         "answers within the pool timeout, took {elapsed:?}"
     );
     bring_database_back(&app.db).await;
-    let mut recovered = false;
-    for _ in 0..20 {
-        if app
-            .call("GET", "/api/v1/profile", Some(&admin), None)
+    let (app, admin) = (&app, &admin);
+    let recovered = eventually(std::time::Duration::from_secs(15), move || async move {
+        app.call("GET", "/api/v1/profile", Some(admin), None)
             .await
             .status
             == 200
-        {
-            recovered = true;
-            break;
-        }
-        actix_rt::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    })
+    .await;
     assert!(recovered, "the server recovers by itself");
 }
 

@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use adapters_crypto::OffsetClock;
 use adapters_postgres::testing::TestDatabase;
 use api_actix::config::{LogFormat, Settings};
-use api_actix::startup::Application;
+use api_actix::startup::{Application, Overrides};
 use api_actix::telemetry::{self, MemoryWriter};
 use serde_json::{json, Value};
 
@@ -167,6 +168,7 @@ pub struct TestApp {
     pub db: TestDatabase,
     client: awc::Client,
     server: actix_web::dev::ServerHandle,
+    clock: Arc<OffsetClock>,
 }
 
 /// Settings overrides for [`TestApp::spawn_with`].
@@ -209,7 +211,13 @@ impl TestApp {
         .collect();
         configure(&mut vars);
         let settings = Settings::from_vars(vars).expect("test settings are valid");
-        let app = Application::build(settings).await.expect("the app starts");
+        let clock = Arc::new(OffsetClock::new());
+        let overrides = Overrides {
+            clock: clock.clone(),
+        };
+        let app = Application::build_with(settings, overrides)
+            .await
+            .expect("the app starts");
         let scheme = if app.is_tls() { "https" } else { "http" };
         let address = format!("{scheme}://127.0.0.1:{}", app.port());
         let server = app.handle();
@@ -224,7 +232,15 @@ impl TestApp {
             db,
             client,
             server,
+            clock,
         }
+    }
+
+    /// Moves the server's clock forward by `by`: every time it reads from its `Clock`
+    /// (token expiry, `lastUsedAt`, lockouts, grace windows, audit times) jumps at
+    /// once. Timers it does not read from it (Redis TTLs, tokio intervals) do not.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
     }
 
     /// Calls through `client` from now on (e.g. one that trusts a test certificate).
@@ -389,6 +405,25 @@ pub fn refresh_token(pair: &Value) -> String {
         .as_str()
         .expect("a refresh token")
         .to_owned()
+}
+
+/// Polls `check` every 50 ms until it holds or `deadline` has passed; whether it held.
+/// For conditions the server reaches by itself (a background job, a recovery).
+pub async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = std::time::Instant::now() + deadline;
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Runs SQL on the test cluster's maintenance database.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{bring_database_back, take_database_down, TestApp, STRONG};
+use crate::helpers::{bring_database_back, eventually, take_database_down, TestApp, STRONG};
 
 /// Scrapes `/metrics`; panics unless it answers 200 with text.
 async fn scrape(app: &TestApp, token: Option<&str>) -> String {
@@ -183,13 +183,10 @@ async fn the_database_probe_reports_an_outage_and_the_recovery() {
 
 /// Polls the scrape until `ems_database_up` reads `value` (the probe runs every 5 s).
 async fn wait_for_database_up(app: &TestApp, value: f64) -> bool {
-    for _ in 0..40 {
-        if sample(&scrape(app, None).await, "ems_database_up") == Some(value) {
-            return true;
-        }
-        actix_rt::time::sleep(Duration::from_millis(250)).await;
-    }
-    false
+    eventually(Duration::from_secs(15), move || async move {
+        sample(&scrape(app, None).await, "ems_database_up") == Some(value)
+    })
+    .await
 }
 
 #[actix_rt::test]

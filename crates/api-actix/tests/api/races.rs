@@ -2,10 +2,14 @@
 //! each test fires a burst of at least 50 requests at once, then checks that what every
 //! request was told and what the server stored equal some serial order of them.
 
+use std::time::Duration;
+
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::helpers::{refresh_token, token, Reply, TestApp, ADMIN, ADMIN_PASSWORD, STRONG};
+use crate::helpers::{
+    eventually, refresh_token, token, LogCapture, Reply, TestApp, ADMIN, ADMIN_PASSWORD, STRONG,
+};
 
 /// Users per burst: two requests each make a burst of 50.
 const PAIRS: usize = 25;
@@ -449,15 +453,27 @@ async fn an_admin_demoted_during_a_slow_admin_write_writes_nothing() {
         .collect();
 
     // The bulk create hashes 200 passwords before its transaction opens; the demotion
-    // commits meanwhile.
-    let bulk = app.call(
+    // commits meanwhile, once the bulk create has passed authentication as an admin
+    // (its use case span opens then).
+    const RID: &str = "race-demoted-during-bulk";
+    let capture = LogCapture::start();
+    let bulk = app.send(
         "POST",
         "/api/v1/users/bulk",
         Some(&deputy_token),
         Some(json!({ "users": bodies })),
+        &[("X-Request-ID", RID)],
     );
     let demote = async {
-        actix_rt::time::sleep(std::time::Duration::from_millis(150)).await;
+        let started = eventually(Duration::from_secs(30), || {
+            let opened = capture.contents().lines().any(|line| {
+                line.contains(r#""span.name":"bulk_create_users""#) && line.contains(RID)
+            });
+            async move { opened }
+        })
+        .await;
+        drop(capture);
+        assert!(started, "the bulk create never started");
         patch_user(
             &app,
             &root,

@@ -124,9 +124,10 @@ async fn revocations_hold_on_the_next_request_while_redis_refuses_writes_and_aft
         .await;
     assert_eq!(demote.status, 200, "{}", demote.body);
 
-    // The very next request, and later ones while Redis still serves the old snapshots.
+    // The very next request, and later ones while Redis still serves the old snapshots
+    // (past the retry period of the invalidation, which the server's clock times).
     for wait_ms in [0, 300, 1500] {
-        actix_rt::time::sleep(Duration::from_millis(wait_ms)).await;
+        app.advance(Duration::from_millis(wait_ms));
         assert_eq!(
             profile_status(&app, &ann).await,
             (401, "SESSION_REVOKED".to_owned()),
@@ -139,7 +140,7 @@ async fn revocations_hold_on_the_next_request_while_redis_refuses_writes_and_aft
 
     // Redis takes writes again: the retried invalidation lands, nothing comes back.
     assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "0"]), "OK");
-    actix_rt::time::sleep(Duration::from_millis(1200)).await;
+    app.advance(Duration::from_millis(1200));
     for _ in 0..3 {
         assert_eq!(
             profile_status(&app, &ann).await,

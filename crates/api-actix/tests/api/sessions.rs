@@ -549,7 +549,8 @@ async fn last_used_at_follows_requests_at_once_and_reaches_the_database_only_in_
             }
         };
         let signed_in = stored(&app).await;
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        // A use a while after the sign-in, on the server's clock.
+        app.advance(std::time::Duration::from_millis(1100));
         assert_eq!(profile_status(&app, &t).await, 200);
 
         let listed = list(&app, "/api/v1/sessions", &t).await;
@@ -576,7 +577,7 @@ async fn last_used_at_follows_requests_at_once_and_reaches_the_database_only_in_
         let session = SessionId(sid.parse().unwrap());
         let store = app.db.store();
         let (before, _) = store.find_for_auth(session).await.unwrap().unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        app.advance(std::time::Duration::from_millis(1100));
         assert_eq!(profile_status(&app, &t).await, 200);
         let mut written = before.last_used_at;
         for _ in 0..100 {

@@ -23,15 +23,21 @@ impl Authenticate {
         Self { ports }
     }
 
-    /// Runs it: `TokenExpired` / `TokenInvalid` for a bad token, `SessionRevoked` when the
-    /// session ended or the account was blocked or deleted since the token was issued.
+    /// Runs it: `TokenInvalid` for a token that does not verify, then `TokenExpired` for
+    /// one past `exp` by the clock (so a forged token is invalid, never expired);
+    /// `SessionRevoked` when the session ended or the account was blocked or deleted
+    /// since the token was issued.
     #[tracing::instrument(name = "authenticate", skip_all, fields(user.id, auth.cache))]
     pub async fn execute(&self, bearer: &str) -> Result<Principal, AppError> {
-        let claims = self.ports.tokens.verify(bearer).map_err(|e| match e {
-            TokenError::Expired => AppError::TokenExpired,
-            TokenError::Invalid => AppError::TokenInvalid,
-        })?;
+        let claims = self
+            .ports
+            .tokens
+            .verify(bearer)
+            .map_err(|TokenError::Invalid| AppError::TokenInvalid)?;
         let now = self.ports.clock.now();
+        if claims.is_expired_at(now) {
+            return Err(AppError::TokenExpired);
+        }
         let span = tracing::Span::current();
         let ticket = match self
             .ports
@@ -102,8 +108,8 @@ mod tests {
             user_id: testing::user(1, Role::User).id,
             session_id: SessionId(testing::id(900)),
             token_id: testing::id(77),
-            issued_at: 0,
-            expires_at: 0,
+            issued_at: testing::now().timestamp(),
+            expires_at: testing::now().timestamp() + 900,
         }
     }
 
@@ -167,17 +173,64 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn token_errors_map_to_expired_and_invalid() {
-        let expired = with_state(Err(TokenError::Expired), None);
-        assert!(matches!(
-            expired.execute("jwt").await,
-            Err(AppError::TokenExpired)
-        ));
-        let invalid = with_state(Err(TokenError::Invalid), None);
-        assert!(matches!(
-            invalid.execute("jwt").await,
-            Err(AppError::TokenInvalid)
-        ));
+    async fn a_token_that_does_not_verify_is_invalid_whatever_its_age() {
+        // The issuer refuses it (a bad signature, say) before its `exp` is looked at.
+        let mut mocks = Mocks::new();
+        mocks
+            .tokens
+            .expect_verify()
+            .returning(|_| Err(TokenError::Invalid));
+        mocks.sessions.expect_find_for_auth().times(0);
+        mocks.cache.expect_lookup().times(0);
+
+        let result = Authenticate::new(mocks.ports()).execute("jwt").await;
+
+        assert!(matches!(result, Err(AppError::TokenInvalid)), "{result:?}");
+    }
+
+    /// Mocks whose token verifies as the live session's, its `exp` at `exp`, and whose
+    /// clock tells `now`.
+    fn verifying_live_at(
+        exp: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Mocks {
+        let mut mocks = Mocks::new();
+        mocks.now = now;
+        mocks.tokens.expect_verify().returning(move |_| {
+            Ok(AccessClaims {
+                expires_at: exp.timestamp(),
+                ..claims_of_live()
+            })
+        });
+        mocks
+    }
+
+    #[tokio::test]
+    async fn a_token_is_expired_by_the_clock_once_past_exp_and_accepted_a_second_before() {
+        let exp = testing::now() + chrono::Duration::minutes(15);
+        let second = chrono::Duration::seconds(1);
+
+        let mut late = verifying_live_at(exp, exp + second);
+        late.cache.expect_lookup().times(0);
+        late.sessions.expect_find_for_auth().times(0);
+        let expired = Authenticate::new(late.ports()).execute("jwt").await;
+
+        let mut early = verifying_live_at(exp, exp - second);
+        missing_cache(&mut early);
+        early
+            .sessions
+            .expect_find_for_auth()
+            .returning(|_| Ok(Some(live())));
+        let accepted = Authenticate::new(early.ports()).execute("jwt").await;
+
+        assert!(
+            matches!(expired, Err(AppError::TokenExpired)),
+            "{expired:?}"
+        );
+        assert_eq!(
+            accepted.map(|who| who.session_id).ok(),
+            Some(SessionId(testing::id(900)))
+        );
     }
 
     #[tokio::test]
