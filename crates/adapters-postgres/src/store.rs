@@ -16,6 +16,7 @@ use domain::ports::{
     HealthCheck, PoolStats, SessionRepository, Transaction, UnitOfWork, UserRepository,
 };
 use domain::preferences::Preferences;
+use domain::search::SearchTerm;
 use domain::session::{Session, SessionId};
 use domain::user::{User, UserId, Username};
 use domain::RepoError;
@@ -214,12 +215,12 @@ impl UserRepository for PgStore {
     #[tracing::instrument(
         name = "pg.users.search",
         skip_all,
-        fields(page.limit = page.limit.get(), search.term_len = term.chars().count())
+        fields(page.limit = page.limit.get(), search.term_len = term.as_str().chars().count())
     )]
-    async fn search(&self, term: &str, page: &PageRequest) -> Result<Page<User>, RepoError> {
+    async fn search(&self, term: &SearchTerm, page: &PageRequest) -> Result<Page<User>, RepoError> {
         timed(self.inner.deadline, self.inner.observer.clone(), async {
             let mut conn = self.conn().await?;
-            crate::users::search(&mut conn, term, page).await
+            crate::users::search(&mut conn, term.as_str(), page).await
         })
         .await
     }
@@ -326,7 +327,7 @@ impl SessionRepository for PgStore {
                     None
                 }
                 Position::Offset(n) => {
-                    query = query.offset(i64::try_from(*n).unwrap_or(i64::MAX));
+                    query = query.offset(i64::try_from(n.get()).unwrap_or(i64::MAX));
                     let total: i64 = active_sessions(user_id, now)
                         .count()
                         .get_result(&mut conn)

@@ -105,7 +105,7 @@ fn push_filter(b: &mut SqlBuilder, filter: &UserFilter) {
         b.push(" AND deleted_at IS NULL");
     }
     if let Some(q) = &filter.q {
-        let p = b.bind(Bind::Text(contains_pattern(q)));
+        let p = b.bind(Bind::Text(contains_pattern(q.as_str())));
         b.push(" AND (username ILIKE ")
             .param(p)
             .push(" OR display_name ILIKE ")
@@ -238,9 +238,9 @@ fn push_limit(b: &mut SqlBuilder, page: &PageRequest) {
     b.push(" LIMIT ")
         .push_bind(Bind::BigInt(i64::from(page.limit.get()) + 1));
     if let Position::Offset(n) = page.position {
-        if n > 0 {
+        if n.get() > 0 {
             b.push(" OFFSET ")
-                .push_bind(Bind::BigInt(i64::try_from(n).unwrap_or(i64::MAX)));
+                .push_bind(Bind::BigInt(i64::try_from(n.get()).unwrap_or(i64::MAX)));
         }
     }
 }
@@ -412,6 +412,7 @@ pub(crate) async fn search(
 mod tests {
     use super::*;
     use domain::page::UserSort;
+    use domain::search::SearchTerm;
     use uuid::Uuid;
 
     fn keyset_sql(sort: &str, values: Vec<Value>) -> String {
@@ -481,7 +482,7 @@ mod tests {
     #[test]
     fn user_input_never_reaches_the_sql_text() {
         let filter = UserFilter {
-            q: Some("'; DROP TABLE users; --".into()),
+            q: SearchTerm::filter("'; DROP TABLE users; --").unwrap(),
             ..UserFilter::default()
         };
         let mut b = SqlBuilder::new("SELECT 1 FROM users WHERE TRUE");

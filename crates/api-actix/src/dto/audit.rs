@@ -1,7 +1,9 @@
 //! Audit log query strings and answers.
 
 use chrono::{DateTime, Utc};
-use domain::audit::{AuditAction, AuditEntry, AuditFilter, AuditQuery, ChainReport, EntityType};
+use domain::audit::{
+    AuditAction, AuditEntry, AuditFilter, AuditQuery, ChainReport, EntityId, EntityType,
+};
 use domain::page::{Page, PageRequest};
 use domain::user::UserId;
 use domain::FieldError;
@@ -67,26 +69,17 @@ impl ListAuditLogsParams {
             }
             None => None,
         };
-        if self
-            .entity_id
-            .as_deref()
-            .is_some_and(|id| id.is_empty() || id.chars().count() > 100)
-        {
-            problems.push(FieldError::new("entityId", "must be 1 to 100 characters"));
-        } else if let Some(Err(e)) = self
-            .entity_id
-            .as_deref()
-            .map(|id| domain::text::no_control("entityId", id))
-        {
-            problems.push(e);
-        }
+        let entity_id = match self.entity_id.as_deref() {
+            Some(raw) => EntityId::parse(raw).map_err(|e| problems.push(e)).ok(),
+            None => None,
+        };
         match page {
             Some(page) if problems.is_empty() => Ok(AuditQuery {
                 filter: AuditFilter {
                     user_id: self.user_id.map(UserId),
                     action,
                     entity_type,
-                    entity_id: self.entity_id.clone(),
+                    entity_id,
                     from: self.from,
                     to: self.to,
                 },

@@ -1,6 +1,6 @@
 //! The list shape shared by every collection, and its paging query parameters.
 
-use domain::page::{Cursor, Limit, Page, PageRequest, Position};
+use domain::page::{Page, PageRequest};
 use domain::FieldError;
 use paperclip::actix::Apiv2Schema;
 use serde::{Deserialize, Serialize};
@@ -22,25 +22,7 @@ pub struct PageParams {
 impl PageParams {
     /// Validates into a page request.
     pub fn to_request(&self) -> Result<PageRequest, FieldError> {
-        let limit = match self.limit {
-            Some(n) => Limit::new(n)?,
-            None => Limit::DEFAULT,
-        };
-        let position = match (&self.offset, &self.cursor) {
-            (Some(_), Some(_)) => {
-                return Err(FieldError::new("cursor", "cannot be combined with offset"))
-            }
-            (_, Some(cursor)) if cursor.is_empty() || cursor.len() > 512 => {
-                return Err(FieldError::new("cursor", "is not a cursor of this list"))
-            }
-            (_, Some(cursor)) => Position::After(Cursor(cursor.clone())),
-            (Some(n), None) => match u64::try_from(*n) {
-                Ok(n) if n <= 1_000_000 => Position::Offset(n),
-                _ => return Err(FieldError::new("offset", "must be between 0 and 1000000")),
-            },
-            (None, None) => Position::Offset(0),
-        };
-        Ok(PageRequest { limit, position })
+        PageRequest::parse(self.limit, self.offset, self.cursor.as_deref())
     }
 }
 

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::page::{UserFilter, UserQuery, UserSort};
+use domain::search::SearchTerm;
 use domain::FieldError;
 use paperclip::actix::Apiv2Schema;
 use serde::{Deserialize, Serialize};
@@ -121,17 +122,14 @@ impl ListUsersParams {
             Some(raw) => UserSort::parse(raw).map_err(|e| problems.push(e)).ok(),
             None => Some(UserSort::default()),
         };
-        let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-        if q.is_some_and(|q| q.chars().count() > 100 || q.chars().any(char::is_control)) {
-            problems.push(FieldError::new(
-                "q",
-                "must be at most 100 characters without control characters",
-            ));
-        }
-        match (page, sort) {
-            (Some(page), Some(sort)) if problems.is_empty() => Ok(UserQuery {
+        let q = match self.q.as_deref() {
+            Some(raw) => SearchTerm::filter(raw).map_err(|e| problems.push(e)).ok(),
+            None => Some(None),
+        };
+        match (page, sort, q) {
+            (Some(page), Some(sort), Some(q)) if problems.is_empty() => Ok(UserQuery {
                 filter: UserFilter {
-                    q: q.map(str::to_owned),
+                    q,
                     role: self.role.map(Into::into),
                     status: self.status.map(Into::into),
                     created_from: self.created_from,

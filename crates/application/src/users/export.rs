@@ -4,17 +4,15 @@
 use std::sync::Arc;
 
 use domain::audit::{AuditAction, AuditEntry, EntityType, RequestContext};
-use domain::page::{Limit, PageRequest, Position, UserFilter, UserQuery, UserSort};
+use domain::page::{Limit, Offset, PageRequest, Position, UserFilter, UserQuery, UserSort};
 use domain::ports::UserRepository;
+use domain::search::SearchTerm;
 use domain::user::User;
 use serde_json::json;
 
 use crate::error::AppError;
 use crate::ports::Ports;
 use crate::principal::Principal;
-
-/// Rows read per store call: the largest page the store accepts.
-pub const EXPORT_PAGE_SIZE: i64 = 100;
 
 /// The file format of an export; the edge renders it, the audit entry records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +83,7 @@ impl ExportUsers {
             json!({
                 "format": format.as_str(),
                 "filters": {
-                    "q": filter.q,
+                    "q": filter.q.as_ref().map(SearchTerm::as_str),
                     "role": filter.role.map(|r| r.as_str()),
                     "status": filter.status.map(|s| s.as_str()),
                     "createdFrom": filter.created_from.map(|t| t.to_rfc3339()),
@@ -99,15 +97,15 @@ impl ExportUsers {
         super::still_admin(tx.as_mut(), who).await?;
         tx.append_audit(&entry).await?;
         tx.commit().await?;
-        let limit = Limit::new(EXPORT_PAGE_SIZE).map_err(|e| AppError::Validation(vec![e]))?;
         Ok(UserExport {
             users: Arc::clone(&self.ports.users),
             query: UserQuery {
                 filter,
                 sort,
+                // Rows read per store call: the largest page the store accepts.
                 page: PageRequest {
-                    limit,
-                    position: Position::Offset(0),
+                    limit: Limit::LARGEST,
+                    position: Position::Offset(Offset::ZERO),
                 },
             },
             done: false,

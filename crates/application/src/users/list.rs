@@ -1,6 +1,7 @@
 //! `GET /users` and `GET /users/search`.
 
 use domain::page::{Page, PageRequest, UserQuery};
+use domain::search::SearchTerm;
 use domain::user::User;
 
 use crate::error::AppError;
@@ -49,7 +50,7 @@ impl SearchUsers {
         Self { ports }
     }
 
-    /// Runs it. Admin only; the term is trimmed and must be 1–100 characters.
+    /// Runs it. Admin only; the term is a [`SearchTerm`].
     #[tracing::instrument(name = "search_users", skip_all)]
     pub async fn execute(
         &self,
@@ -58,14 +59,7 @@ impl SearchUsers {
         page: &PageRequest,
     ) -> Result<Page<User>, AppError> {
         who.require_admin()?;
-        let term = term.trim();
-        let len = term.chars().count();
-        if !(1..=100).contains(&len) || term.chars().any(char::is_control) {
-            return Err(AppError::invalid(
-                "q",
-                "must be 1 to 100 characters without control characters",
-            ));
-        }
-        Ok(self.ports.users.search(term, page).await?)
+        let term = SearchTerm::parse(term).map_err(|e| AppError::Validation(vec![e]))?;
+        Ok(self.ports.users.search(&term, page).await?)
     }
 }

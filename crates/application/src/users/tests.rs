@@ -103,7 +103,7 @@ async fn search_trims_the_term_and_rejects_an_empty_one() {
     mocks
         .users
         .expect_search()
-        .withf(|term, _| term == "ann")
+        .withf(|term, _| term.as_str() == "ann")
         .returning(|_, _| {
             Ok(domain::page::Page {
                 items: vec![],
@@ -601,7 +601,7 @@ async fn an_admin_demoted_since_their_token_was_checked_writes_nothing() {
 }
 
 mod export {
-    use domain::page::{Cursor, Page, Position, UserFilter, UserSort};
+    use domain::page::{Cursor, Offset, Page, Position, UserFilter, UserSort};
     use domain::ports::MockUnitOfWork;
 
     use super::*;
@@ -656,7 +656,9 @@ mod export {
             .users
             .expect_list()
             .times(1)
-            .withf(|q| q.page.position == Position::Offset(0) && q.page.limit.get() == 100)
+            .withf(|q| {
+                q.page.position == Position::Offset(Offset::ZERO) && q.page.limit.get() == 100
+            })
             .returning(|_| {
                 Ok(Page {
                     items: vec![testing::user(2, Role::User)],
