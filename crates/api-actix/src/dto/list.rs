@@ -1,7 +1,7 @@
 //! The list shape shared by every collection, and its paging query parameters.
 
+use application::PageInput;
 use domain::page::{Page, PageRequest};
-use domain::FieldError;
 use paperclip::actix::Apiv2Schema;
 use serde::{Deserialize, Serialize};
 
@@ -19,10 +19,13 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
-impl PageParams {
-    /// Validates into a page request.
-    pub fn to_request(&self) -> Result<PageRequest, FieldError> {
-        PageRequest::parse(self.limit, self.offset, self.cursor.as_deref())
+impl From<PageParams> for PageInput {
+    fn from(p: PageParams) -> Self {
+        Self {
+            limit: p.limit,
+            offset: p.offset,
+            cursor: p.cursor,
+        }
     }
 }
 

@@ -17,7 +17,7 @@ pub use bulk::{
 pub use create::{CreateUser, NewUserInput};
 pub use export::{ExportFormat, ExportUsers, UserExport};
 pub use lifecycle::{DeleteUser, GetUser, RestoreUser};
-pub use list::{ListUsers, SearchUsers};
+pub use list::{ListUsers, SearchUsers, UserListInput};
 pub use reset_password::ResetPassword;
 pub use update::{UpdateUser, UserPatch};
 
