@@ -630,7 +630,7 @@ impl AuditRepository for PgStore {
                     q = q.filter(audit_logs::entity_type.eq(kind.as_str()));
                 }
                 if let Some(entity) = &f.entity_id {
-                    q = q.filter(audit_logs::entity_id.eq(entity.clone()));
+                    q = q.filter(audit_logs::entity_id.eq(entity.as_str().to_owned()));
                 }
                 if let Some(from) = f.from {
                     q = q.filter(audit_logs::created_at.ge(from));
@@ -655,7 +655,7 @@ impl AuditRepository for PgStore {
                     None
                 }
                 PagePosition::Offset(n) => {
-                    rows_query = rows_query.offset(offset(*n));
+                    rows_query = rows_query.offset(offset(n.get()));
                     let n: i64 = filtered()
                         .count()
                         .get_result(&mut conn)

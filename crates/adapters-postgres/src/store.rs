@@ -16,6 +16,7 @@ use domain::ports::{
     HealthCheck, PoolStats, SessionRepository, Transaction, UnitOfWork, UserRepository,
 };
 use domain::preferences::Preferences;
+use domain::search::SearchTerm;
 use domain::session::{Session, SessionId};
 use domain::user::{User, UserId, Username};
 use domain::RepoError;
@@ -240,11 +241,13 @@ impl UserRepository for PgStore {
     #[tracing::instrument(
         name = "pg.users.search",
         skip_all,
-        fields(page.limit = page.limit.get(), search.term_len = term.chars().count())
+        fields(page.limit = page.limit.get(), search.term_len = term.as_str().chars().count())
     )]
-    async fn search(&self, term: &str, page: &PageRequest) -> Result<Page<User>, RepoError> {
-        self.run(|mut conn| async move { crate::users::search(&mut conn, term, page).await })
-            .await
+    async fn search(&self, term: &SearchTerm, page: &PageRequest) -> Result<Page<User>, RepoError> {
+        self.run(
+            |mut conn| async move { crate::users::search(&mut conn, term.as_str(), page).await },
+        )
+        .await
     }
 
     #[tracing::instrument(name = "pg.users.any_admin", skip_all)]
@@ -337,7 +340,7 @@ impl SessionRepository for PgStore {
                     None
                 }
                 Position::Offset(n) => {
-                    query = query.offset(offset(*n));
+                    query = query.offset(offset(n.get()));
                     let n: i64 = active_sessions(user_id, now)
                         .count()
                         .get_result(&mut conn)

@@ -108,7 +108,7 @@ fn push_filter(b: &mut SqlBuilder, filter: &UserFilter) {
         b.push(" AND deleted_at IS NULL");
     }
     if let Some(q) = &filter.q {
-        let p = b.bind(Bind::Text(contains_pattern(q)));
+        let p = b.bind(Bind::Text(contains_pattern(q.as_str())));
         b.push(" AND (username ILIKE ")
             .param(p)
             .push(" OR display_name ILIKE ")
@@ -241,8 +241,8 @@ fn push_limit(b: &mut SqlBuilder, page: &PageRequest) {
     b.push(" LIMIT ")
         .push_bind(Bind::BigInt(fetch_limit(page.limit)));
     if let Position::Offset(n) = page.position {
-        if n > 0 {
-            b.push(" OFFSET ").push_bind(Bind::BigInt(offset(n)));
+        if n.get() > 0 {
+            b.push(" OFFSET ").push_bind(Bind::BigInt(offset(n.get())));
         }
     }
 }
@@ -407,6 +407,7 @@ pub(crate) async fn search(
 mod tests {
     use super::*;
     use domain::page::UserSort;
+    use domain::search::SearchTerm;
     use uuid::Uuid;
 
     fn keyset_sql(sort: &str, values: Vec<Value>) -> String {
@@ -476,7 +477,7 @@ mod tests {
     #[test]
     fn user_input_never_reaches_the_sql_text() {
         let filter = UserFilter {
-            q: Some("'; DROP TABLE users; --".into()),
+            q: SearchTerm::filter("'; DROP TABLE users; --").unwrap(),
             ..UserFilter::default()
         };
         let mut b = SqlBuilder::new("SELECT 1 FROM users WHERE TRUE");

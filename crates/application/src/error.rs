@@ -100,6 +100,12 @@ impl From<RepoError> for AppError {
     }
 }
 
+impl From<FieldError> for AppError {
+    fn from(err: FieldError) -> Self {
+        Self::Validation(vec![err])
+    }
+}
+
 impl From<domain::error::ServiceError> for AppError {
     fn from(err: domain::error::ServiceError) -> Self {
         Self::Internal(Box::new(err))

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod paging;
 pub mod ports;
 pub mod principal;
 pub mod profile;
@@ -17,6 +18,7 @@ mod issue;
 mod testing;
 
 pub use error::AppError;
+pub use paging::{PageInput, Paged};
 pub use ports::{Policy, Ports};
 pub use principal::Principal;
 

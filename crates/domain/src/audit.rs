@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::error::FieldError;
 use crate::user::UserId;
 
 /// What happened. The contract's list; the spelling is stable and public.
@@ -196,6 +197,41 @@ impl AuditEntry {
     }
 }
 
+/// The entity id an audit filter asks for: 1–[`EntityId::MAX_CHARS`] characters, no
+/// control characters. Entries name users and sessions by UUID, but any text that could
+/// be an id is a valid question (it just matches nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EntityId(String);
+
+impl EntityId {
+    /// The longest id asked for, in characters.
+    pub const MAX_CHARS: usize = 100;
+
+    /// Parses the `entityId` filter.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        if raw.is_empty() || raw.chars().count() > Self::MAX_CHARS {
+            return Err(FieldError::new(
+                "entityId",
+                format!("must be 1 to {} characters", Self::MAX_CHARS),
+            ));
+        }
+        crate::text::no_control("entityId", raw)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The id as asked for.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<UserId> for EntityId {
+    /// The entries about a user: a UUID is always a valid id to ask for.
+    fn from(id: UserId) -> Self {
+        Self(id.to_string())
+    }
+}
+
 /// Filters of the audit log list; every one optional, all combined with AND.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
@@ -206,7 +242,7 @@ pub struct AuditFilter {
     /// Only entries about this kind of entity.
     pub entity_type: Option<EntityType>,
     /// Only entries about this entity.
-    pub entity_id: Option<String>,
+    pub entity_id: Option<EntityId>,
     /// Created at or after.
     pub from: Option<DateTime<Utc>>,
     /// Created at or before.
@@ -256,5 +292,25 @@ mod tests {
             assert_eq!(AuditAction::parse(action.as_str()), Some(action));
         }
         assert_eq!(AuditAction::parse("login"), None);
+    }
+
+    #[test]
+    fn an_entity_id_filter_is_1_to_100_characters_without_control_characters() {
+        let bad_length = Err(FieldError::new("entityId", "must be 1 to 100 characters"));
+        assert_eq!(EntityId::parse(""), bad_length);
+        assert_eq!(
+            EntityId::parse(&"x".repeat(EntityId::MAX_CHARS + 1)),
+            bad_length
+        );
+        let longest = "ü".repeat(EntityId::MAX_CHARS);
+        assert_eq!(EntityId::parse(&longest).map(|e| e.0), Ok(longest.clone()));
+        assert_eq!(
+            EntityId::parse("a\u{0}b"),
+            Err(FieldError::new(
+                "entityId",
+                "must not contain control characters"
+            ))
+        );
+        assert_eq!(EntityId::parse("42").map(|e| e.0), Ok("42".into()));
     }
 }

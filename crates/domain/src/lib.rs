@@ -10,6 +10,7 @@ pub mod password;
 pub mod ports;
 pub mod preferences;
 pub mod rate_limit;
+pub mod search;
 pub mod session;
 pub mod sign_in;
 pub mod text;

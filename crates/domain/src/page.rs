@@ -3,21 +3,31 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::FieldError;
+use crate::search::SearchTerm;
 use crate::user::{Role, UserStatus};
 
-/// Page size: 1–100, default 20.
+/// Page size: [`Limit::MIN`]–[`Limit::MAX`], default 20.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit(u32);
 
 impl Limit {
+    /// The smallest page size.
+    pub const MIN: u32 = 1;
+    /// The largest page size: what one store call may return.
+    pub const MAX: u32 = 100;
     /// The contract's default page size.
     pub const DEFAULT: Self = Self(20);
+    /// The largest page, for readers that walk every row.
+    pub const LARGEST: Self = Self(Self::MAX);
 
     /// Parses a page size.
     pub fn new(n: i64) -> Result<Self, FieldError> {
         match u32::try_from(n) {
-            Ok(n @ 1..=100) => Ok(Self(n)),
-            _ => Err(FieldError::new("limit", "must be between 1 and 100")),
+            Ok(n) if (Self::MIN..=Self::MAX).contains(&n) => Ok(Self(n)),
+            _ => Err(FieldError::new(
+                "limit",
+                format!("must be between {} and {}", Self::MIN, Self::MAX),
+            )),
         }
     }
 
@@ -33,23 +43,67 @@ impl Default for Limit {
     }
 }
 
-/// An opaque keyset cursor issued by a store as `nextCursor`.
+/// Rows to skip: 0–[`Offset::MAX`]. Deeper pages are for cursors, whose cost does not
+/// grow with depth; an offset makes the store read and drop every row it skips.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offset(u64);
+
+impl Offset {
+    /// The deepest offset accepted.
+    pub const MAX: u64 = 1_000_000;
+    /// The first row.
+    pub const ZERO: Self = Self(0);
+
+    /// Parses an offset.
+    pub fn new(n: i64) -> Result<Self, FieldError> {
+        match u64::try_from(n) {
+            Ok(n) if n <= Self::MAX => Ok(Self(n)),
+            _ => Err(FieldError::new(
+                "offset",
+                format!("must be between 0 and {}", Self::MAX),
+            )),
+        }
+    }
+
+    /// The number of rows.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// An opaque keyset cursor issued by a store as `nextCursor`. Whether a presented one was
+/// issued by the store for this list, only the store can tell; the core only bounds its
+/// length ([`Cursor::presented`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor(pub String);
+
+impl Cursor {
+    /// The longest cursor a client may present, in bytes: far above what a store issues
+    /// (a few keys and an id), far below what would cost anything to decode.
+    pub const MAX_LEN: usize = 512;
+
+    /// A cursor as a client presents it: 1–[`Cursor::MAX_LEN`] bytes.
+    pub fn presented(raw: &str) -> Result<Self, FieldError> {
+        if raw.is_empty() || raw.len() > Self::MAX_LEN {
+            return Err(FieldError::new("cursor", "is not a cursor of this list"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
 
 /// Where a page starts: an offset (the total is counted) or after a cursor (no total;
 /// the cost does not grow with depth).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Position {
     /// Skip this many rows.
-    Offset(u64),
+    Offset(Offset),
     /// Continue after the row the cursor names.
     After(Cursor),
 }
 
 impl Default for Position {
     fn default() -> Self {
-        Self::Offset(0)
+        Self::Offset(Offset::ZERO)
     }
 }
 
@@ -63,10 +117,32 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
+    /// A page as a client asks for it: `limit` (default [`Limit::DEFAULT`]) and either
+    /// `offset` (default 0) or `cursor`, never both. The first problem is reported.
+    pub fn parse(
+        limit: Option<i64>,
+        offset: Option<i64>,
+        cursor: Option<&str>,
+    ) -> Result<Self, FieldError> {
+        let limit = match limit {
+            Some(n) => Limit::new(n)?,
+            None => Limit::DEFAULT,
+        };
+        let position = match (offset, cursor) {
+            (Some(_), Some(_)) => {
+                return Err(FieldError::new("cursor", "cannot be combined with offset"))
+            }
+            (_, Some(cursor)) => Position::After(Cursor::presented(cursor)?),
+            (Some(n), None) => Position::Offset(Offset::new(n)?),
+            (None, None) => Position::Offset(Offset::ZERO),
+        };
+        Ok(Self { limit, position })
+    }
+
     /// The offset, or 0 for cursor pages.
     pub fn offset(&self) -> u64 {
         match self.position {
-            Position::Offset(n) => n,
+            Position::Offset(n) => n.get(),
             Position::After(_) => 0,
         }
     }
@@ -179,7 +255,7 @@ impl Default for UserSort {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFilter {
     /// Substring of username, display name or email (case-insensitive).
-    pub q: Option<String>,
+    pub q: Option<SearchTerm>,
     /// Only this role.
     pub role: Option<Role>,
     /// Only this status.
@@ -213,6 +289,66 @@ mod tests {
         assert!(Limit::new(101).is_err());
         assert!(Limit::new(-1).is_err());
         assert_eq!(Limit::new(100).map(Limit::get), Ok(100));
+        assert_eq!(Limit::new(1).map(Limit::get), Ok(1));
+        assert_eq!(
+            Limit::new(i64::from(Limit::MAX) + 1),
+            Err(FieldError::new("limit", "must be between 1 and 100"))
+        );
+        assert_eq!(Limit::LARGEST.get(), Limit::MAX);
+    }
+
+    #[test]
+    fn offset_accepts_0_to_a_million_only() {
+        assert_eq!(Offset::new(0), Ok(Offset::ZERO));
+        assert_eq!(Offset::new(1_000_000).map(Offset::get), Ok(Offset::MAX));
+        for bad in [-1, 1_000_001, i64::MIN, i64::MAX] {
+            assert_eq!(
+                Offset::new(bad),
+                Err(FieldError::new("offset", "must be between 0 and 1000000")),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_presented_cursor_is_1_to_512_bytes() {
+        let not_one = Err(FieldError::new("cursor", "is not a cursor of this list"));
+        assert_eq!(Cursor::presented(""), not_one);
+        assert_eq!(Cursor::presented(&"c".repeat(Cursor::MAX_LEN + 1)), not_one);
+        // Bytes, not characters: 257 two-byte characters are 514 bytes.
+        assert_eq!(Cursor::presented(&"é".repeat(257)), not_one);
+        let longest = "c".repeat(Cursor::MAX_LEN);
+        assert_eq!(Cursor::presented(&longest), Ok(Cursor(longest.clone())));
+    }
+
+    #[test]
+    fn a_page_request_takes_an_offset_or_a_cursor_with_defaults() {
+        assert_eq!(
+            PageRequest::parse(None, None, None),
+            Ok(PageRequest::default())
+        );
+        assert_eq!(
+            PageRequest::parse(Some(5), Some(10), None),
+            Ok(PageRequest {
+                limit: Limit(5),
+                position: Position::Offset(Offset(10)),
+            })
+        );
+        let after = PageRequest::parse(None, None, Some("abc")).unwrap();
+        assert_eq!(after.position, Position::After(Cursor("abc".into())));
+        assert_eq!((after.limit, after.offset()), (Limit::DEFAULT, 0));
+    }
+
+    #[test]
+    fn a_page_request_reports_its_first_problem() {
+        let err = |limit, offset, cursor| PageRequest::parse(limit, offset, cursor).unwrap_err();
+        assert_eq!(err(Some(0), Some(-1), None).field, "limit");
+        assert_eq!(
+            err(None, Some(1), Some("x")),
+            FieldError::new("cursor", "cannot be combined with offset")
+        );
+        assert_eq!(err(None, None, Some("")).field, "cursor");
+        assert_eq!(err(None, Some(-1), None).field, "offset");
     }
 
     #[test]

@@ -32,11 +32,11 @@ impl fmt::Debug for Password {
 /// Why a new password was refused. Messages never contain the password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
-    /// Fewer than 10 characters.
-    #[error("password must be at least 10 characters long")]
+    /// Fewer than [`NewPassword::MIN_CHARS`] characters.
+    #[error("password must be at least {} characters long", NewPassword::MIN_CHARS)]
     TooShort,
-    /// More than 128 characters.
-    #[error("password must be at most 128 characters long")]
+    /// More than [`NewPassword::MAX_CHARS`] characters.
+    #[error("password must be at most {} characters long", NewPassword::MAX_CHARS)]
     TooLong,
     /// Contains the username (case-insensitively).
     #[error("password must not contain the username")]
@@ -53,23 +53,28 @@ pub enum PasswordError {
     },
 }
 
-/// A new password that meets the policy: 10–128 characters, no control characters, not
-/// containing the username, and judged strong enough by zxcvbn (see [`estimate`]).
-/// Never printed.
+/// A new password that meets the policy: [`NewPassword::MIN_CHARS`]–
+/// [`NewPassword::MAX_CHARS`] characters, no control characters, not containing the
+/// username, and judged strong enough by zxcvbn (see [`estimate`]). Never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewPassword(Password);
 
 impl NewPassword {
+    /// The shortest new password, in characters.
+    pub const MIN_CHARS: usize = 10;
+    /// The longest new password, in characters: it bounds the estimator's work.
+    pub const MAX_CHARS: usize = 128;
+
     /// Checks `raw` against the policy for `username`. `context` are other words the
     /// estimator should treat as guessable (email, display name). Costs at most a few
     /// milliseconds of CPU for any input (see [`estimate`]): callers on an async runtime
     /// go through the `PasswordStrength` port, which runs it on a blocking thread.
     pub fn parse(raw: &str, username: &Username, context: &[&str]) -> Result<Self, PasswordError> {
         let len = raw.chars().count();
-        if len < 10 {
+        if len < Self::MIN_CHARS {
             return Err(PasswordError::TooShort);
         }
-        if len > 128 {
+        if len > Self::MAX_CHARS {
             return Err(PasswordError::TooLong);
         }
         if crate::text::has_control(raw) {
@@ -371,6 +376,14 @@ mod tests {
         assert_eq!(
             NewPassword::parse(&long, &ann(), &[]),
             Err(PasswordError::TooLong)
+        );
+        assert_eq!(
+            PasswordError::TooShort.to_string(),
+            "password must be at least 10 characters long"
+        );
+        assert_eq!(
+            PasswordError::TooLong.to_string(),
+            "password must be at most 128 characters long"
         );
     }
 

@@ -14,6 +14,7 @@ use crate::page::{Page, PageRequest, UserQuery};
 use crate::password::{NewPassword, Password, PasswordError, PasswordHash};
 use crate::preferences::Preferences;
 use crate::rate_limit::{Quota, RateDecision};
+use crate::search::SearchTerm;
 use crate::session::{RevocationReason, Session, SessionId};
 use crate::token::{AccessClaims, RefreshSecret, RefreshToken, TokenError, TokenHash};
 use crate::user::{User, UserId, Username};
@@ -32,7 +33,7 @@ pub trait UserRepository: Send + Sync {
     async fn list(&self, query: &UserQuery) -> Result<Page<User>, RepoError>;
 
     /// Users matching `term` best first (exact, then prefix, then substring), not deleted.
-    async fn search(&self, term: &str, page: &PageRequest) -> Result<Page<User>, RepoError>;
+    async fn search(&self, term: &SearchTerm, page: &PageRequest) -> Result<Page<User>, RepoError>;
 
     /// Whether any non-deleted admin exists (for the start-up bootstrap).
     async fn any_admin(&self) -> Result<bool, RepoError>;

@@ -17,20 +17,30 @@ impl std::fmt::Display for UserId {
     }
 }
 
-/// A login name: 3–32 characters of `[A-Za-z0-9._-]` after Unicode NFKC normalization.
-/// Uniqueness is case-insensitive (the store compares lower-cased names).
+/// A login name: [`Username::MIN_CHARS`]–[`Username::MAX_CHARS`] characters of
+/// `[A-Za-z0-9._-]` after Unicode NFKC normalization. Uniqueness is case-insensitive
+/// (the store compares lower-cased names).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Username(String);
 
 impl Username {
+    /// The shortest name, in characters.
+    pub const MIN_CHARS: usize = 3;
+    /// The longest name, in characters.
+    pub const MAX_CHARS: usize = 32;
+
     /// Parses and normalizes a username.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let normalized: String = raw.nfkc().collect();
         let len = normalized.chars().count();
-        if !(3..=32).contains(&len) {
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&len) {
             return Err(FieldError::new(
                 "username",
-                "must be 3 to 32 characters long",
+                format!(
+                    "must be {} to {} characters long",
+                    Self::MIN_CHARS,
+                    Self::MAX_CHARS
+                ),
             ));
         }
         if !normalized
@@ -92,12 +102,18 @@ impl Email {
     }
 }
 
-/// A display name: 1–100 characters after trimming, no control characters anywhere
-/// (not even a trailing line break that trimming would remove).
+/// A display name: [`DisplayName::MIN_CHARS`]–[`DisplayName::MAX_CHARS`] characters after
+/// trimming, no control characters anywhere (not even a trailing line break that
+/// trimming would remove).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
 impl DisplayName {
+    /// The shortest name, in characters after trimming.
+    pub const MIN_CHARS: usize = 1;
+    /// The longest name, in characters after trimming.
+    pub const MAX_CHARS: usize = 100;
+
     /// Parses a display name.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         // Checked before trimming: a tab or line break at either end is refused too,
@@ -105,10 +121,14 @@ impl DisplayName {
         crate::text::no_control("displayName", raw)?;
         let value = raw.trim();
         let len = value.chars().count();
-        if !(1..=100).contains(&len) {
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&len) {
             return Err(FieldError::new(
                 "displayName",
-                "must be 1 to 100 characters long after trimming",
+                format!(
+                    "must be {} to {} characters long after trimming",
+                    Self::MIN_CHARS,
+                    Self::MAX_CHARS
+                ),
             ));
         }
         Ok(Self(value.to_owned()))
@@ -334,8 +354,17 @@ mod tests {
 
     #[test]
     fn username_rejects_bad_length_and_characters() {
-        assert!(Username::parse("ab").is_err());
-        assert!(Username::parse(&"a".repeat(33)).is_err());
+        let bad_length = Err(FieldError::new(
+            "username",
+            "must be 3 to 32 characters long",
+        ));
+        assert_eq!(Username::parse("ab"), bad_length);
+        assert_eq!(
+            Username::parse(&"a".repeat(Username::MAX_CHARS + 1)),
+            bad_length
+        );
+        assert!(Username::parse(&"a".repeat(Username::MAX_CHARS)).is_ok());
+        assert!(Username::parse(&"a".repeat(Username::MIN_CHARS)).is_ok());
         assert!(Username::parse("bad name").is_err());
         assert!(Username::parse("bäd").is_err());
         assert!(Username::parse("a\u{0}bc").is_err());
@@ -361,8 +390,15 @@ mod tests {
     #[test]
     fn display_name_is_trimmed_and_bounded() {
         assert_eq!(DisplayName::parse("  Ann  ").map(|d| d.0), Ok("Ann".into()));
-        assert!(DisplayName::parse("   ").is_err());
-        assert!(DisplayName::parse(&"x".repeat(101)).is_err());
+        assert_eq!(
+            DisplayName::parse("   "),
+            Err(FieldError::new(
+                "displayName",
+                "must be 1 to 100 characters long after trimming"
+            ))
+        );
+        assert!(DisplayName::parse(&"x".repeat(DisplayName::MAX_CHARS + 1)).is_err());
+        assert!(DisplayName::parse(&"x".repeat(DisplayName::MAX_CHARS)).is_ok());
         assert!(DisplayName::parse("a\u{7}b").is_err());
     }
 

@@ -10,9 +10,11 @@ use adapters_postgres::testing::TestDatabase;
 use adapters_postgres::PgStore;
 use chrono::{DateTime, Duration, Utc};
 use diesel_async::SimpleAsyncConnection;
-use domain::audit::{AuditAction, AuditEntry, AuditFilter, AuditQuery, EntityType, RequestContext};
+use domain::audit::{
+    AuditAction, AuditEntry, AuditFilter, AuditQuery, EntityId, EntityType, RequestContext,
+};
 use domain::audit_evidence::Checkpoint;
-use domain::page::{Limit, PageRequest, Position};
+use domain::page::{Limit, Offset, PageRequest, Position};
 use domain::ports::{AuditRepository, UnitOfWork};
 use domain::user::UserId;
 use domain::RepoError;
@@ -929,7 +931,7 @@ async fn the_list_filters_and_pages_newest_first_by_offset_or_cursor() {
     let first = store
         .list(&AuditQuery {
             filter: logins.clone(),
-            page: page(2, Position::Offset(0)),
+            page: page(2, Position::Offset(Offset::ZERO)),
         })
         .await
         .unwrap();
@@ -973,7 +975,7 @@ async fn the_list_filters_and_pages_newest_first_by_offset_or_cursor() {
         .list(&AuditQuery {
             filter: AuditFilter {
                 user_id: entries[0].user_id,
-                entity_id: Some("42".into()),
+                entity_id: Some(EntityId::parse("42").unwrap()),
                 ..AuditFilter::default()
             },
             page: PageRequest::default(),

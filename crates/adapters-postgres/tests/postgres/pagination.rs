@@ -9,9 +9,10 @@ use adapters_postgres::testing::TestDatabase;
 use adapters_postgres::PgStore;
 use chrono::{DateTime, Duration, Utc};
 use domain::page::{
-    Cursor, Limit, PageRequest, Position, UserFilter, UserQuery, UserSort, UserSortField,
+    Cursor, Limit, Offset, PageRequest, Position, UserFilter, UserQuery, UserSort, UserSortField,
 };
 use domain::ports::UserRepository;
+use domain::search::SearchTerm;
 use domain::user::{DisplayName, Email, Role, User, UserId, UserStatus};
 use domain::RepoError;
 
@@ -138,7 +139,7 @@ fn query(sort: &str, limit: i64, position: Position) -> UserQuery {
 /// Follows cursors from the first page to the last; returns ids in page order.
 async fn walk_cursors(store: &PgStore, sort: &str, limit: i64) -> Vec<UserId> {
     let mut seen = Vec::new();
-    let mut position = Position::Offset(0);
+    let mut position = Position::Offset(Offset::ZERO);
     for _ in 0..100 {
         let page = store.list(&query(sort, limit, position)).await.unwrap();
         assert!(page.items.len() <= limit as usize);
@@ -155,7 +156,7 @@ async fn walk_cursors(store: &PgStore, sort: &str, limit: i64) -> Vec<UserId> {
 async fn walk_offsets(store: &PgStore, sort: &str, limit: i64) -> (Vec<UserId>, Vec<Option<u64>>) {
     let mut seen = Vec::new();
     let mut totals = Vec::new();
-    let mut offset = 0;
+    let mut offset = Offset::ZERO;
     loop {
         let page = store
             .list(&query(sort, limit, Position::Offset(offset)))
@@ -167,7 +168,7 @@ async fn walk_offsets(store: &PgStore, sort: &str, limit: i64) -> (Vec<UserId>, 
         if page.next_cursor.is_none() {
             return (seen, totals);
         }
-        offset += n;
+        offset = Offset::new(i64::try_from(offset.get() + n).unwrap()).unwrap();
     }
 }
 
@@ -217,7 +218,7 @@ async fn cursor_pages_visit_every_row_exactly_once_in_order_for_every_sort() {
 async fn cursor_pages_have_no_total_and_the_last_page_no_cursor() {
     let (_db, store, _) = seeded().await;
     let first = store
-        .list(&query("username", 10, Position::Offset(0)))
+        .list(&query("username", 10, Position::Offset(Offset::ZERO)))
         .await
         .unwrap();
     assert_eq!(first.total, Some(12));
@@ -246,7 +247,7 @@ async fn the_default_sort_is_newest_first() {
 async fn a_cursor_made_for_another_sort_is_invalid() {
     let (_db, store, _) = seeded().await;
     let page = store
-        .list(&query("username", 2, Position::Offset(0)))
+        .list(&query("username", 2, Position::Offset(Offset::ZERO)))
         .await
         .unwrap();
     let cursor = page.next_cursor.unwrap();
@@ -291,7 +292,7 @@ async fn filtered(store: &PgStore, filter: UserFilter) -> (Vec<String>, Option<u
 async fn q_matches_a_substring_of_username_display_name_or_email_ignoring_case() {
     let (_db, store, _) = seeded().await;
     let q = |s: &str| UserFilter {
-        q: Some(s.into()),
+        q: SearchTerm::filter(s).unwrap(),
         ..UserFilter::default()
     };
     assert_eq!(filtered(&store, q("OTEL")).await.0, ["hotel"]);
@@ -319,7 +320,7 @@ async fn q_treats_like_wildcards_literally() {
     insert(&store, &[&pct, &under, &slash, &plain]).await;
 
     let q = |s: &str| UserFilter {
-        q: Some(s.into()),
+        q: SearchTerm::filter(s).unwrap(),
         ..UserFilter::default()
     };
     assert_eq!(filtered(&store, q("%")).await.0, ["pct"]);
@@ -387,7 +388,11 @@ async fn deleted_users_are_hidden_unless_asked_for() {
 async fn an_offset_past_the_end_is_an_empty_page_with_the_total() {
     let (_db, store, _) = seeded().await;
     let page = store
-        .list(&query("username", 5, Position::Offset(50)))
+        .list(&query(
+            "username",
+            5,
+            Position::Offset(Offset::new(50).unwrap()),
+        ))
         .await
         .unwrap();
     assert!(page.items.is_empty());

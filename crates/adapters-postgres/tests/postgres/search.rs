@@ -2,8 +2,9 @@
 
 use adapters_postgres::testing::TestDatabase;
 use adapters_postgres::PgStore;
-use domain::page::{Limit, PageRequest, Position};
+use domain::page::{Limit, Offset, PageRequest, Position};
 use domain::ports::UserRepository;
+use domain::search::SearchTerm;
 use domain::user::{DisplayName, Email};
 
 use crate::helpers::{insert, t0, user};
@@ -40,7 +41,8 @@ async fn seeded() -> (TestDatabase, PgStore) {
 }
 
 async fn names(store: &PgStore, term: &str, page: PageRequest) -> (Vec<String>, Option<u64>) {
-    let page = store.search(term, &page).await.unwrap();
+    let term = SearchTerm::parse(term).unwrap();
+    let page = store.search(&term, &page).await.unwrap();
     (
         page.items
             .iter()
@@ -73,11 +75,11 @@ async fn search_ranks_exact_then_prefix_then_substring_and_hides_deleted_users()
 async fn search_cursor_pages_visit_every_match_once_in_rank_order() {
     let (_db, store) = seeded().await;
     let mut seen = Vec::new();
-    let mut position = Position::Offset(0);
+    let mut position = Position::Offset(Offset::ZERO);
     loop {
         let page = store
             .search(
-                "anna",
+                &SearchTerm::parse("anna").unwrap(),
                 &PageRequest {
                     limit: Limit::new(2).unwrap(),
                     position,
@@ -99,7 +101,7 @@ async fn search_offset_pages_count_every_match() {
     let (_db, store) = seeded().await;
     let page = PageRequest {
         limit: Limit::new(4).unwrap(),
-        position: Position::Offset(4),
+        position: Position::Offset(Offset::new(4).unwrap()),
     };
     assert_eq!(
         names(&store, "anna", page).await,

@@ -2,7 +2,7 @@
 
 use adapters_postgres::testing::TestDatabase;
 use chrono::Duration;
-use domain::page::{Cursor, Limit, PageRequest, Position};
+use domain::page::{Cursor, Limit, Offset, PageRequest, Position};
 use domain::ports::{SessionRepository, UnitOfWork};
 use domain::session::{RevocationReason, SessionId};
 use domain::user::UserStatus;
@@ -173,7 +173,7 @@ async fn list_active_pages_by_cursor_through_every_session_once() {
     insert_sessions(&store, &sessions.iter().collect::<Vec<_>>()).await;
 
     let mut seen = Vec::new();
-    let mut position = Position::Offset(0);
+    let mut position = Position::Offset(Offset::ZERO);
     loop {
         let page = store
             .list_active(

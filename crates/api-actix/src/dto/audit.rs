@@ -1,15 +1,14 @@
 //! Audit log query strings and answers.
 
+use application::audit::AuditListInput;
+use application::PageInput;
 use chrono::{DateTime, Utc};
-use domain::audit::{AuditAction, AuditEntry, AuditFilter, AuditQuery, ChainReport, EntityType};
+use domain::audit::{AuditEntry, ChainReport};
 use domain::page::{Page, PageRequest};
 use domain::user::UserId;
-use domain::FieldError;
 use paperclip::actix::Apiv2Schema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-use super::list::PageParams;
 
 /// `GET /audit-logs` query.
 #[derive(Debug, Deserialize, Apiv2Schema)]
@@ -36,64 +35,22 @@ pub struct ListAuditLogsParams {
 }
 
 impl ListAuditLogsParams {
-    /// Validates into a domain query; every problem is reported.
-    pub fn to_query(&self) -> Result<AuditQuery, Vec<FieldError>> {
-        let mut problems = Vec::new();
-        let page = PageParams {
+    /// The filters and the page, as sent: the use case validates them.
+    pub fn into_input(self) -> (AuditListInput, PageInput) {
+        let input = AuditListInput {
+            user_id: self.user_id.map(UserId),
+            action: self.action,
+            entity_type: self.entity_type,
+            entity_id: self.entity_id,
+            from: self.from,
+            to: self.to,
+        };
+        let page = PageInput {
             limit: self.limit,
             offset: self.offset,
-            cursor: self.cursor.clone(),
-        }
-        .to_request()
-        .map_err(|e| problems.push(e))
-        .ok();
-        let action = match self.action.as_deref() {
-            Some(raw) => {
-                let parsed = AuditAction::parse(raw);
-                if parsed.is_none() {
-                    problems.push(FieldError::new("action", "is not a known audit action"));
-                }
-                parsed
-            }
-            None => None,
+            cursor: self.cursor,
         };
-        let entity_type = match self.entity_type.as_deref() {
-            Some(raw) => {
-                let parsed = EntityType::parse(raw);
-                if parsed.is_none() {
-                    problems.push(FieldError::new("entityType", "must be USER or SESSION"));
-                }
-                parsed
-            }
-            None => None,
-        };
-        if self
-            .entity_id
-            .as_deref()
-            .is_some_and(|id| id.is_empty() || id.chars().count() > 100)
-        {
-            problems.push(FieldError::new("entityId", "must be 1 to 100 characters"));
-        } else if let Some(Err(e)) = self
-            .entity_id
-            .as_deref()
-            .map(|id| domain::text::no_control("entityId", id))
-        {
-            problems.push(e);
-        }
-        match page {
-            Some(page) if problems.is_empty() => Ok(AuditQuery {
-                filter: AuditFilter {
-                    user_id: self.user_id.map(UserId),
-                    action,
-                    entity_type,
-                    entity_id: self.entity_id.clone(),
-                    from: self.from,
-                    to: self.to,
-                },
-                page,
-            }),
-            _ => Err(problems),
-        }
+        (input, page)
     }
 }
 

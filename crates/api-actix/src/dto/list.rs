@@ -1,7 +1,7 @@
 //! The list shape shared by every collection, and its paging query parameters.
 
-use domain::page::{Cursor, Limit, Page, PageRequest, Position};
-use domain::FieldError;
+use application::PageInput;
+use domain::page::{Page, PageRequest};
 use paperclip::actix::Apiv2Schema;
 use serde::{Deserialize, Serialize};
 
@@ -19,28 +19,13 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
-impl PageParams {
-    /// Validates into a page request.
-    pub fn to_request(&self) -> Result<PageRequest, FieldError> {
-        let limit = match self.limit {
-            Some(n) => Limit::new(n)?,
-            None => Limit::DEFAULT,
-        };
-        let position = match (&self.offset, &self.cursor) {
-            (Some(_), Some(_)) => {
-                return Err(FieldError::new("cursor", "cannot be combined with offset"))
-            }
-            (_, Some(cursor)) if cursor.is_empty() || cursor.len() > 512 => {
-                return Err(FieldError::new("cursor", "is not a cursor of this list"))
-            }
-            (_, Some(cursor)) => Position::After(Cursor(cursor.clone())),
-            (Some(n), None) => match u64::try_from(*n) {
-                Ok(n) if n <= 1_000_000 => Position::Offset(n),
-                _ => return Err(FieldError::new("offset", "must be between 0 and 1000000")),
-            },
-            (None, None) => Position::Offset(0),
-        };
-        Ok(PageRequest { limit, position })
+impl From<PageParams> for PageInput {
+    fn from(p: PageParams) -> Self {
+        Self {
+            limit: p.limit,
+            offset: p.offset,
+            cursor: p.cursor,
+        }
     }
 }
 

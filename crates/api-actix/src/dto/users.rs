@@ -1,12 +1,11 @@
 //! Admin user-management bodies and query strings.
 
+use application::users::UserListInput;
+use application::PageInput;
 use chrono::{DateTime, Utc};
-use domain::page::{UserFilter, UserQuery, UserSort};
-use domain::FieldError;
 use paperclip::actix::Apiv2Schema;
 use serde::{Deserialize, Serialize};
 
-use super::list::PageParams;
 use super::user::{RoleDto, StatusDto, UserDto};
 
 /// `POST /users` body.
@@ -106,43 +105,23 @@ pub struct ListUsersParams {
 }
 
 impl ListUsersParams {
-    /// Validates into a domain query; every problem is reported.
-    pub fn to_query(&self) -> Result<UserQuery, Vec<FieldError>> {
-        let mut problems = Vec::new();
-        let page = PageParams {
+    /// The filters and sort, and the page, as sent: the use case validates them.
+    pub fn into_input(self) -> (UserListInput, PageInput) {
+        let input = UserListInput {
+            q: self.q,
+            role: self.role.map(Into::into),
+            status: self.status.map(Into::into),
+            created_from: self.created_from,
+            created_to: self.created_to,
+            include_deleted: self.include_deleted,
+            sort: self.sort,
+        };
+        let page = PageInput {
             limit: self.limit,
             offset: self.offset,
-            cursor: self.cursor.clone(),
-        }
-        .to_request()
-        .map_err(|e| problems.push(e))
-        .ok();
-        let sort = match self.sort.as_deref() {
-            Some(raw) => UserSort::parse(raw).map_err(|e| problems.push(e)).ok(),
-            None => Some(UserSort::default()),
+            cursor: self.cursor,
         };
-        let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-        if q.is_some_and(|q| q.chars().count() > 100 || q.chars().any(char::is_control)) {
-            problems.push(FieldError::new(
-                "q",
-                "must be at most 100 characters without control characters",
-            ));
-        }
-        match (page, sort) {
-            (Some(page), Some(sort)) if problems.is_empty() => Ok(UserQuery {
-                filter: UserFilter {
-                    q: q.map(str::to_owned),
-                    role: self.role.map(Into::into),
-                    status: self.status.map(Into::into),
-                    created_from: self.created_from,
-                    created_to: self.created_to,
-                    include_deleted: self.include_deleted.unwrap_or(false),
-                },
-                sort,
-                page,
-            }),
-            _ => Err(problems),
-        }
+        (input, page)
     }
 }
 
@@ -158,6 +137,18 @@ pub struct SearchUsersParams {
     pub offset: Option<i64>,
     /// Cursor from `nextCursor`.
     pub cursor: Option<String>,
+}
+
+impl SearchUsersParams {
+    /// The term and the page, as sent: the use case validates them.
+    pub fn into_input(self) -> (String, PageInput) {
+        let page = PageInput {
+            limit: self.limit,
+            offset: self.offset,
+            cursor: self.cursor,
+        };
+        (self.q, page)
+    }
 }
 
 /// `GET /users/export` query: the list filters and sort, and the file format.
@@ -183,35 +174,18 @@ pub struct ExportUsersParams {
 }
 
 impl ExportUsersParams {
-    /// Validates into a format and a query (the list's own parsing, without paging);
-    /// every problem is reported.
-    pub fn to_export(
-        &self,
-    ) -> Result<(application::users::ExportFormat, UserFilter, UserSort), Vec<FieldError>> {
-        let list = ListUsersParams {
-            q: self.q.clone(),
-            role: self.role,
-            status: self.status,
+    /// The filters and sort, and the format, as sent: the use case validates them.
+    pub fn into_input(self) -> (UserListInput, Option<String>) {
+        let input = UserListInput {
+            q: self.q,
+            role: self.role.map(Into::into),
+            status: self.status.map(Into::into),
             created_from: self.created_from,
             created_to: self.created_to,
             include_deleted: self.include_deleted,
-            sort: self.sort.clone(),
-            limit: None,
-            offset: None,
-            cursor: None,
+            sort: self.sort,
         };
-        let format =
-            application::users::ExportFormat::parse(self.format.as_deref().unwrap_or("csv"));
-        match (list.to_query(), format) {
-            (Ok(query), Some(format)) => Ok((format, query.filter, query.sort)),
-            (query, format) => {
-                let mut problems = query.err().unwrap_or_default();
-                if format.is_none() {
-                    problems.push(FieldError::new("format", "must be csv or json"));
-                }
-                Err(problems)
-            }
-        }
+        (input, self.format)
     }
 }
 

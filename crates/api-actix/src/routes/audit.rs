@@ -7,6 +7,7 @@ use crate::dto::audit::{
 };
 use crate::http::auth::Authenticated;
 use crate::http::error::ApiError;
+use crate::http::late_query::LateQuery;
 use crate::startup::AppState;
 
 /// List audit entries
@@ -17,17 +18,12 @@ use crate::startup::AppState;
 pub async fn list(
     state: web::Data<AppState>,
     who: Authenticated,
-    params: web::Query<ListAuditLogsParams>,
+    params: LateQuery<ListAuditLogsParams>,
 ) -> Result<web::Json<AuditLogList>, ApiError> {
-    let query = params
-        .to_query()
-        .map_err(|fields| ApiError::from(application::AppError::Validation(fields)))?;
-    let page = state
-        .use_cases
-        .list_audit_logs
-        .execute(&who.0, &query)
-        .await?;
-    Ok(web::Json(AuditLogList::new(page, &query.page)))
+    let list = &state.use_cases.list_audit_logs;
+    let (input, page) = params.after(|| list.authorize(&who.0))?.into_input();
+    let listed = list.execute(&who.0, &input, &page).await?;
+    Ok(web::Json(AuditLogList::new(listed.page, &listed.request)))
 }
 
 /// Verify the audit log

@@ -3,6 +3,9 @@
 
 use actix_web::http::header;
 use actix_web::HttpResponse;
+use domain::page::{Limit, Offset};
+use domain::password::NewPassword;
+use domain::user::{DisplayName, Username};
 use paperclip::actix::{api_v2_operation, web, HttpResponseWrapper};
 use paperclip::v2::models::{DefaultApiRaw, Info, Tag};
 
@@ -245,7 +248,8 @@ fn fix_errors(op: &mut serde_json::Value, error_response: &serde_json::Value) {
 
 /// Says in the document what the server enforces on input: request bodies refuse
 /// unknown fields, page parameters have ranges, the constrained fields their lengths, and
-/// a nullable enum lists `null` among its values.
+/// a nullable enum lists `null` among its values. The bounds are the domain value types'
+/// own constants, so the document cannot drift from what is checked.
 fn tighten_requests(spec: &mut serde_json::Value) {
     let mut bodies = Vec::new();
     if let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) {
@@ -264,8 +268,8 @@ fn tighten_requests(spec: &mut serde_json::Value) {
             let params = op.get_mut("parameters").and_then(|p| p.as_array_mut());
             for param in params.into_iter().flatten() {
                 let range = match param["name"].as_str() {
-                    Some("limit") => Some((1, 100)),
-                    Some("offset") => Some((0, 1_000_000)),
+                    Some("limit") => Some((u64::from(Limit::MIN), u64::from(Limit::MAX))),
+                    Some("offset") => Some((Offset::ZERO.get(), Offset::MAX)),
                     _ => None,
                 };
                 if let (Some((min, max)), Some(schema)) = (range, param.get_mut("schema")) {
@@ -300,11 +304,19 @@ fn constrain_fields(schema: &mut serde_json::Value) {
     };
     for (name, prop) in props.iter_mut() {
         let rules = match name.as_str() {
-            "username" => {
-                serde_json::json!({"minLength": 3, "maxLength": 32, "pattern": "^[A-Za-z0-9._-]+$"})
-            }
-            "displayName" => serde_json::json!({"minLength": 1, "maxLength": 100}),
-            "password" | "newPassword" => serde_json::json!({"minLength": 10, "maxLength": 128}),
+            "username" => serde_json::json!({
+                "minLength": Username::MIN_CHARS,
+                "maxLength": Username::MAX_CHARS,
+                "pattern": "^[A-Za-z0-9._-]+$",
+            }),
+            "displayName" => serde_json::json!({
+                "minLength": DisplayName::MIN_CHARS,
+                "maxLength": DisplayName::MAX_CHARS,
+            }),
+            "password" | "newPassword" => serde_json::json!({
+                "minLength": NewPassword::MIN_CHARS,
+                "maxLength": NewPassword::MAX_CHARS,
+            }),
             _ => continue,
         };
         if let (Some(prop), Some(rules)) = (prop.as_object_mut(), rules.as_object()) {

@@ -22,6 +22,7 @@ use crate::dto::users::ExportUsersParams;
 use crate::http::auth::Authenticated;
 use crate::http::context::Ctx;
 use crate::http::error::ApiError;
+use crate::http::late_query::LateQuery;
 use crate::startup::AppState;
 
 /// The CSV header, in the contract's column order.
@@ -197,16 +198,14 @@ pub async fn users(
     state: web::Data<AppState>,
     who: Authenticated,
     ctx: Ctx,
-    params: web::Query<ExportUsersParams>,
+    params: LateQuery<ExportUsersParams>,
 ) -> Result<Download, ApiError> {
-    let (format, filter, sort) = params
-        .to_export()
-        .map_err(|fields| ApiError::from(application::AppError::Validation(fields)))?;
-    let export = state
-        .use_cases
-        .export_users
-        .execute(&who.0, filter, sort, format, &ctx.0)
+    let exporting = &state.use_cases.export_users;
+    let (input, format) = params.after(|| exporting.authorize(&who.0))?.into_input();
+    let export = exporting
+        .execute(&who.0, &input, format.as_deref(), &ctx.0)
         .await?;
+    let format = export.format();
     let (content_type, ext) = match format {
         ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
         ExportFormat::Json => ("application/json", "json"),

@@ -11,13 +11,8 @@ use crate::dto::sessions::SessionList;
 use crate::http::auth::Authenticated;
 use crate::http::context::Ctx;
 use crate::http::error::ApiError;
+use crate::http::late_query::LateQuery;
 use crate::startup::AppState;
-
-fn page_request(params: &PageParams) -> Result<domain::page::PageRequest, ApiError> {
-    params
-        .to_request()
-        .map_err(|e| ApiError::from(application::AppError::Validation(vec![e])))
-}
 
 /// List my sessions
 ///
@@ -27,15 +22,12 @@ fn page_request(params: &PageParams) -> Result<domain::page::PageRequest, ApiErr
 pub async fn list(
     state: web::Data<AppState>,
     who: Authenticated,
-    params: web::Query<PageParams>,
+    params: LateQuery<PageParams>,
 ) -> Result<web::Json<SessionList>, ApiError> {
-    let request = page_request(&params)?;
-    let page = state
-        .use_cases
-        .list_sessions
-        .execute(&who.0, &request)
-        .await?;
-    Ok(web::Json(SessionList::new(page, &request)))
+    let list = &state.use_cases.list_sessions;
+    let page = params.after(|| list.authorize(&who.0))?.into();
+    let listed = list.execute(&who.0, &page).await?;
+    Ok(web::Json(SessionList::new(listed.page, &listed.request)))
 }
 
 /// Revoke one of my sessions
@@ -65,15 +57,12 @@ pub async fn list_of_user(
     state: web::Data<AppState>,
     who: Authenticated,
     id: web::Path<Uuid>,
-    params: web::Query<PageParams>,
+    params: LateQuery<PageParams>,
 ) -> Result<web::Json<SessionList>, ApiError> {
-    let request = page_request(&params)?;
-    let page = state
-        .use_cases
-        .list_user_sessions
-        .execute(&who.0, UserId(id.into_inner()), &request)
-        .await?;
-    Ok(web::Json(SessionList::new(page, &request)))
+    let list = &state.use_cases.list_user_sessions;
+    let page = params.after(|| list.authorize(&who.0))?.into();
+    let listed = list.execute(&who.0, UserId(id.into_inner()), &page).await?;
+    Ok(web::Json(SessionList::new(listed.page, &listed.request)))
 }
 
 /// Revoke all of a user's sessions

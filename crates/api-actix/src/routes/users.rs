@@ -6,7 +6,7 @@ use domain::user::UserId;
 use paperclip::actix::{api_v2_operation, web, NoContent};
 use uuid::Uuid;
 
-use crate::dto::list::{PageParams, UserList};
+use crate::dto::list::UserList;
 use crate::dto::user::UserDto;
 use crate::dto::users::{
     CreateUserRequest, ListUsersParams, ResetPasswordRequest, ResetPasswordResponse,
@@ -16,6 +16,7 @@ use crate::http::auth::Authenticated;
 use crate::http::context::Ctx;
 use crate::http::error::ApiError;
 use crate::http::json_body::JsonBody;
+use crate::http::late_query::LateQuery;
 use crate::http::respond::{etag, if_match_version, Created, OptionalJson, Tagged};
 use crate::startup::AppState;
 
@@ -27,13 +28,12 @@ use crate::startup::AppState;
 pub async fn list(
     state: web::Data<AppState>,
     who: Authenticated,
-    params: web::Query<ListUsersParams>,
+    params: LateQuery<ListUsersParams>,
 ) -> Result<web::Json<UserList>, ApiError> {
-    let query = params
-        .to_query()
-        .map_err(|fields| ApiError::from(application::AppError::Validation(fields)))?;
-    let page = state.use_cases.list_users.execute(&who.0, &query).await?;
-    Ok(web::Json(UserList::new(page, &query.page)))
+    let list = &state.use_cases.list_users;
+    let (input, page) = params.after(|| list.authorize(&who.0))?.into_input();
+    let listed = list.execute(&who.0, &input, &page).await?;
+    Ok(web::Json(UserList::new(listed.page, &listed.request)))
 }
 
 /// Search users
@@ -44,21 +44,12 @@ pub async fn list(
 pub async fn search(
     state: web::Data<AppState>,
     who: Authenticated,
-    params: web::Query<SearchUsersParams>,
+    params: LateQuery<SearchUsersParams>,
 ) -> Result<web::Json<UserList>, ApiError> {
-    let request = PageParams {
-        limit: params.limit,
-        offset: params.offset,
-        cursor: params.cursor.clone(),
-    }
-    .to_request()
-    .map_err(|e| ApiError::from(application::AppError::Validation(vec![e])))?;
-    let page = state
-        .use_cases
-        .search_users
-        .execute(&who.0, &params.q, &request)
-        .await?;
-    Ok(web::Json(UserList::new(page, &request)))
+    let search = &state.use_cases.search_users;
+    let (term, page) = params.after(|| search.authorize(&who.0))?.into_input();
+    let found = search.execute(&who.0, &term, &page).await?;
+    Ok(web::Json(UserList::new(found.page, &found.request)))
 }
 
 /// Create a user

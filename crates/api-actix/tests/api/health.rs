@@ -1,5 +1,11 @@
 //! Operations endpoints and the OpenAPI document.
 
+use std::collections::BTreeSet;
+
+use domain::page::{Limit, Offset};
+use domain::password::NewPassword;
+use domain::user::{DisplayName, Username};
+
 use crate::helpers::TestApp;
 
 #[actix_rt::test]
@@ -93,4 +99,77 @@ async fn the_openapi_document_matches_its_reviewed_snapshot() {
 
     // Any change to the outside shows up in review as a change of this snapshot.
     insta::assert_json_snapshot!("openapi", doc.body);
+}
+
+#[actix_rt::test]
+async fn the_openapi_bounds_are_the_domain_value_types_own() {
+    let app = TestApp::spawn().await;
+
+    let doc = app.call("GET", "/api/docs/openapi.json", None, None).await;
+
+    let as_u64 = |n: usize| Some(u64::try_from(n).unwrap());
+    let mut paged = BTreeSet::new();
+    for item in doc.body["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let expected = match param["name"].as_str() {
+                    Some("limit") => (u64::from(Limit::MIN), u64::from(Limit::MAX)),
+                    Some("offset") => (Offset::ZERO.get(), Offset::MAX),
+                    _ => continue,
+                };
+                let schema = &param["schema"];
+                assert_eq!(
+                    (schema["minimum"].as_u64(), schema["maximum"].as_u64()),
+                    (Some(expected.0), Some(expected.1)),
+                    "{} of {}",
+                    param["name"],
+                    op["operationId"]
+                );
+                paged.insert(format!(
+                    "{}.{}",
+                    op["operationId"].as_str().unwrap(),
+                    param["name"].as_str().unwrap()
+                ));
+            }
+        }
+    }
+    for op in [
+        "listUsers",
+        "searchUsers",
+        "listAuditLogs",
+        "listSessions",
+        "listUserSessions",
+    ] {
+        for name in ["limit", "offset"] {
+            assert!(
+                paged.contains(&format!("{op}.{name}")),
+                "{op} documents {name}"
+            );
+        }
+    }
+    let schemas = &doc.body["components"]["schemas"];
+    let lengths = |schema: &str, field: &str| {
+        let prop = &schemas[schema]["properties"][field];
+        (prop["minLength"].as_u64(), prop["maxLength"].as_u64())
+    };
+    let username = (as_u64(Username::MIN_CHARS), as_u64(Username::MAX_CHARS));
+    let display_name = (
+        as_u64(DisplayName::MIN_CHARS),
+        as_u64(DisplayName::MAX_CHARS),
+    );
+    let password = (
+        as_u64(NewPassword::MIN_CHARS),
+        as_u64(NewPassword::MAX_CHARS),
+    );
+    for (schema, field, expected) in [
+        ("CreateUserRequest", "username", username),
+        ("CreateUserRequest", "displayName", display_name),
+        ("CreateUserRequest", "password", password),
+        ("UserPatchDto", "displayName", display_name),
+        ("ProfilePatchDto", "displayName", display_name),
+        ("ChangePasswordRequest", "newPassword", password),
+        ("ResetPasswordRequest", "newPassword", password),
+    ] {
+        assert_eq!(lengths(schema, field), expected, "{schema}.{field}");
+    }
 }

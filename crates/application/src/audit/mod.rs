@@ -9,4 +9,4 @@ mod tests;
 
 pub(crate) use entries::{about_session, about_user};
 pub use jobs::{RunRetention, SealAuditLog};
-pub use read::{CreateAuditCheckpoint, ListAuditLogs, VerifyAuditLog};
+pub use read::{AuditListInput, CreateAuditCheckpoint, ListAuditLogs, VerifyAuditLog};

@@ -1,12 +1,61 @@
 //! `GET /audit-logs`, `GET /audit-logs/verify` and `GET /audit-logs/checkpoint`.
 
-use domain::audit::{AuditEntry, AuditQuery, ChainReport};
+use chrono::{DateTime, Utc};
+use domain::audit::{
+    AuditAction, AuditEntry, AuditFilter, AuditQuery, ChainReport, EntityId, EntityType,
+};
 use domain::audit_evidence::Checkpoint;
-use domain::page::Page;
+use domain::user::UserId;
+use domain::FieldError;
 
-use crate::error::AppError;
+use crate::error::{AppError, Problems};
+use crate::paging::{PageInput, Paged};
 use crate::ports::Ports;
 use crate::principal::Principal;
+
+/// The audit log's filters as a client sent them: typed where the edge could type them,
+/// text where only the core can tell. Read only once the caller is authorized.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditListInput {
+    /// Only entries of this actor.
+    pub user_id: Option<UserId>,
+    /// Only this action, e.g. `LOGIN`.
+    pub action: Option<String>,
+    /// Only entries about `USER` or `SESSION`.
+    pub entity_type: Option<String>,
+    /// Only entries about this entity id.
+    pub entity_id: Option<String>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created at or before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl AuditListInput {
+    /// The filter; each problem (action, entity type, entity id) is recorded, `None` if any.
+    fn parse(&self, problems: &mut Problems) -> Option<AuditFilter> {
+        let action = self.action.as_deref().map(|raw| {
+            AuditAction::parse(raw)
+                .ok_or_else(|| FieldError::new("action", "is not a known audit action"))
+        });
+        let entity_type = self.entity_type.as_deref().map(|raw| {
+            EntityType::parse(raw)
+                .ok_or_else(|| FieldError::new("entityType", "must be USER or SESSION"))
+        });
+        let entity_id = self.entity_id.as_deref().map(EntityId::parse);
+        let action = problems.check(action.transpose());
+        let entity_type = problems.check(entity_type.transpose());
+        let entity_id = problems.check(entity_id.transpose());
+        Some(AuditFilter {
+            user_id: self.user_id,
+            action: action?,
+            entity_type: entity_type?,
+            entity_id: entity_id?,
+            from: self.from,
+            to: self.to,
+        })
+    }
+}
 
 /// Lists audit entries with filters, newest first, in offset or cursor pages.
 pub struct ListAuditLogs {
@@ -19,20 +68,42 @@ impl ListAuditLogs {
         Self { ports }
     }
 
-    /// Runs it. Admin only; `from` must not be after `to`.
+    /// Whether `who` may read the audit log at all: admins only (see
+    /// [`crate::users::ListUsers::authorize`]).
+    pub fn authorize(&self, who: &Principal) -> Result<(), AppError> {
+        who.require_admin()
+    }
+
+    /// Runs it: authorizes, then validates every parameter (paging, action, entity type,
+    /// entity id, each problem reported); `from` must not be after `to`.
     #[tracing::instrument(name = "list_audit_logs", skip_all)]
     pub async fn execute(
         &self,
         who: &Principal,
-        query: &AuditQuery,
-    ) -> Result<Page<AuditEntry>, AppError> {
-        who.require_admin()?;
-        if let (Some(from), Some(to)) = (query.filter.from, query.filter.to) {
+        input: &AuditListInput,
+        page: &PageInput,
+    ) -> Result<Paged<AuditEntry>, AppError> {
+        self.authorize(who)?;
+        let mut problems = Problems::default();
+        let request = problems.check(page.parse());
+        let filter = input.parse(&mut problems);
+        let (Some(request), Some(filter)) = (request, filter) else {
+            return Err(problems.into_error());
+        };
+        if let (Some(from), Some(to)) = (filter.from, filter.to) {
             if from > to {
                 return Err(AppError::invalid("from", "must not be after to"));
             }
         }
-        Ok(self.ports.audit.list(query).await?)
+        let query = AuditQuery {
+            filter,
+            page: request,
+        };
+        let page = self.ports.audit.list(&query).await?;
+        Ok(Paged {
+            page,
+            request: query.page,
+        })
     }
 }
 

@@ -1,14 +1,15 @@
 //! Unit tests of the audit log use cases.
 
 use chrono::Duration;
-use domain::audit::{AuditQuery, ChainReport, PurgeReport};
+use domain::audit::{AuditAction, ChainReport, EntityType, PurgeReport};
 use domain::audit_evidence::{ChainHead, Checkpoint, CheckpointInvalid};
 use domain::error::RepoError;
-use domain::page::Page;
+use domain::page::{Cursor, Limit, Page, Position};
 use domain::user::Role;
 
 use super::*;
 use crate::error::AppError;
+use crate::paging::PageInput;
 use crate::testing::{self, down, Mocks};
 
 fn admin() -> crate::Principal {
@@ -24,7 +25,11 @@ async fn a_regular_user_may_neither_list_nor_verify_the_audit_log() {
     let ports = Mocks::new().ports();
 
     let listed = ListAuditLogs::new(ports.clone())
-        .execute(&regular(), &AuditQuery::default())
+        .execute(
+            &regular(),
+            &AuditListInput::default(),
+            &PageInput::default(),
+        )
         .await;
     let verified = VerifyAuditLog::new(ports.clone())
         .execute(&regular(), None)
@@ -36,14 +41,115 @@ async fn a_regular_user_may_neither_list_nor_verify_the_audit_log() {
     assert!(matches!(checkpoint, Err(AppError::Forbidden)));
 }
 
+/// Every parameter wrong at once, in the order the problems are reported.
+fn bad_list() -> (AuditListInput, PageInput) {
+    let input = AuditListInput {
+        action: Some("NOPE".into()),
+        entity_type: Some("GROUP".into()),
+        entity_id: Some(String::new()),
+        ..AuditListInput::default()
+    };
+    let page = PageInput {
+        limit: Some(0),
+        ..PageInput::default()
+    };
+    (input, page)
+}
+
 #[tokio::test]
-async fn a_reversed_time_range_is_a_validation_error_before_any_read() {
-    let mut query = AuditQuery::default();
-    query.filter.from = Some(testing::now());
-    query.filter.to = Some(testing::now() - Duration::seconds(1));
+async fn a_regular_user_is_refused_before_any_parameter_is_read() {
+    let (input, page) = bad_list();
+
+    // No store expectation: a read would fail the test.
+    let err = ListAuditLogs::new(Mocks::new().ports())
+        .execute(&regular(), &input, &page)
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::Forbidden), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_admin_is_told_every_bad_parameter_in_order() {
+    let (input, page) = bad_list();
 
     let err = ListAuditLogs::new(Mocks::new().ports())
-        .execute(&admin(), &query)
+        .execute(&admin(), &input, &page)
+        .await
+        .unwrap_err();
+
+    let AppError::Validation(fields) = err else {
+        panic!("{err:?}")
+    };
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|f| (f.field.as_str(), f.message.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("limit", "must be between 1 and 100"),
+            ("action", "is not a known audit action"),
+            ("entityType", "must be USER or SESSION"),
+            ("entityId", "must be 1 to 100 characters"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_store_is_asked_with_the_parsed_filters_and_page() {
+    let mut mocks = Mocks::new();
+    mocks
+        .audit
+        .expect_list()
+        .times(1)
+        .withf(|q| {
+            q.filter.action == Some(AuditAction::Login)
+                && q.filter.entity_type == Some(EntityType::User)
+                && q.filter.entity_id.as_ref().map(|e| e.as_str()) == Some("42")
+                && q.page.limit == Limit::new(5).unwrap()
+                && q.page.position == Position::After(Cursor("c1".into()))
+        })
+        .returning(|_| {
+            Ok(Page {
+                items: vec![],
+                total: None,
+                next_cursor: None,
+            })
+        });
+    let input = AuditListInput {
+        action: Some("LOGIN".into()),
+        entity_type: Some("USER".into()),
+        entity_id: Some("42".into()),
+        ..AuditListInput::default()
+    };
+    let page = PageInput {
+        limit: Some(5),
+        offset: None,
+        cursor: Some("c1".into()),
+    };
+
+    let listed = ListAuditLogs::new(mocks.ports())
+        .execute(&admin(), &input, &page)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        (listed.request.limit.get(), listed.request.offset()),
+        (5, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_reversed_time_range_is_a_validation_error_before_any_read() {
+    let input = AuditListInput {
+        from: Some(testing::now()),
+        to: Some(testing::now() - Duration::seconds(1)),
+        ..AuditListInput::default()
+    };
+
+    let err = ListAuditLogs::new(Mocks::new().ports())
+        .execute(&admin(), &input, &PageInput::default())
         .await
         .unwrap_err();
 
@@ -64,12 +170,13 @@ async fn an_admin_gets_the_page_the_store_returns() {
         })
     });
 
-    let page = ListAuditLogs::new(mocks.ports())
-        .execute(&admin(), &AuditQuery::default())
+    let listed = ListAuditLogs::new(mocks.ports())
+        .execute(&admin(), &AuditListInput::default(), &PageInput::default())
         .await
         .unwrap();
 
-    assert_eq!(page.total, Some(0));
+    assert_eq!(listed.page.total, Some(0));
+    assert_eq!(listed.request, domain::page::PageRequest::default());
 }
 
 #[tokio::test]
@@ -81,7 +188,7 @@ async fn a_bad_cursor_is_a_validation_error() {
         .returning(|_| Err(RepoError::InvalidCursor));
 
     let err = ListAuditLogs::new(mocks.ports())
-        .execute(&admin(), &AuditQuery::default())
+        .execute(&admin(), &AuditListInput::default(), &PageInput::default())
         .await
         .unwrap_err();
 

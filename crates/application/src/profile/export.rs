@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use domain::audit::{AuditAction, AuditEntry, AuditFilter, AuditQuery, EntityType, RequestContext};
-use domain::page::{Limit, PageRequest, Position};
+use domain::page::{Limit, Offset, PageRequest, Position};
 use domain::preferences::Preferences;
 use domain::user::{User, UserId};
 use serde_json::json;
@@ -12,9 +12,6 @@ use crate::error::AppError;
 use crate::ports::Ports;
 use crate::principal::Principal;
 use crate::sessions::SessionView;
-
-/// Rows read per store call.
-const PAGE_SIZE: i64 = 100;
 
 /// The caller's personal data.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +68,7 @@ impl ExportProfile {
             .ok_or(AppError::SessionRevoked)?;
         let preferences = self.ports.users.preferences(me).await?.unwrap_or_default();
         let mut sessions = Vec::new();
-        let mut page = first_page()?;
+        let mut page = first_page();
         loop {
             let batch = self.ports.sessions.list_active(me, now, &page).await?;
             let batch_items = crate::sessions::with_recent_use(&self.ports, batch.items).await;
@@ -90,7 +87,7 @@ impl ExportProfile {
         };
         let about_me = AuditFilter {
             entity_type: Some(EntityType::User),
-            entity_id: Some(me.to_string()),
+            entity_id: Some(me.into()),
             ..AuditFilter::default()
         };
         let mut audit_entries = Vec::new();
@@ -98,7 +95,7 @@ impl ExportProfile {
         for filter in [by_actor, about_me] {
             let mut query = AuditQuery {
                 filter,
-                page: first_page()?,
+                page: first_page(),
             };
             loop {
                 let batch = self.ports.audit.list(&query).await?;
@@ -135,11 +132,12 @@ fn as_seen_by(subject: UserId, mut entry: AuditEntry) -> AuditEntry {
     entry
 }
 
-fn first_page() -> Result<PageRequest, AppError> {
-    Ok(PageRequest {
-        limit: Limit::new(PAGE_SIZE).map_err(|e| AppError::Validation(vec![e]))?,
-        position: Position::Offset(0),
-    })
+/// The first page of a walk over every row: as large as the store allows.
+fn first_page() -> PageRequest {
+    PageRequest {
+        limit: Limit::LARGEST,
+        position: Position::Offset(Offset::ZERO),
+    }
 }
 
 #[cfg(test)]
@@ -174,7 +172,7 @@ mod tests {
             .sessions
             .expect_list_active()
             .times(1)
-            .withf(|_, _, p| p.position == Position::Offset(0))
+            .withf(|_, _, p| p.position == Position::Offset(Offset::ZERO))
             .returning(|u, _, _| {
                 Ok(Page {
                     items: vec![testing::session(900, u)],

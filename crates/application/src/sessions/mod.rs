@@ -3,13 +3,14 @@
 //! Every revocation leaves one `SESSION_REVOKED` audit entry in its transaction.
 
 use domain::audit::{AuditAction, RequestContext};
-use domain::page::{Page, PageRequest};
+use domain::page::Page;
 use domain::session::{RevocationReason, Session, SessionId};
 use domain::user::UserId;
 use serde_json::json;
 
 use crate::audit;
 use crate::error::AppError;
+use crate::paging::{PageInput, Paged};
 use crate::ports::Ports;
 use crate::principal::Principal;
 
@@ -62,22 +63,33 @@ impl ListSessions {
         Self { ports }
     }
 
-    /// Runs it. Requires full access (no pending password change).
+    /// Whether `who` may list their sessions: with full access (no pending password
+    /// change). Checked before the page is read (see
+    /// [`crate::users::ListUsers::authorize`]).
+    pub fn authorize(&self, who: &Principal) -> Result<(), AppError> {
+        who.require_full_access()
+    }
+
+    /// Runs it: authorizes, then reads the page.
     #[tracing::instrument(name = "list_sessions", skip_all, fields(user.id = %who.user.id))]
     pub async fn execute(
         &self,
         who: &Principal,
-        page: &PageRequest,
-    ) -> Result<Page<SessionView>, AppError> {
-        who.require_full_access()?;
+        page: &PageInput,
+    ) -> Result<Paged<SessionView>, AppError> {
+        self.authorize(who)?;
+        let request = page.parse()?;
         let now = self.ports.clock.now();
         let sessions = self
             .ports
             .sessions
-            .list_active(who.user.id, now, page)
+            .list_active(who.user.id, now, &request)
             .await?;
         let items = with_recent_use(&self.ports, sessions.items).await;
-        Ok(views(Page { items, ..sessions }, who))
+        Ok(Paged {
+            page: views(Page { items, ..sessions }, who),
+            request,
+        })
     }
 }
 
@@ -144,21 +156,31 @@ impl ListUserSessions {
         Self { ports }
     }
 
-    /// Runs it. Admin only; `NotFound` for an unknown user (a soft-deleted one is
-    /// listed, with no active session left).
+    /// Whether `who` may list a user's sessions at all: admins only (see
+    /// [`crate::users::ListUsers::authorize`]).
+    pub fn authorize(&self, who: &Principal) -> Result<(), AppError> {
+        who.require_admin()
+    }
+
+    /// Runs it: authorizes, then reads the page. `NotFound` for an unknown user (a
+    /// soft-deleted one is listed, with no active session left).
     #[tracing::instrument(name = "list_user_sessions", skip_all, fields(target.id = %id))]
     pub async fn execute(
         &self,
         who: &Principal,
         id: UserId,
-        page: &PageRequest,
-    ) -> Result<Page<SessionView>, AppError> {
-        who.require_admin()?;
+        page: &PageInput,
+    ) -> Result<Paged<SessionView>, AppError> {
+        self.authorize(who)?;
+        let request = page.parse()?;
         self.ports.users.get(id).await?.ok_or(AppError::NotFound)?;
         let now = self.ports.clock.now();
-        let sessions = self.ports.sessions.list_active(id, now, page).await?;
+        let sessions = self.ports.sessions.list_active(id, now, &request).await?;
         let items = with_recent_use(&self.ports, sessions.items).await;
-        Ok(views(Page { items, ..sessions }, who))
+        Ok(Paged {
+            page: views(Page { items, ..sessions }, who),
+            request,
+        })
     }
 }
 

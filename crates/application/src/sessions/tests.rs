@@ -12,6 +12,7 @@ use domain::RepoError;
 
 use super::*;
 use crate::error::AppError;
+use crate::paging::PageInput;
 use crate::testing::{self, Mocks};
 
 fn caller() -> User {
@@ -97,14 +98,14 @@ async fn listing_marks_the_session_of_the_presented_token_as_current() {
         });
 
     let listed = ListSessions::new(mocks.ports())
-        .execute(&who, &PageRequest::default())
+        .execute(&who, &PageInput::default())
         .await
         .unwrap();
 
     let mut other = other;
     other.last_used_at = used;
     assert_eq!(
-        listed.items,
+        listed.page.items,
         vec![
             SessionView {
                 session: other,
@@ -116,7 +117,8 @@ async fn listing_marks_the_session_of_the_presented_token_as_current() {
             },
         ]
     );
-    assert_eq!(listed.total, Some(2));
+    assert_eq!(listed.page.total, Some(2));
+    assert_eq!(listed.request, PageRequest::default());
 }
 
 #[tokio::test]
@@ -127,11 +129,47 @@ async fn listing_is_gated_by_a_pending_password_change() {
     mocks.sessions.expect_list_active().never();
 
     let err = ListSessions::new(mocks.ports())
-        .execute(&testing::principal(user), &PageRequest::default())
+        .execute(&testing::principal(user), &PageInput::default())
         .await
         .unwrap_err();
 
     assert!(matches!(err, AppError::PasswordChangeRequired));
+}
+
+fn bad_page() -> PageInput {
+    PageInput {
+        limit: Some(0),
+        ..PageInput::default()
+    }
+}
+
+#[tokio::test]
+async fn a_pending_password_change_is_told_before_a_bad_page() {
+    let mut user = caller();
+    user.must_change_password = true;
+    let list = ListSessions::new(Mocks::new().ports());
+    let who = testing::principal(user);
+
+    let err = list.execute(&who, &bad_page()).await.unwrap_err();
+
+    assert!(matches!(err, AppError::PasswordChangeRequired), "{err:?}");
+    assert!(matches!(
+        list.authorize(&who),
+        Err(AppError::PasswordChangeRequired)
+    ));
+}
+
+#[tokio::test]
+async fn a_bad_page_of_my_sessions_is_a_validation_error_before_any_read() {
+    let err = ListSessions::new(Mocks::new().ports())
+        .execute(&testing::principal(caller()), &bad_page())
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, AppError::Validation(f) if f[0].field == "limit" && f.len() == 1),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -143,7 +181,7 @@ async fn listing_with_a_foreign_cursor_is_a_validation_error() {
         .returning(|_, _, _| Err(RepoError::InvalidCursor));
 
     let err = ListSessions::new(mocks.ports())
-        .execute(&testing::principal(caller()), &PageRequest::default())
+        .execute(&testing::principal(caller()), &PageInput::default())
         .await
         .unwrap_err();
 
@@ -159,7 +197,7 @@ async fn listing_while_the_store_is_down_is_unavailable() {
         .returning(|_, _, _| Err(testing::down()));
 
     let err = ListSessions::new(mocks.ports())
-        .execute(&testing::principal(caller()), &PageRequest::default())
+        .execute(&testing::principal(caller()), &PageInput::default())
         .await
         .unwrap_err();
 
@@ -357,13 +395,13 @@ async fn an_admin_lists_a_users_active_sessions() {
         .execute(
             &testing::principal(admin()),
             caller().id,
-            &PageRequest::default(),
+            &PageInput::default(),
         )
         .await
         .unwrap();
 
-    assert_eq!(listed.items.len(), 1);
-    assert!(!listed.items[0].current, "not the admin's own session");
+    assert_eq!(listed.page.items.len(), 1);
+    assert!(!listed.page.items[0].current, "not the admin's own session");
 }
 
 #[tokio::test]
@@ -376,12 +414,40 @@ async fn listing_the_sessions_of_an_unknown_user_is_not_found() {
         .execute(
             &testing::principal(admin()),
             caller().id,
-            &PageRequest::default(),
+            &PageInput::default(),
         )
         .await
         .unwrap_err();
 
     assert!(matches!(err, AppError::NotFound));
+}
+
+#[tokio::test]
+async fn a_regular_user_is_refused_anyones_sessions_before_the_page_is_read() {
+    let list = ListUserSessions::new(Mocks::new().ports());
+    let who = testing::principal(caller());
+
+    let err = list
+        .execute(&who, caller().id, &bad_page())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::Forbidden), "{err:?}");
+    assert!(matches!(list.authorize(&who), Err(AppError::Forbidden)));
+}
+
+#[tokio::test]
+async fn an_admin_with_a_bad_page_of_a_users_sessions_reads_nothing() {
+    // No user or session expectation: a read would fail the test.
+    let err = ListUserSessions::new(Mocks::new().ports())
+        .execute(&testing::principal(admin()), caller().id, &bad_page())
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, AppError::Validation(f) if f[0].field == "limit" && f.len() == 1),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -393,7 +459,7 @@ async fn a_regular_user_may_not_list_anyones_sessions() {
         .execute(
             &testing::principal(caller()),
             caller().id,
-            &PageRequest::default(),
+            &PageInput::default(),
         )
         .await
         .unwrap_err();
@@ -407,11 +473,7 @@ async fn an_admin_who_must_change_the_password_may_not_list_sessions() {
     who.must_change_password = true;
 
     let err = ListUserSessions::new(Mocks::new().ports())
-        .execute(
-            &testing::principal(who),
-            caller().id,
-            &PageRequest::default(),
-        )
+        .execute(&testing::principal(who), caller().id, &PageInput::default())
         .await
         .unwrap_err();
 

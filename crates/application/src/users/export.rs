@@ -4,17 +4,17 @@
 use std::sync::Arc;
 
 use domain::audit::{AuditAction, AuditEntry, EntityType, RequestContext};
-use domain::page::{Limit, PageRequest, Position, UserFilter, UserQuery, UserSort};
+use domain::page::{Limit, Offset, PageRequest, Position, UserQuery};
 use domain::ports::UserRepository;
+use domain::search::SearchTerm;
 use domain::user::User;
+use domain::FieldError;
 use serde_json::json;
 
-use crate::error::AppError;
+use super::list::{check_creation_range, UserListInput};
+use crate::error::{AppError, Problems};
 use crate::ports::Ports;
 use crate::principal::Principal;
-
-/// Rows read per store call: the largest page the store accepts.
-pub const EXPORT_PAGE_SIZE: i64 = 100;
 
 /// The file format of an export; the edge renders it, the audit entry records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,26 +55,36 @@ impl ExportUsers {
         Self { ports }
     }
 
-    /// Runs it. Admin only; the `EXPORT_USERS` entry (filters and format, no data) is
-    /// committed before the first row is read, so an export is never unaudited.
-    #[tracing::instrument(name = "export_users", skip_all, fields(export.format = format.as_str()))]
+    /// Whether `who` may export users at all: admins only (see
+    /// [`super::ListUsers::authorize`]).
+    pub fn authorize(&self, who: &Principal) -> Result<(), AppError> {
+        who.require_admin()
+    }
+
+    /// Runs it: authorizes, then validates the list filters and sort and the `format`
+    /// (`csv` when absent), every problem reported. The `EXPORT_USERS` entry (filters and
+    /// format, no data) is committed before the first row is read, so an export is never
+    /// unaudited.
+    #[tracing::instrument(name = "export_users", skip_all, fields(export.format))]
     pub async fn execute(
         &self,
         who: &Principal,
-        filter: UserFilter,
-        sort: UserSort,
-        format: ExportFormat,
+        input: &UserListInput,
+        format: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<UserExport, AppError> {
-        who.require_admin()?;
-        if let (Some(from), Some(to)) = (filter.created_from, filter.created_to) {
-            if from > to {
-                return Err(AppError::invalid(
-                    "createdFrom",
-                    "must not be after createdTo",
-                ));
-            }
-        }
+        self.authorize(who)?;
+        let mut problems = Problems::default();
+        let parsed = input.parse(&mut problems);
+        let format = problems.check(
+            ExportFormat::parse(format.unwrap_or("csv"))
+                .ok_or_else(|| FieldError::new("format", "must be csv or json")),
+        );
+        let (Some((filter, sort)), Some(format)) = (parsed, format) else {
+            return Err(problems.into_error());
+        };
+        tracing::Span::current().record("export.format", format.as_str());
+        check_creation_range(&filter)?;
         let now = self.ports.clock.now();
         let entry = AuditEntry::new(
             self.ports.ids.new_id(),
@@ -85,7 +95,7 @@ impl ExportUsers {
             json!({
                 "format": format.as_str(),
                 "filters": {
-                    "q": filter.q,
+                    "q": filter.q.as_ref().map(SearchTerm::as_str),
                     "role": filter.role.map(|r| r.as_str()),
                     "status": filter.status.map(|s| s.as_str()),
                     "createdFrom": filter.created_from.map(|t| t.to_rfc3339()),
@@ -99,15 +109,16 @@ impl ExportUsers {
         super::still_admin(tx.as_mut(), who).await?;
         tx.append_audit(&entry).await?;
         tx.commit().await?;
-        let limit = Limit::new(EXPORT_PAGE_SIZE).map_err(|e| AppError::Validation(vec![e]))?;
         Ok(UserExport {
+            format,
             users: Arc::clone(&self.ports.users),
             query: UserQuery {
                 filter,
                 sort,
+                // Rows read per store call: the largest page the store accepts.
                 page: PageRequest {
-                    limit,
-                    position: Position::Offset(0),
+                    limit: Limit::LARGEST,
+                    position: Position::Offset(Offset::ZERO),
                 },
             },
             done: false,
@@ -117,12 +128,18 @@ impl ExportUsers {
 
 /// An export under way: call [`UserExport::next_page`] until it returns `None`.
 pub struct UserExport {
+    format: ExportFormat,
     users: Arc<dyn UserRepository>,
     query: UserQuery,
     done: bool,
 }
 
 impl UserExport {
+    /// The format asked for, for the edge to render.
+    pub fn format(&self) -> ExportFormat {
+        self.format
+    }
+
     /// The next page of users (possibly empty for an empty result), `None` at the end.
     pub async fn next_page(&mut self) -> Result<Option<Vec<User>>, AppError> {
         if self.done {

@@ -15,9 +15,9 @@ pub use bulk::{
     MAX_BULK_ITEMS,
 };
 pub use create::{CreateUser, NewUserInput};
-pub use export::{ExportFormat, ExportUsers, UserExport, EXPORT_PAGE_SIZE};
+pub use export::{ExportFormat, ExportUsers, UserExport};
 pub use lifecycle::{DeleteUser, GetUser, RestoreUser};
-pub use list::{ListUsers, SearchUsers};
+pub use list::{ListUsers, SearchUsers, UserListInput};
 pub use reset_password::ResetPassword;
 pub use update::{UpdateUser, UserPatch};
 

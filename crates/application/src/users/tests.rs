@@ -1,7 +1,7 @@
 //! Unit tests of the admin user-management use cases.
 
 use domain::audit::RequestContext;
-use domain::page::{PageRequest, UserQuery};
+use domain::page::{Cursor, Limit, Page, PageRequest, Position, SortKey, UserSortField};
 use domain::password::Password;
 use domain::ports::MockTransaction;
 use domain::session::RevocationReason;
@@ -9,6 +9,7 @@ use domain::user::{Role, User, UserStatus};
 
 use super::*;
 use crate::error::AppError;
+use crate::paging::PageInput;
 use crate::testing::{self, actions, committing_tx, Mocks};
 
 const STRONG: &str = "violet-Harbor-engine-42";
@@ -44,10 +45,50 @@ fn committing_tx_reading(
     (tx, audited)
 }
 
+fn empty_page() -> Page<User> {
+    Page {
+        items: vec![],
+        total: Some(0),
+        next_cursor: None,
+    }
+}
+
+/// The fields and messages of a validation failure, in order.
+fn problems(err: &AppError) -> Vec<(&str, &str)> {
+    match err {
+        AppError::Validation(fields) => fields
+            .iter()
+            .map(|f| (f.field.as_str(), f.message.as_str()))
+            .collect(),
+        other => panic!("not a validation failure: {other:?}"),
+    }
+}
+
+const SORT_MESSAGE: &str =
+    "must list username, displayName, email, createdAt or lastLoginAt, optionally prefixed with '-'";
+
+/// A list with a bad page, sort and search term at once.
+fn bad_list() -> (UserListInput, PageInput) {
+    let input = UserListInput {
+        q: Some("a\u{0}b".into()),
+        sort: Some("nope".into()),
+        ..UserListInput::default()
+    };
+    let page = PageInput {
+        limit: Some(101),
+        ..PageInput::default()
+    };
+    (input, page)
+}
+
 #[tokio::test]
 async fn a_regular_user_may_not_list_users() {
     let err = ListUsers::new(Mocks::new().ports())
-        .execute(&testing::principal(target()), &UserQuery::default())
+        .execute(
+            &testing::principal(target()),
+            &UserListInput::default(),
+            &PageInput::default(),
+        )
         .await
         .unwrap_err();
 
@@ -55,12 +96,117 @@ async fn a_regular_user_may_not_list_users() {
 }
 
 #[tokio::test]
+async fn a_regular_user_is_refused_before_any_list_parameter_is_read() {
+    let (input, page) = bad_list();
+    let users = ListUsers::new(Mocks::new().ports());
+    let who = testing::principal(target());
+
+    // No store expectation: a read would fail the test.
+    let err = users.execute(&who, &input, &page).await.unwrap_err();
+
+    assert!(matches!(err, AppError::Forbidden), "{err:?}");
+    assert!(matches!(users.authorize(&who), Err(AppError::Forbidden)));
+}
+
+#[tokio::test]
+async fn an_admin_is_told_every_bad_list_parameter_in_order() {
+    let (input, page) = bad_list();
+
+    let err = ListUsers::new(Mocks::new().ports())
+        .execute(&testing::principal(admin()), &input, &page)
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        problems(&err),
+        [
+            ("limit", "must be between 1 and 100"),
+            ("sort", SORT_MESSAGE),
+            (
+                "q",
+                "must be at most 100 characters without control characters"
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_list_reaches_the_store_parsed_with_its_page() {
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_list()
+        .times(1)
+        .withf(|q| {
+            q.filter.q.as_ref().map(|t| t.as_str()) == Some("ann")
+                && q.filter.role == Some(Role::User)
+                && !q.filter.include_deleted
+                && q.sort.keys()
+                    == [SortKey {
+                        field: UserSortField::Username,
+                        descending: true,
+                    }]
+                && q.page.limit == Limit::new(2).unwrap()
+                && q.page.offset() == 4
+        })
+        .returning(|_| Ok(empty_page()));
+    let input = UserListInput {
+        q: Some("  ann ".into()),
+        role: Some(Role::User),
+        sort: Some("-username".into()),
+        ..UserListInput::default()
+    };
+    let page = PageInput {
+        limit: Some(2),
+        offset: Some(4),
+        cursor: None,
+    };
+
+    let listed = ListUsers::new(mocks.ports())
+        .execute(&testing::principal(admin()), &input, &page)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        (listed.request.limit.get(), listed.request.offset()),
+        (2, 4)
+    );
+}
+
+#[tokio::test]
+async fn a_blank_q_is_no_filter_and_defaults_apply() {
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_list()
+        .times(1)
+        .withf(|q| {
+            q.filter.q.is_none()
+                && q.sort == domain::page::UserSort::default()
+                && q.page == PageRequest::default()
+        })
+        .returning(|_| Ok(empty_page()));
+    let input = UserListInput {
+        q: Some("   ".into()),
+        ..UserListInput::default()
+    };
+
+    let listed = ListUsers::new(mocks.ports())
+        .execute(&testing::principal(admin()), &input, &PageInput::default())
+        .await
+        .unwrap();
+
+    assert_eq!(listed.request, PageRequest::default());
+}
+
+#[tokio::test]
 async fn an_admin_who_must_change_the_password_is_gated_first() {
     let mut who = admin();
     who.must_change_password = true;
+    let (input, page) = bad_list();
 
     let err = ListUsers::new(Mocks::new().ports())
-        .execute(&testing::principal(who), &UserQuery::default())
+        .execute(&testing::principal(who), &input, &page)
         .await
         .unwrap_err();
 
@@ -69,16 +215,21 @@ async fn an_admin_who_must_change_the_password_is_gated_first() {
 
 #[tokio::test]
 async fn a_reversed_creation_range_is_a_validation_error() {
-    let mut query = UserQuery::default();
-    query.filter.created_from = Some(testing::now());
-    query.filter.created_to = Some(testing::now() - chrono::Duration::days(1));
+    let input = UserListInput {
+        created_from: Some(testing::now()),
+        created_to: Some(testing::now() - chrono::Duration::days(1)),
+        ..UserListInput::default()
+    };
 
     let err = ListUsers::new(Mocks::new().ports())
-        .execute(&testing::principal(admin()), &query)
+        .execute(&testing::principal(admin()), &input, &PageInput::default())
         .await
         .unwrap_err();
 
-    assert!(matches!(err, AppError::Validation(_)));
+    assert_eq!(
+        problems(&err),
+        [("createdFrom", "must not be after createdTo")]
+    );
 }
 
 #[tokio::test]
@@ -89,12 +240,21 @@ async fn a_bad_cursor_from_the_store_is_a_validation_error() {
         .expect_list()
         .returning(|_| Err(domain::RepoError::InvalidCursor));
 
+    let page = PageInput {
+        cursor: Some("not-a-cursor".into()),
+        ..PageInput::default()
+    };
+
     let err = ListUsers::new(mocks.ports())
-        .execute(&testing::principal(admin()), &UserQuery::default())
+        .execute(
+            &testing::principal(admin()),
+            &UserListInput::default(),
+            &page,
+        )
         .await
         .unwrap_err();
 
-    assert!(matches!(err, AppError::Validation(f) if f[0].field == "cursor"));
+    assert_eq!(problems(&err), [("cursor", "is not a cursor of this list")]);
 }
 
 #[tokio::test]
@@ -103,26 +263,84 @@ async fn search_trims_the_term_and_rejects_an_empty_one() {
     mocks
         .users
         .expect_search()
-        .withf(|term, _| term == "ann")
-        .returning(|_, _| {
-            Ok(domain::page::Page {
-                items: vec![],
-                total: Some(0),
-                next_cursor: None,
-            })
-        });
+        .withf(|term, _| term.as_str() == "ann")
+        .returning(|_, _| Ok(empty_page()));
     let search = SearchUsers::new(mocks.ports());
     let who = testing::principal(admin());
 
     assert!(search
-        .execute(&who, "  ann ", &PageRequest::default())
+        .execute(&who, "  ann ", &PageInput::default())
         .await
         .is_ok());
     let err = search
-        .execute(&who, "   ", &PageRequest::default())
+        .execute(&who, "   ", &PageInput::default())
         .await
         .unwrap_err();
-    assert!(matches!(err, AppError::Validation(_)));
+    assert_eq!(
+        problems(&err),
+        [(
+            "q",
+            "must be 1 to 100 characters without control characters"
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_regular_user_is_refused_a_search_before_its_parameters_are_read() {
+    let page = PageInput {
+        limit: Some(0),
+        ..PageInput::default()
+    };
+    let search = SearchUsers::new(Mocks::new().ports());
+    let who = testing::principal(target());
+
+    let err = search.execute(&who, "", &page).await.unwrap_err();
+
+    assert!(matches!(err, AppError::Forbidden), "{err:?}");
+    assert!(matches!(search.authorize(&who), Err(AppError::Forbidden)));
+}
+
+#[tokio::test]
+async fn a_search_reports_its_page_before_its_term() {
+    let page = PageInput {
+        offset: Some(1),
+        cursor: Some("c".into()),
+        ..PageInput::default()
+    };
+
+    let err = SearchUsers::new(Mocks::new().ports())
+        .execute(&testing::principal(admin()), "", &page)
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        problems(&err),
+        [("cursor", "cannot be combined with offset")]
+    );
+}
+
+#[tokio::test]
+async fn a_search_reaches_the_store_with_its_cursor_page() {
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_search()
+        .times(1)
+        .withf(|term, page| {
+            term.as_str() == "pat" && page.position == Position::After(Cursor("c1".into()))
+        })
+        .returning(|_, _| Ok(empty_page()));
+    let page = PageInput {
+        cursor: Some("c1".into()),
+        ..PageInput::default()
+    };
+
+    let found = SearchUsers::new(mocks.ports())
+        .execute(&testing::principal(admin()), "pat", &page)
+        .await
+        .unwrap();
+
+    assert_eq!(found.request.limit, Limit::DEFAULT);
 }
 
 fn new_user(username: &str, password: &str) -> NewUserInput {
@@ -601,7 +819,7 @@ async fn an_admin_demoted_since_their_token_was_checked_writes_nothing() {
 }
 
 mod export {
-    use domain::page::{Cursor, Page, Position, UserFilter, UserSort};
+    use domain::page::{Offset, UserSort};
     use domain::ports::MockUnitOfWork;
 
     use super::*;
@@ -610,9 +828,8 @@ mod export {
         ExportUsers::new(mocks.ports())
             .execute(
                 &testing::principal(who),
-                UserFilter::default(),
-                UserSort::default(),
-                ExportFormat::Csv,
+                &UserListInput::default(),
+                None,
                 &ctx(),
             )
             .await
@@ -626,21 +843,86 @@ mod export {
     }
 
     #[tokio::test]
+    async fn a_regular_user_is_refused_before_any_export_parameter_is_read() {
+        let input = UserListInput {
+            sort: Some("nope".into()),
+            ..UserListInput::default()
+        };
+        let export = ExportUsers::new(Mocks::new().ports());
+        let who = testing::principal(target());
+
+        let err = export
+            .execute(&who, &input, Some("xml"), &ctx())
+            .await
+            .err()
+            .unwrap();
+
+        assert!(matches!(err, AppError::Forbidden), "{err:?}");
+        assert!(matches!(export.authorize(&who), Err(AppError::Forbidden)));
+    }
+
+    #[tokio::test]
+    async fn an_admin_is_told_every_bad_export_parameter_and_nothing_is_audited() {
+        let input = UserListInput {
+            sort: Some("nope".into()),
+            q: Some("x".repeat(101)),
+            ..UserListInput::default()
+        };
+
+        // No transaction expectation: an audit would fail the test.
+        let err = ExportUsers::new(Mocks::new().ports())
+            .execute(&testing::principal(admin()), &input, Some("xml"), &ctx())
+            .await
+            .err()
+            .unwrap();
+
+        assert_eq!(
+            problems(&err),
+            [
+                ("sort", SORT_MESSAGE),
+                (
+                    "q",
+                    "must be at most 100 characters without control characters"
+                ),
+                ("format", "must be csv or json"),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_format_is_csv_unless_json_is_asked_for() {
+        for (asked, format) in [
+            (None, ExportFormat::Csv),
+            (Some("json"), ExportFormat::Json),
+        ] {
+            let (tx, audited) = committing_tx();
+            let mocks = Mocks::new().with_tx(tx);
+
+            let export = ExportUsers::new(mocks.ports())
+                .execute(
+                    &testing::principal(admin()),
+                    &UserListInput::default(),
+                    asked,
+                    &ctx(),
+                )
+                .await
+                .unwrap();
+
+            assert_eq!(export.format(), format, "{asked:?}");
+            assert_eq!(actions(&audited), ["EXPORT_USERS"]);
+        }
+    }
+
+    #[tokio::test]
     async fn a_reversed_creation_range_is_refused_before_auditing() {
-        let filter = UserFilter {
+        let input = UserListInput {
             created_from: Some(testing::now()),
             created_to: Some(testing::now() - chrono::Duration::days(1)),
-            ..UserFilter::default()
+            ..UserListInput::default()
         };
 
         let err = ExportUsers::new(Mocks::new().ports())
-            .execute(
-                &testing::principal(admin()),
-                filter,
-                UserSort::default(),
-                ExportFormat::Json,
-                &ctx(),
-            )
+            .execute(&testing::principal(admin()), &input, Some("json"), &ctx())
             .await
             .err()
             .unwrap();
@@ -656,7 +938,11 @@ mod export {
             .users
             .expect_list()
             .times(1)
-            .withf(|q| q.page.position == Position::Offset(0) && q.page.limit.get() == 100)
+            .withf(|q| {
+                q.page.position == Position::Offset(Offset::ZERO)
+                    && q.page.limit == Limit::LARGEST
+                    && q.sort == UserSort::default()
+            })
             .returning(|_| {
                 Ok(Page {
                     items: vec![testing::user(2, Role::User)],
