@@ -89,10 +89,7 @@ pub fn finish_v3(spec: &mut serde_json::Value) {
     mark_optional_nullable(spec);
     tighten_requests(spec);
     rate_limit_components(spec);
-    let error_response = spec
-        .pointer("/paths/~1api~1v1~1auth~1login/post/responses/400")
-        .cloned()
-        .unwrap_or_default();
+    let error_response = error_response();
     let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) else {
         return;
     };
@@ -206,6 +203,17 @@ fn extra_errors(operation_id: &str) -> &'static [(&'static str, &'static str)] {
         ],
         _ => &[],
     }
+}
+
+/// The response every documented error status has: the contract's error body (each use
+/// sets its own description).
+fn error_response() -> serde_json::Value {
+    serde_json::json!({
+        "description": "",
+        "content": {
+            "application/json": { "schema": { "$ref": "#/components/schemas/ErrorBody" } }
+        },
+    })
 }
 
 fn fix_errors(op: &mut serde_json::Value, error_response: &serde_json::Value) {
