@@ -303,7 +303,7 @@ async fn every_log_line_of_a_traced_request_carries_the_callers_trace_id() {
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-            ("RUST_LOG", "info,api_actix=debug"),
+            ("RUST_LOG", "info,api_actix=debug,adapters_crypto=debug"),
         ],
     )
     .await;
