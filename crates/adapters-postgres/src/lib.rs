@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod archive;
 mod audit;
 mod cursor;
 mod error;
@@ -16,6 +17,7 @@ mod users;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
+pub use archive::{dump, restore, ArchiveError};
 pub use migrations::{embedded_versions, run_migrations, MigrationError};
 pub use pool::{ephemeral_audit_key, redact_url, PgConfig};
 pub use store::{PgStore, PoolStatus, QueryObserver};

@@ -170,6 +170,22 @@ impl TestDatabase {
         }
     }
 
+    /// Creates `ems_test_<uuid>` with nothing in it (from `template0`, not migrated): the
+    /// target a restore needs.
+    pub async fn empty() -> TestDatabase {
+        let cluster = cluster_url();
+        let name = format!("ems_test_{}", Uuid::new_v4().simple());
+        let mut conn = admin_connection(&cluster).await;
+        conn.batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE template0"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot create empty database {name}: {e}"));
+        TestDatabase {
+            url: url_with_database(&cluster, &name),
+            name,
+            cluster,
+        }
+    }
+
     /// The database's URL.
     pub fn url(&self) -> &str {
         &self.url

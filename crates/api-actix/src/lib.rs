@@ -2,6 +2,7 @@
 //! binary. No business rule lives here: handlers turn DTOs into use-case calls and
 //! errors into the contract's body.
 
+pub mod backup;
 pub mod config;
 pub mod dto;
 pub mod http;

@@ -1,6 +1,8 @@
 //! `ems`: `ems migrate` applies pending migrations and exits; `ems serve` (the default)
 //! serves the API; `ems keygen PATH` writes a new JWT signing key for
-//! `JWT_SIGNING_KEYS`. Configuration comes from the environment (see the README).
+//! `JWT_SIGNING_KEYS`; `ems backup DIR` archives the database into DIR and `ems restore
+//! FILE` loads an archive into an empty one. Configuration comes from the environment
+//! (see the README).
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -17,6 +19,8 @@ enum Command {
     Migrate,
     Serve,
     Keygen(PathBuf),
+    Backup(PathBuf),
+    Restore(PathBuf),
 }
 
 fn command() -> Result<Command, String> {
@@ -27,8 +31,10 @@ fn command() -> Result<Command, String> {
         ([] | [Some("serve")], _) => Ok(Command::Serve),
         ([Some("migrate")], _) => Ok(Command::Migrate),
         ([Some("keygen"), _], [_, path]) => Ok(Command::Keygen(PathBuf::from(path))),
+        ([Some("backup"), _], [_, dir]) => Ok(Command::Backup(PathBuf::from(dir))),
+        ([Some("restore"), _], [_, file]) => Ok(Command::Restore(PathBuf::from(file))),
         _ => Err(format!(
-            "usage: ems [serve|migrate|keygen PATH] (got: {})",
+            "usage: ems [serve|migrate|keygen PATH|backup DIR|restore FILE] (got: {})",
             args.iter()
                 .map(|a| a.to_string_lossy())
                 .collect::<Vec<_>>()
@@ -97,6 +103,8 @@ fn main() -> ExitCode {
         match command {
             Command::Migrate => migrate(&settings).await,
             Command::Serve => serve(settings).await,
+            Command::Backup(dir) => backup(&settings, &dir).await,
+            Command::Restore(file) => restore(&settings, &file).await,
             // Handled before the settings are read.
             Command::Keygen(_) => Ok(()),
         }
@@ -153,6 +161,32 @@ async fn migrate(settings: &Settings) -> Result<(), String> {
     } else {
         println!("ems migrate: applied {}", applied.join(", "));
     }
+    Ok(())
+}
+
+async fn backup(settings: &Settings, dir: &Path) -> Result<(), String> {
+    let written = api_actix::backup::backup(&settings.database, &settings.backup, dir)
+        .await
+        .map_err(|e| format!("backup: {e}"))?;
+    println!(
+        "ems backup: wrote {} ({} bytes); deleted {} older (BACKUP_KEEP={})",
+        written.path.display(),
+        written.bytes,
+        written.deleted.len(),
+        settings.backup.keep
+    );
+    Ok(())
+}
+
+async fn restore(settings: &Settings, file: &Path) -> Result<(), String> {
+    api_actix::backup::restore(&settings.database, file)
+        .await
+        .map_err(|e| format!("restore: {e}"))?;
+    println!(
+        "ems restore: loaded {} into {}; serve it with the AUDIT_HMAC_KEY of the backed-up server",
+        file.display(),
+        adapters_postgres::redact_url(settings.database.url.expose_secret())
+    );
     Ok(())
 }
 

@@ -99,6 +99,8 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// Log lines.
     pub log: LogSettings,
+    /// `ems backup`.
+    pub backup: BackupSettings,
     /// OpenTelemetry traces.
     pub telemetry: TelemetrySettings,
 }
@@ -229,6 +231,14 @@ pub struct LogSettings {
     pub file_retention: usize,
 }
 
+/// `ems backup`.
+#[derive(Debug, Clone)]
+pub struct BackupSettings {
+    /// `BACKUP_KEEP`: how many `ems-*.dump` archives a backup leaves in its directory,
+    /// itself included (default 7).
+    pub keep: usize,
+}
+
 /// OpenTelemetry traces.
 #[derive(Debug, Clone)]
 pub struct TelemetrySettings {
@@ -312,6 +322,7 @@ impl Settings {
             audit: AuditSettings::read(env)?,
             metrics: MetricsSettings::read(env)?,
             log: LogSettings::read(env)?,
+            backup: BackupSettings::read(env)?,
             telemetry: TelemetrySettings::read(env)?,
         };
         settings.check_production()?;
@@ -473,6 +484,14 @@ impl LogSettings {
                 7,
                 " (the file being written)",
             )?,
+        })
+    }
+}
+
+impl BackupSettings {
+    fn read(env: &mut Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            keep: parse::at_least_one(env, var::BACKUP_KEEP, 7, " (the backup just written)")?,
         })
     }
 }

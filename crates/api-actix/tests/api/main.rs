@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod backup;
 mod bulk_export;
 mod control_characters;
 mod errors;
