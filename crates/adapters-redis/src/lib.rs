@@ -4,6 +4,8 @@ pub mod activity;
 pub mod auth_cache;
 pub mod connection;
 pub mod rate_limit;
+#[doc(hidden)]
+pub mod testing;
 
 pub use activity::{LocalSessionActivity, RedisSessionActivity};
 pub use auth_cache::{LocalAuthCache, RedisAuthCache};

@@ -20,7 +20,7 @@ use domain::user::{Role, UserId};
 use uuid::Uuid;
 
 fn redis() -> Option<RedisConnection> {
-    let url = std::env::var("EMS_TEST_REDIS_URL").ok()?;
+    let url = adapters_redis::testing::redis_url()?;
     Some(
         RedisConnection::connect_lazy(&RedisConfig {
             url,
@@ -43,7 +43,7 @@ fn caches() -> Variants<dyn AuthCache> {
             Arc::new(RedisAuthCache::new(conn.clone())),
             Arc::new(RedisAuthCache::new(conn)),
         )),
-        None => eprintln!("EMS_TEST_REDIS_URL unset: the Redis half of this test is skipped"),
+        None => {}
     }
     all
 }
@@ -246,8 +246,7 @@ async fn after_redis_stops_answering_calls_fail_at_once_for_a_moment_then_probe_
 #[tokio::test]
 async fn the_redis_adapter_coalesces_notes_of_one_session_from_one_instance() {
     let Some(conn) = redis() else {
-        eprintln!("EMS_TEST_REDIS_URL unset: skipped");
-        return;
+        return; // skipped with a visible line outside CI; CI fails in redis()
     };
     let _turn = ACTIVITY_HASH.lock().await;
     let a = RedisSessionActivity::new(conn.clone());

@@ -17,7 +17,7 @@ use domain::rate_limit::{Quota, RateDecision};
 use uuid::Uuid;
 
 fn redis() -> Option<RedisConnection> {
-    let url = std::env::var("EMS_TEST_REDIS_URL").ok()?;
+    let url = adapters_redis::testing::redis_url()?;
     Some(
         RedisConnection::connect_lazy(&RedisConfig {
             url,
@@ -47,7 +47,7 @@ fn limiters() -> Vec<(&'static str, Arc<dyn RateLimiter>)> {
         vec![("local", Arc::new(LocalRateLimiter::new()))];
     match redis() {
         Some(conn) => all.push(("redis", Arc::new(RedisRateLimiter::new(conn)))),
-        None => eprintln!("EMS_TEST_REDIS_URL unset: the Redis half of this test is skipped"),
+        None => {}
     }
     all
 }
@@ -156,8 +156,7 @@ async fn buckets_and_clients_have_budgets_of_their_own() {
 #[tokio::test]
 async fn two_redis_instances_spend_from_one_budget() {
     let Some(conn) = redis() else {
-        eprintln!("EMS_TEST_REDIS_URL unset: skipped (Redis only)");
-        return;
+        return; // skipped with a visible line outside CI; CI fails in redis()
     };
     // Two adapters, as two `ems` processes would have, each on its own connection.
     let a = RedisRateLimiter::new(conn);
@@ -176,13 +175,12 @@ async fn two_redis_instances_spend_from_one_budget() {
 #[tokio::test]
 async fn the_budget_key_expires_once_the_budget_would_be_whole() {
     let Some(conn) = redis() else {
-        eprintln!("EMS_TEST_REDIS_URL unset: skipped (Redis only)");
-        return;
+        return; // skipped with a visible line outside CI; CI fails in redis()
     };
     let limiter = RedisRateLimiter::new(conn);
     let who = client();
     allowed(limiter.acquire("login", &who, quota(5)).await.unwrap());
-    let url = std::env::var("EMS_TEST_REDIS_URL").unwrap();
+    let url = adapters_redis::testing::redis_url().unwrap();
     let mut plain = redis::Client::open(url)
         .unwrap()
         .get_multiplexed_async_connection()
@@ -211,8 +209,7 @@ async fn with_redis_down_the_fallback_limits_in_process_and_never_fails() {
 #[tokio::test]
 async fn with_redis_up_the_fallback_decides_in_redis() {
     let Some(conn) = redis() else {
-        eprintln!("EMS_TEST_REDIS_URL unset: skipped (Redis only)");
-        return;
+        return; // skipped with a visible line outside CI; CI fails in redis()
     };
     let a = FallbackRateLimiter::new(RedisRateLimiter::new(conn));
     let b = FallbackRateLimiter::new(RedisRateLimiter::new(redis().unwrap()));

@@ -1,6 +1,6 @@
 //! Two real `ems serve` processes over one database and one Redis behave as one service:
 //! one login budget per client, and a revocation on one is seen by the other at once.
-//! Skipped (with a note) when `EMS_TEST_REDIS_URL` is unset; CI sets it.
+//! Skipped (with a note) when `EMS_TEST_REDIS_URL` is unset locally; in CI (`CI` set) that fails.
 //!
 //! Each test speaks for a client IP of its own (a random IPv6 /64, forwarded through
 //! `TRUSTED_PROXIES=127.0.0.1`), so runs sharing one Redis, or repeated within the
@@ -47,10 +47,7 @@ impl Drop for Shared {
 
 impl Shared {
     async fn new() -> Option<Self> {
-        let Ok(redis_url) = std::env::var("EMS_TEST_REDIS_URL") else {
-            eprintln!("EMS_TEST_REDIS_URL unset: the two-instance test is skipped");
-            return None;
-        };
+        let redis_url = adapters_redis::testing::redis_url()?;
         let dir = std::env::temp_dir().join(format!("ems-instances-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         // One signing key for both: a token of one instance is good on the other.

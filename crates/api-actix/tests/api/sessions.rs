@@ -422,9 +422,8 @@ async fn concurrent_revocations_of_one_session_succeed_once_and_audit_once() {
 /// Redis when `EMS_TEST_REDIS_URL` is set (as `cargo xtask test` does when installed).
 fn cache_variants() -> Vec<(&'static str, Option<String>)> {
     let mut variants = vec![("in-process", None)];
-    match std::env::var("EMS_TEST_REDIS_URL") {
-        Ok(url) => variants.push(("redis", Some(url))),
-        Err(_) => eprintln!("EMS_TEST_REDIS_URL unset: the Redis variant is skipped"),
+    if let Some(url) = adapters_redis::testing::redis_url() {
+        variants.push(("redis", Some(url)));
     }
     variants
 }
