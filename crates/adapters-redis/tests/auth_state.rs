@@ -37,13 +37,12 @@ type Variants<T> = Vec<(&'static str, Arc<T>, Arc<T>)>;
 fn caches() -> Variants<dyn AuthCache> {
     let local: Arc<dyn AuthCache> = Arc::new(LocalAuthCache::new());
     let mut all = vec![("local", local.clone(), local)];
-    match redis() {
-        Some(conn) => all.push((
+    if let Some(conn) = redis() {
+        all.push((
             "redis",
             Arc::new(RedisAuthCache::new(conn.clone())),
             Arc::new(RedisAuthCache::new(conn)),
-        )),
-        None => {}
+        ));
     }
     all
 }

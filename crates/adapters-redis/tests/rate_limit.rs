@@ -45,9 +45,8 @@ fn unreachable_redis() -> RedisConnection {
 fn limiters() -> Vec<(&'static str, Arc<dyn RateLimiter>)> {
     let mut all: Vec<(&'static str, Arc<dyn RateLimiter>)> =
         vec![("local", Arc::new(LocalRateLimiter::new()))];
-    match redis() {
-        Some(conn) => all.push(("redis", Arc::new(RedisRateLimiter::new(conn)))),
-        None => {}
+    if let Some(conn) = redis() {
+        all.push(("redis", Arc::new(RedisRateLimiter::new(conn))));
     }
     all
 }
