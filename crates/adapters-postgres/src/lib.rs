@@ -2,6 +2,7 @@
 
 mod audit;
 mod cursor;
+mod erasure;
 mod error;
 mod migrations;
 mod page;

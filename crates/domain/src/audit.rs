@@ -32,11 +32,13 @@ pub enum AuditAction {
     BulkDeleteUsers,
     ExportUsers,
     DataExport,
+    ExportUserData,
+    AnonymizeUser,
 }
 
 impl AuditAction {
     /// Every action, for parsing and documentation.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::Login,
         Self::LoginFailed,
         Self::Logout,
@@ -59,6 +61,8 @@ impl AuditAction {
         Self::BulkDeleteUsers,
         Self::ExportUsers,
         Self::DataExport,
+        Self::ExportUserData,
+        Self::AnonymizeUser,
     ];
 
     /// The contract's UPPER_SNAKE spelling.
@@ -86,6 +90,8 @@ impl AuditAction {
             Self::BulkDeleteUsers => "BULK_DELETE_USERS",
             Self::ExportUsers => "EXPORT_USERS",
             Self::DataExport => "DATA_EXPORT",
+            Self::ExportUserData => "EXPORT_USER_DATA",
+            Self::AnonymizeUser => "ANONYMIZE_USER",
         }
     }
 
