@@ -9,6 +9,7 @@ mod auth;
 mod bulk_export;
 mod control_characters;
 mod errors;
+mod gdpr;
 mod health;
 mod helpers;
 mod instances;
