@@ -201,3 +201,36 @@ async fn the_purge_list_holds_users_deleted_before_the_cut_that_are_not_tombston
     );
     assert_eq!(store.deleted_before(cut, 1).await.unwrap(), [older.id]);
 }
+
+/// How long erasing a long history takes (10,000 audit entries, sealed, then verified):
+/// `cargo test -p adapters-postgres --test postgres -- --ignored erasure_timing
+/// --nocapture`. A measurement, not an assertion.
+#[tokio::test]
+#[ignore = "benchmark"]
+async fn erasure_timing() {
+    const ENTRIES: usize = 10_000;
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let ann = user("ann");
+    insert(&store, &[&ann]).await;
+    let mut tx = store.begin().await.unwrap();
+    for _ in 0..ENTRIES {
+        let e = entry(Some(ann.id), None, serde_json::json!({"username": "ann"}));
+        tx.append_audit(&e).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    while store.seal_pending().await.unwrap() > 0 {}
+
+    let started = std::time::Instant::now();
+    let mut tx = store.begin().await.unwrap();
+    let erased = tx.erase_personal_data(ann.id).await.unwrap();
+    tx.commit().await.unwrap();
+    let erase = started.elapsed();
+    let started = std::time::Instant::now();
+    let report = store.verify(None).await.unwrap();
+    let verify = started.elapsed();
+
+    assert_eq!(erased.audit_entries, ENTRIES as u64);
+    assert!(report.valid);
+    println!("erased {ENTRIES} audit entries in {erase:?}; verify of the log after: {verify:?}");
+}
