@@ -3,6 +3,7 @@
 mod archive;
 mod audit;
 mod cursor;
+mod erasure;
 mod error;
 mod migrations;
 mod page;

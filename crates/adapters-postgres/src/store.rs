@@ -275,6 +275,18 @@ impl UserRepository for PgStore {
         })
         .await
     }
+
+    #[tracing::instrument(name = "pg.users.deleted_before", skip_all)]
+    async fn deleted_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<UserId>, RepoError> {
+        self.run(|mut conn| async move {
+            crate::erasure::deleted_before(&mut conn, cutoff, limit).await
+        })
+        .await
+    }
 }
 
 /// The order of session pages, under its cursor signature.

@@ -23,7 +23,7 @@ use domain::ports::Transaction;
 use domain::preferences::Preferences;
 use domain::session::{RevocationReason, Session, SessionId};
 use domain::token::{RefreshToken, TokenHash};
-use domain::user::{User, UserId};
+use domain::user::{ErasedData, User, UserId};
 use domain::RepoError;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
@@ -581,6 +581,12 @@ impl Transaction for PgTransaction {
             }
         })
         .await
+    }
+
+    #[tracing::instrument(name = "pg.tx.erase_personal_data", skip_all, fields(user.id = %id))]
+    async fn erase_personal_data(&mut self, id: UserId) -> Result<ErasedData, RepoError> {
+        self.run(|conn| crate::erasure::erase_personal_data(conn, id))
+            .await
     }
 
     #[tracing::instrument(

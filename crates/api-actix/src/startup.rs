@@ -179,12 +179,29 @@ fn spawn_jobs(state: &web::Data<AppState>, settings: &Settings) -> Jobs {
         })
     };
     let retention = chrono::Duration::days(i64::from(settings.audit.retention_days));
+    // Checked in `Application::build`, so this never saturates.
+    let purge_after = chrono::Duration::from_std(settings.accounts.user_purge_after)
+        .unwrap_or(chrono::Duration::MAX);
     let purger = {
         let state = state.clone();
         every("retention", settings.audit.retention_interval, move || {
             let state = state.clone();
             async move {
-                state.use_cases.run_retention.execute(retention).await?;
+                // Deleted users are purged by the instance that holds the retention lock
+                // this pass; each is re-checked under its row lock (ADR 0018).
+                if state
+                    .use_cases
+                    .run_retention
+                    .execute(retention)
+                    .await?
+                    .is_some()
+                {
+                    state
+                        .use_cases
+                        .purge_deleted_users
+                        .execute(purge_after)
+                        .await?;
+                }
                 Ok(())
             }
         })
@@ -348,7 +365,14 @@ impl Application {
             )?,
             lockout_threshold: settings.lockout.threshold,
             lockout_duration: chrono_duration(settings.lockout.duration, var::LOCKOUT_DURATION)?,
+            password_max_age: settings
+                .accounts
+                .password_max_age
+                .map(|age| chrono_duration(age, var::PASSWORD_MAX_AGE))
+                .transpose()?,
         };
+        // Refused here, so that the purge job never runs with a saturated period.
+        chrono_duration(settings.accounts.user_purge_after, var::USER_PURGE_AFTER)?;
         let use_cases = UseCases::new(ports, policy);
         if let Some(admin) = &settings.admin {
             let password = Password::new(admin.password.expose_secret());

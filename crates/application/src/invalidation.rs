@@ -21,7 +21,7 @@ use domain::ports::{AuthCache, Clock, Transaction, UnitOfWork};
 use domain::preferences::Preferences;
 use domain::session::{RevocationReason, Session, SessionId};
 use domain::token::{RefreshToken, TokenHash};
-use domain::user::{User, UserId};
+use domain::user::{ErasedData, User, UserId};
 use domain::RepoError;
 use uuid::Uuid;
 
@@ -310,6 +310,12 @@ impl Transaction for InvalidatingTransaction {
 
     async fn insert_refresh_token(&mut self, token: &RefreshToken) -> Result<(), RepoError> {
         self.inner.insert_refresh_token(token).await
+    }
+
+    async fn erase_personal_data(&mut self, id: UserId) -> Result<ErasedData, RepoError> {
+        // Session details and refresh tokens are not part of a cached snapshot; the
+        // user's own change goes through `update_user`.
+        self.inner.erase_personal_data(id).await
     }
 
     async fn refresh_token_for_update(

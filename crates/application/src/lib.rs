@@ -68,6 +68,12 @@ pub struct UseCases {
     pub restore_user: users::RestoreUser,
     /// `PATCH /users/{id}/reset-password`.
     pub reset_password: users::ResetPassword,
+    /// `GET /users/{id}/export`.
+    pub export_user_data: profile::ExportUserData,
+    /// `POST /users/{id}/anonymize`.
+    pub anonymize_user: users::AnonymizeUser,
+    /// The background anonymization of users deleted longer than `USER_PURGE_AFTER`.
+    pub purge_deleted_users: users::PurgeDeletedUsers,
     /// Start-up admin creation.
     pub bootstrap_admin: users::BootstrapAdmin,
     /// `/api/health` and `/api/health/ready`.
@@ -135,6 +141,9 @@ impl UseCases {
             delete_user: users::DeleteUser::new(ports.clone()),
             restore_user: users::RestoreUser::new(ports.clone()),
             reset_password: users::ResetPassword::new(ports.clone()),
+            export_user_data: profile::ExportUserData::new(ports.clone()),
+            anonymize_user: users::AnonymizeUser::new(ports.clone()),
+            purge_deleted_users: users::PurgeDeletedUsers::new(ports.clone()),
             bootstrap_admin: users::BootstrapAdmin::new(ports.clone()),
             list_audit_logs: audit::ListAuditLogs::new(ports.clone()),
             verify_audit_log: audit::VerifyAuditLog::new(ports.clone()),

@@ -61,6 +61,9 @@ pub struct Policy {
     pub lockout_threshold: i32,
     /// How long a lockout lasts.
     pub lockout_duration: Duration,
+    /// How old a password may get before a sign-in sets the password-change gate
+    /// (`None`: never).
+    pub password_max_age: Option<Duration>,
 }
 
 impl Policy {
@@ -82,6 +85,7 @@ impl Default for Policy {
             reuse_grace: Duration::zero(),
             lockout_threshold: 10,
             lockout_duration: Duration::minutes(15),
+            password_max_age: None,
         }
     }
 }

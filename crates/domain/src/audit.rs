@@ -33,11 +33,13 @@ pub enum AuditAction {
     BulkDeleteUsers,
     ExportUsers,
     DataExport,
+    ExportUserData,
+    AnonymizeUser,
 }
 
 impl AuditAction {
     /// Every action, for parsing and documentation.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::Login,
         Self::LoginFailed,
         Self::Logout,
@@ -60,6 +62,8 @@ impl AuditAction {
         Self::BulkDeleteUsers,
         Self::ExportUsers,
         Self::DataExport,
+        Self::ExportUserData,
+        Self::AnonymizeUser,
     ];
 
     /// The contract's UPPER_SNAKE spelling.
@@ -87,6 +91,8 @@ impl AuditAction {
             Self::BulkDeleteUsers => "BULK_DELETE_USERS",
             Self::ExportUsers => "EXPORT_USERS",
             Self::DataExport => "DATA_EXPORT",
+            Self::ExportUserData => "EXPORT_USER_DATA",
+            Self::AnonymizeUser => "ANONYMIZE_USER",
         }
     }
 

@@ -17,7 +17,7 @@ use crate::rate_limit::{Quota, RateDecision};
 use crate::search::SearchTerm;
 use crate::session::{RevocationReason, Session, SessionId};
 use crate::token::{AccessClaims, RefreshSecret, RefreshToken, TokenError, TokenHash};
-use crate::user::{User, UserId, Username};
+use crate::user::{ErasedData, User, UserId, Username};
 
 /// Read access to users. Writes go through a [`Transaction`].
 #[cfg_attr(feature = "mock", mockall::automock)]
@@ -40,6 +40,14 @@ pub trait UserRepository: Send + Sync {
 
     /// The user's preferences, `None` when never set.
     async fn preferences(&self, id: UserId) -> Result<Option<Preferences>, RepoError>;
+
+    /// Up to `limit` users soft-deleted before `cutoff` and not anonymized yet, the
+    /// longest deleted first: the automatic purge's work list.
+    async fn deleted_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<UserId>, RepoError>;
 }
 
 /// Read access to sessions.
@@ -177,6 +185,13 @@ pub trait Transaction: Send {
 
     /// Marks a refresh token spent.
     async fn spend_refresh_token(&mut self, id: Uuid, at: DateTime<Utc>) -> Result<(), RepoError>;
+
+    /// Erases what the user's account leaves outside its own row: preferences deleted,
+    /// the IP addresses and user agents of their sessions cleared, their refresh tokens
+    /// deleted, and the personal fields of the audit entries they made or that are about
+    /// their account crypto-shredded ([`crate::audit_evidence::erase_personal`], salt
+    /// dropped, digest and MAC kept, so the log still verifies). Returns the counts.
+    async fn erase_personal_data(&mut self, id: UserId) -> Result<ErasedData, RepoError>;
 
     /// Appends an audit entry (no-op when auditing is disabled by configuration).
     async fn append_audit(&mut self, entry: &AuditEntry) -> Result<(), RepoError>;

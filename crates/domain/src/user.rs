@@ -272,6 +272,67 @@ impl User {
     }
 }
 
+/// The stored password hash of an anonymized account. Not a PHC string, so no password
+/// ever verifies against it, and no hasher ever produces one like it: it is also what
+/// marks the row as a tombstone ([`User::is_anonymized`]) without a column of its own.
+pub const ERASED_PASSWORD_HASH: &str = "!erased";
+
+/// The display name of an anonymized account: neutral, and a valid [`DisplayName`].
+pub const ERASED_DISPLAY_NAME: &str = "Deleted user";
+
+/// The login names a tombstone may take: `deleted-` and the id's first 8 hex digits, or
+/// (when another tombstone holds that one) its first 24. UUIDv7 ids begin with their
+/// creation time, so the ids of users created within about a minute share 8 digits.
+pub fn tombstone_usernames(id: UserId) -> [Username; 2] {
+    let hex = id.0.simple().to_string();
+    [8, 24].map(|n| Username(format!("deleted-{}", &hex[..n])))
+}
+
+/// What [`crate::ports::Transaction::erase_personal_data`] removed, for the audit entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ErasedData {
+    /// Sessions whose IP address and user agent were cleared.
+    pub sessions: u64,
+    /// Refresh tokens deleted.
+    pub refresh_tokens: u64,
+    /// Audit entries whose personal fields were erased.
+    pub audit_entries: u64,
+}
+
+impl User {
+    /// Whether the account was anonymized (it is then a tombstone for good).
+    pub fn is_anonymized(&self) -> bool {
+        self.password_hash.as_str() == ERASED_PASSWORD_HASH
+    }
+
+    /// Whether the password is older than `max_age` at `now` (never, without a maximum):
+    /// the sign-in then succeeds with the password-change gate set.
+    pub fn password_expired(&self, max_age: Option<chrono::Duration>, now: DateTime<Utc>) -> bool {
+        max_age.is_some_and(|age| self.password_changed_at < now - age)
+    }
+
+    /// Erases the person from the account (GDPR art. 17), leaving a tombstone under
+    /// `username` (one of [`tombstone_usernames`]) that foreign keys and the audit trail
+    /// still resolve: no email, a neutral name, an unusable password, blocked, deleted
+    /// (keeping the first deletion time). False, changing nothing, when already erased.
+    pub fn anonymize(&mut self, username: Username, now: DateTime<Utc>) -> bool {
+        if self.is_anonymized() {
+            return false;
+        }
+        self.username = username;
+        self.email = None;
+        self.display_name = DisplayName(ERASED_DISPLAY_NAME.to_owned());
+        self.password_hash = PasswordHash::new(ERASED_PASSWORD_HASH);
+        self.status = UserStatus::Blocked;
+        self.must_change_password = false;
+        self.failed_login_attempts = 0;
+        self.locked_until = None;
+        self.deleted_at.get_or_insert(now);
+        self.touch(now);
+        true
+    }
+}
+
 /// Who chose a new password ([`User::set_password`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordSetBy {
@@ -336,6 +397,68 @@ mod tests {
         );
         assert_eq!(user.password_changed_at, later);
         assert_eq!(user.version, 5);
+    }
+
+    #[test]
+    fn anonymizing_leaves_a_blocked_deleted_tombstone_and_is_a_no_op_the_second_time() {
+        let then = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let deleted = then + chrono::Duration::days(1);
+        let now = then + chrono::Duration::days(40);
+        let mut user = ann(then);
+        user.email = Some(Email::parse("ann@example.org").unwrap());
+        user.deleted_at = Some(deleted);
+        user.locked_until = Some(now);
+        let [short, _] = tombstone_usernames(user.id);
+
+        assert!(user.anonymize(short.clone(), now));
+        assert_eq!(user.username, short);
+        assert_eq!(user.email, None);
+        assert_eq!(user.display_name.as_str(), ERASED_DISPLAY_NAME);
+        assert!(DisplayName::parse(ERASED_DISPLAY_NAME).is_ok());
+        assert!(user.password_hash == PasswordHash::new(ERASED_PASSWORD_HASH));
+        assert_eq!(user.status, UserStatus::Blocked);
+        assert_eq!(
+            user.deleted_at,
+            Some(deleted),
+            "the first deletion time is kept"
+        );
+        assert_eq!(user.locked_until, None);
+        assert!(user.is_anonymized() && !user.is_usable());
+        assert_eq!((user.version, user.updated_at), (4, now));
+
+        let before = user.clone();
+        assert!(!user.anonymize(short, now + chrono::Duration::hours(1)));
+        assert_eq!(user, before, "a second erasure changes nothing");
+    }
+
+    #[test]
+    fn anonymizing_a_live_account_deletes_it_now() {
+        let then = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut user = ann(then);
+        let [short, _] = tombstone_usernames(user.id);
+        user.anonymize(short, then + chrono::Duration::hours(2));
+        assert_eq!(user.deleted_at, Some(then + chrono::Duration::hours(2)));
+    }
+
+    #[test]
+    fn tombstone_names_are_the_ids_hex_prefixes_and_valid_usernames() {
+        let id = UserId(uuid::Uuid::parse_str("0190abcd-ef01-7234-8567-89abcdef0123").unwrap());
+        let [short, long] = tombstone_usernames(id);
+        assert_eq!(short.as_str(), "deleted-0190abcd");
+        assert_eq!(long.as_str(), "deleted-0190abcdef017234856789ab");
+        for name in [short, long] {
+            assert_eq!(Username::parse(name.as_str()), Ok(name));
+        }
+    }
+
+    #[test]
+    fn a_password_expires_only_past_a_configured_maximum_age() {
+        let then = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let user = ann(then);
+        let age = chrono::Duration::days(90);
+        assert!(!user.password_expired(None, then + chrono::Duration::days(1000)));
+        assert!(!user.password_expired(Some(age), then + age));
+        assert!(user.password_expired(Some(age), then + age + chrono::Duration::seconds(1)));
     }
 
     #[test]

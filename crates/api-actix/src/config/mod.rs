@@ -93,6 +93,8 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     /// Account lockout after failed logins.
     pub lockout: LockoutSettings,
+    /// Password expiry and the purge of deleted accounts.
+    pub accounts: AccountSettings,
     /// The audit log.
     pub audit: AuditSettings,
     /// `/metrics`.
@@ -188,6 +190,17 @@ pub struct LockoutSettings {
     pub threshold: i32,
     /// `LOCKOUT_DURATION` (default 15m).
     pub duration: Duration,
+}
+
+/// Password expiry and the purge of deleted accounts.
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    /// `PASSWORD_MAX_AGE`: a sign-in with an older password sets the password-change
+    /// gate (default unset = never).
+    pub password_max_age: Option<Duration>,
+    /// `USER_PURGE_AFTER`: soft-deleted users are anonymized this long after deletion
+    /// (default 30d).
+    pub user_purge_after: Duration,
 }
 
 /// The audit log.
@@ -318,6 +331,7 @@ impl Settings {
             admin: admin(env)?,
             jwt: JwtSettings::read(env)?,
             lockout: LockoutSettings::read(env)?,
+            accounts: AccountSettings::read(env)?,
             rate_limits: RateLimitSettings::read(env)?,
             audit: AuditSettings::read(env)?,
             metrics: MetricsSettings::read(env)?,
@@ -433,6 +447,15 @@ impl LockoutSettings {
         Ok(Self {
             threshold: parse::at_least_one(env, var::LOCKOUT_THRESHOLD, 10, "")?,
             duration: parse::nonzero_duration(env, var::LOCKOUT_DURATION, "15m")?,
+        })
+    }
+}
+
+impl AccountSettings {
+    fn read(env: &mut Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            password_max_age: parse::optional_duration(env, var::PASSWORD_MAX_AGE)?,
+            user_purge_after: parse::nonzero_duration(env, var::USER_PURGE_AFTER, "30d")?,
         })
     }
 }

@@ -112,6 +112,17 @@ pub(super) fn duration(
     })
 }
 
+/// A duration that may be unset (`None`), longer than 0s when set.
+pub(super) fn optional_duration(
+    env: &mut Env,
+    var: &'static str,
+) -> Result<Option<Duration>, ConfigError> {
+    if env.get(var).is_none() {
+        return Ok(None);
+    }
+    nonzero_duration(env, var, "").map(Some)
+}
+
 pub(super) fn nonzero_duration(
     env: &mut Env,
     var: &'static str,

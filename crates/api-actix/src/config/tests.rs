@@ -496,3 +496,32 @@ fn the_readme_defaults_are_the_parsers_defaults() {
     }
     assert!(checked >= 25, "only {checked} defaults were compared");
 }
+
+#[test]
+fn password_expiry_is_off_unless_set_and_the_purge_period_defaults_to_30_days() {
+    let s = parse(&[("DATABASE_URL", "postgres://db")]).unwrap();
+    assert_eq!(s.accounts.password_max_age, None);
+    assert_eq!(
+        s.accounts.user_purge_after,
+        Duration::from_secs(30 * 24 * 3600)
+    );
+
+    let s = parse(&[
+        ("DATABASE_URL", "postgres://db"),
+        ("PASSWORD_MAX_AGE", "90d"),
+        ("USER_PURGE_AFTER", "12h"),
+    ])
+    .unwrap();
+    assert_eq!(
+        s.accounts.password_max_age,
+        Some(Duration::from_secs(90 * 24 * 3600))
+    );
+    assert_eq!(s.accounts.user_purge_after, Duration::from_secs(12 * 3600));
+
+    for var in ["PASSWORD_MAX_AGE", "USER_PURGE_AFTER"] {
+        for bad in ["0s", "soon"] {
+            let e = error_of(&[("DATABASE_URL", "postgres://db"), (var, bad)]);
+            assert_eq!(e.var, var, "{var}={bad} gave {e}");
+        }
+    }
+}

@@ -196,7 +196,7 @@ fn rate_limit_headers(op: &mut serde_json::Value, error_response: &serde_json::V
 fn extra_errors(operation_id: &str) -> &'static [(&'static str, &'static str)] {
     const TAKEN: (&str, &str) = ("409", "USERNAME_TAKEN, EMAIL_TAKEN, CONFLICT or LAST_ADMIN");
     match operation_id {
-        "createUser" | "updateProfile" | "deleteUser" | "restoreUser" => &[TAKEN],
+        "createUser" | "updateProfile" | "deleteUser" | "restoreUser" | "anonymizeUser" => &[TAKEN],
         "updateUser" => &[
             TAKEN,
             ("412", "PRECONDITION_FAILED: If-Match no longer matches"),

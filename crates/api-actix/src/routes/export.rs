@@ -1,5 +1,5 @@
-//! `GET /api/v1/users/export` and `GET /api/v1/profile/export`. For the users export,
-//! the streaming glue: the use case authorizes, audits and
+//! `GET /api/v1/users/export`, `GET /api/v1/profile/export` and
+//! `GET /api/v1/users/{id}/export`. For the users export, the streaming glue: the use case authorizes, audits and
 //! hands out pages; this module renders them as CSV or one JSON array while they are
 //! read, so memory holds one page whatever the size of the export.
 
@@ -8,13 +8,14 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use application::users::{ExportFormat, UserExport};
 use chrono::{DateTime, SecondsFormat, Utc};
-use domain::user::User;
+use domain::user::{User, UserId};
 use futures_util::stream::{self, Stream, StreamExt};
 use paperclip::actix::{api_v2_operation, web, OperationModifier};
 use paperclip::v2::models::{
     DataType, DataTypeFormat, DefaultOperationRaw, DefaultSchemaRaw, Either, Header, Response,
 };
 use paperclip::v2::schema::Apiv2Schema;
+use uuid::Uuid;
 
 use crate::dto::profile::PersonalDataDto;
 use crate::dto::user::UserDto;
@@ -289,5 +290,28 @@ pub async fn profile(
     Ok(Attachment {
         body: data.into(),
         disposition: attachment("profile", "json", Utc::now()),
+    })
+}
+
+/// Export a user's data
+///
+/// The same document as `GET /profile/export`, for any user (an admin's GDPR access
+/// request; no session is marked current), sent as an attachment. Audited as
+/// `EXPORT_USER_DATA`.
+#[api_v2_operation(tags(Users), operation_id = "exportUserData")]
+pub async fn user_data(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: Ctx,
+    id: web::Path<Uuid>,
+) -> Result<Attachment<PersonalDataDto>, ApiError> {
+    let data = state
+        .use_cases
+        .export_user_data
+        .execute(&who.0, UserId(id.into_inner()), &ctx.0)
+        .await?;
+    Ok(Attachment {
+        body: data.into(),
+        disposition: attachment("user-data", "json", Utc::now()),
     })
 }

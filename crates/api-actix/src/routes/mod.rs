@@ -81,6 +81,8 @@ fn api_v1() -> web::Scope {
                 .route(web::delete().to(users::delete)),
         )
         .service(resource("/users/{id}/restore", "POST").route(web::post().to(users::restore)))
+        .service(resource("/users/{id}/export", "GET").route(web::get().to(export::user_data)))
+        .service(resource("/users/{id}/anonymize", "POST").route(web::post().to(users::anonymize)))
         .service(
             resource("/users/{id}/reset-password", "PATCH")
                 .route(web::patch().to(users::reset_password)),

@@ -137,6 +137,9 @@ pub async fn delete(
 }
 
 /// Restore a soft-deleted user
+///
+/// Until it is anonymized (by hand or `USER_PURGE_AFTER` after deletion): an anonymized
+/// user is refused with 409 `CONFLICT`.
 #[api_v2_operation(tags(Users), operation_id = "restoreUser")]
 pub async fn restore(
     state: web::Data<AppState>,
@@ -147,6 +150,30 @@ pub async fn restore(
     let user = state
         .use_cases
         .restore_user
+        .execute(&who.0, UserId(id.into_inner()), &ctx.0)
+        .await?;
+    let version = user.version;
+    Ok(Tagged::new(user.into(), version))
+}
+
+/// Anonymize a user (GDPR erasure)
+///
+/// Irreversible: the account becomes a blocked, deleted tombstone named
+/// `deleted-<id prefix>` without email, preferences or usable password; the user's
+/// sessions are revoked and their IPs and user agents erased, refresh tokens deleted, and
+/// the personal fields of the user's audit entries crypto-shredded, so
+/// `/audit-logs/verify` stays valid. Anonymizing twice answers the tombstone unchanged.
+/// Refused for oneself and the last active admin (409 `LAST_ADMIN`).
+#[api_v2_operation(tags(Users), operation_id = "anonymizeUser")]
+pub async fn anonymize(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: Ctx,
+    id: web::Path<Uuid>,
+) -> Result<Tagged<UserDto>, ApiError> {
+    let user = state
+        .use_cases
+        .anonymize_user
         .execute(&who.0, UserId(id.into_inner()), &ctx.0)
         .await?;
     let version = user.version;

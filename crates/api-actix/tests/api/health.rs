@@ -57,6 +57,8 @@ async fn the_openapi_document_covers_every_contract_route() {
         ("/api/v1/users/{id}", "delete"),
         ("/api/v1/users/{id}/restore", "post"),
         ("/api/v1/users/{id}/reset-password", "patch"),
+        ("/api/v1/users/{id}/export", "get"),
+        ("/api/v1/users/{id}/anonymize", "post"),
         ("/api/health", "get"),
         ("/api/health/ready", "get"),
     ] {

@@ -10,6 +10,7 @@ mod backup;
 mod bulk_export;
 mod control_characters;
 mod errors;
+mod gdpr;
 mod health;
 mod helpers;
 mod instances;

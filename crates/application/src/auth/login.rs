@@ -60,8 +60,15 @@ impl Login {
         cmd: LoginCommand,
         ctx: &RequestContext,
     ) -> Result<TokenPair, AppError> {
+        // A tombstone is nobody: its attempts are an unknown user's, so they cost the
+        // same dummy hash and tie no new entry to the erased account.
         let user = match Username::parse(&cmd.username) {
-            Ok(name) => self.ports.users.find_by_username(&name).await?,
+            Ok(name) => self
+                .ports
+                .users
+                .find_by_username(&name)
+                .await?
+                .filter(|u| !u.is_anonymized()),
             Err(_) => None,
         };
         let Some(user) = user else {
@@ -159,7 +166,15 @@ impl Login {
             user_agent: ctx.user_agent.clone(),
             revoked_at: None,
         };
-        let user = tx.record_login(user.id, state, now).await?;
+        let mut user = tx.record_login(user.id, state, now).await?;
+        let expired = user.password_expired(self.policy.password_max_age, now);
+        if expired && !user.must_change_password {
+            // Persisted, so the gate holds on every later request, not just this pair.
+            let expected = user.version;
+            user.must_change_password = true;
+            user.touch(now);
+            tx.update_user(&user, expected).await?;
+        }
         tx.insert_session(&session).await?;
         let pair = mint(&self.ports, &self.policy, tx, user, session.id, now).await?;
         let entry = audit::about_user(
@@ -167,7 +182,7 @@ impl Login {
             ctx,
             AuditAction::Login,
             pair.user.id,
-            json!({ "sessionId": session.id.to_string() }),
+            json!({ "sessionId": session.id.to_string(), "passwordExpired": expired }),
             now,
         );
         tx.append_audit(&entry).await?;
@@ -262,6 +277,69 @@ mod tests {
         assert_eq!(outcomes, [LoginOutcome::Success]);
     }
 
+    /// A correct login of `ann` under `policy`, at the mocked clock's now; `update_user`
+    /// is expected `updates` times.
+    async fn login_with_policy(ann: User, policy: Policy, updates: usize) -> TokenPair {
+        let (mut tx, audited) = committing_tx();
+        let stored = ann.clone();
+        tx.expect_record_login()
+            .times(1)
+            .returning(move |_, _, _| Ok(stored.clone()));
+        let version = ann.version;
+        tx.expect_update_user()
+            .times(updates)
+            .withf(move |u, expected| u.must_change_password && *expected == version)
+            .returning(|_, _| Ok(()));
+        tx.expect_insert_session().returning(|_| Ok(()));
+        tx.expect_insert_refresh_token().returning(|_| Ok(()));
+        locking(&mut tx, ann.clone());
+        let mut mocks = Mocks::new().with_tx(tx).minting();
+        known(&mut mocks, ann);
+        mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+        let pair = Login::new(mocks.ports(), policy)
+            .execute(cmd("user1", "some-password"), &RequestContext::default())
+            .await
+            .unwrap();
+        assert_eq!(actions(&audited), ["LOGIN"]);
+        pair
+    }
+
+    #[tokio::test]
+    async fn a_password_older_than_the_maximum_age_signs_in_behind_the_change_gate() {
+        let mut ann = testing::user(1, Role::User);
+        ann.password_changed_at = testing::now() - chrono::Duration::days(91);
+        let policy = Policy {
+            password_max_age: Some(chrono::Duration::days(90)),
+            ..Policy::default()
+        };
+
+        let pair = login_with_policy(ann, policy, 1).await;
+
+        assert!(
+            pair.user.must_change_password,
+            "the gate is set and persisted"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_younger_password_or_no_maximum_age_leaves_the_gate_alone() {
+        let mut ann = testing::user(1, Role::User);
+        ann.password_changed_at = testing::now() - chrono::Duration::days(89);
+        let policy = Policy {
+            password_max_age: Some(chrono::Duration::days(90)),
+            ..Policy::default()
+        };
+        let pair = login_with_policy(ann.clone(), policy, 0).await;
+        assert!(!pair.user.must_change_password);
+
+        ann.password_changed_at = testing::now() - chrono::Duration::days(10_000);
+        let pair = login_with_policy(ann, Policy::default(), 0).await;
+        assert!(
+            !pair.user.must_change_password,
+            "unset: passwords never expire"
+        );
+    }
+
     #[tokio::test]
     async fn a_concurrent_logins_counters_on_the_locked_row_do_not_refuse_a_correct_one() {
         let ann = testing::user(1, Role::User);
@@ -317,6 +395,35 @@ mod tests {
 
         assert!(matches!(err, AppError::InvalidCredentials));
         assert_eq!(*logins.lock().unwrap(), [LoginOutcome::InvalidCredentials]);
+    }
+
+    #[tokio::test]
+    async fn an_anonymized_account_signs_in_as_nobody_and_its_attempt_is_anonymous() {
+        let mut gone = testing::user(1, Role::User);
+        let [name, _] = domain::user::tombstone_usernames(gone.id);
+        gone.anonymize(name, testing::now());
+        let mut tx = MockTransaction::new();
+        tx.expect_append_audit()
+            .times(1)
+            .withf(|e| e.user_id.is_none() && e.action == AuditAction::LoginFailed)
+            .returning(|_| Ok(()));
+        tx.expect_user_for_update().never();
+        tx.expect_commit().times(1).returning(|| Ok(()));
+        let mut mocks = Mocks::new().with_tx(tx);
+        known(&mut mocks, gone);
+        mocks.hasher.expect_verify().never();
+        mocks
+            .hasher
+            .expect_verify_dummy()
+            .times(1)
+            .returning(|_| Ok(false));
+
+        let err = Login::new(mocks.ports(), Policy::default())
+            .execute(cmd("deleted-00000000", "x"), &RequestContext::default())
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, AppError::InvalidCredentials));
     }
 
     #[tokio::test]

@@ -1,10 +1,13 @@
-//! `GET /profile/export`: everything stored about the caller, in one document.
+//! `GET /profile/export` and `GET /users/{id}/export`: everything stored about one user,
+//! in one document.
 
 use std::collections::HashSet;
 
+use chrono::{DateTime, Utc};
 use domain::audit::{AuditAction, AuditEntry, AuditFilter, AuditQuery, EntityType, RequestContext};
 use domain::page::{Limit, Offset, PageRequest, Position};
 use domain::preferences::Preferences;
+use domain::session::SessionId;
 use domain::user::{User, UserId};
 use serde_json::json;
 
@@ -59,67 +62,118 @@ impl ExportProfile {
         let mut tx = self.ports.uow.begin().await?;
         tx.append_audit(&entry).await?;
         tx.commit().await?;
-
-        let user = self
-            .ports
-            .users
-            .get(me)
+        gather(&self.ports, me, Some(who.session_id), now)
             .await?
-            .ok_or(AppError::SessionRevoked)?;
-        let preferences = self.ports.users.preferences(me).await?.unwrap_or_default();
-        let mut sessions = Vec::new();
-        let mut page = first_page();
+            .ok_or(AppError::SessionRevoked)
+    }
+}
+
+/// Exports any user's personal data for an admin (a GDPR access request): the same
+/// document as [`ExportProfile`], with no session marked current.
+pub struct ExportUserData {
+    ports: Ports,
+}
+
+impl ExportUserData {
+    /// Builds the use case.
+    pub fn new(ports: Ports) -> Self {
+        Self { ports }
+    }
+
+    /// Runs it. Admin only; `NotFound` for an unknown user (a soft-deleted or anonymized
+    /// one is exported as stored). `EXPORT_USER_DATA` is committed first, like
+    /// `DATA_EXPORT`, so the document lists its own entry.
+    #[tracing::instrument(name = "export_user_data", skip_all, fields(target.id = %id))]
+    pub async fn execute(
+        &self,
+        who: &Principal,
+        id: UserId,
+        ctx: &RequestContext,
+    ) -> Result<PersonalData, AppError> {
+        who.require_admin()?;
+        self.ports.users.get(id).await?.ok_or(AppError::NotFound)?;
+        let now = self.ports.clock.now();
+        let entry = crate::audit::about_user(
+            &self.ports,
+            &ctx.clone().with_actor(who.user.id),
+            AuditAction::ExportUserData,
+            id,
+            json!({}),
+            now,
+        );
+        let mut tx = self.ports.uow.begin().await?;
+        tx.append_audit(&entry).await?;
+        tx.commit().await?;
+        gather(&self.ports, id, None, now)
+            .await?
+            .ok_or(AppError::NotFound)
+    }
+}
+
+/// Everything stored about `me` at `now`; `current` marks the caller's session.
+/// `None` when the user does not exist.
+async fn gather(
+    ports: &Ports,
+    me: UserId,
+    current: Option<SessionId>,
+    now: DateTime<Utc>,
+) -> Result<Option<PersonalData>, AppError> {
+    let Some(user) = ports.users.get(me).await? else {
+        return Ok(None);
+    };
+    let preferences = ports.users.preferences(me).await?.unwrap_or_default();
+    let mut sessions = Vec::new();
+    let mut page = first_page();
+    loop {
+        let batch = ports.sessions.list_active(me, now, &page).await?;
+        let batch_items = crate::sessions::with_recent_use(ports, batch.items).await;
+        sessions.extend(batch_items.into_iter().map(|session| SessionView {
+            current: Some(session.id) == current,
+            session,
+        }));
+        match batch.next_cursor {
+            Some(c) => page.position = Position::After(c),
+            None => break,
+        }
+    }
+    let by_actor = AuditFilter {
+        user_id: Some(me),
+        ..AuditFilter::default()
+    };
+    let about_me = AuditFilter {
+        entity_type: Some(EntityType::User),
+        entity_id: Some(me.into()),
+        ..AuditFilter::default()
+    };
+    let mut audit_entries = Vec::new();
+    let mut seen = HashSet::new();
+    for filter in [by_actor, about_me] {
+        let mut query = AuditQuery {
+            filter,
+            page: first_page(),
+        };
         loop {
-            let batch = self.ports.sessions.list_active(me, now, &page).await?;
-            let batch_items = crate::sessions::with_recent_use(&self.ports, batch.items).await;
-            sessions.extend(batch_items.into_iter().map(|session| SessionView {
-                current: session.id == who.session_id,
-                session,
-            }));
+            let batch = ports.audit.list(&query).await?;
+            audit_entries.extend(
+                batch
+                    .items
+                    .into_iter()
+                    .filter(|e| seen.insert(e.id))
+                    .map(|e| as_seen_by(me, e)),
+            );
             match batch.next_cursor {
-                Some(c) => page.position = Position::After(c),
+                Some(c) => query.page.position = Position::After(c),
                 None => break,
             }
         }
-        let by_actor = AuditFilter {
-            user_id: Some(me),
-            ..AuditFilter::default()
-        };
-        let about_me = AuditFilter {
-            entity_type: Some(EntityType::User),
-            entity_id: Some(me.into()),
-            ..AuditFilter::default()
-        };
-        let mut audit_entries = Vec::new();
-        let mut seen = HashSet::new();
-        for filter in [by_actor, about_me] {
-            let mut query = AuditQuery {
-                filter,
-                page: first_page(),
-            };
-            loop {
-                let batch = self.ports.audit.list(&query).await?;
-                audit_entries.extend(
-                    batch
-                        .items
-                        .into_iter()
-                        .filter(|e| seen.insert(e.id))
-                        .map(|e| as_seen_by(me, e)),
-                );
-                match batch.next_cursor {
-                    Some(c) => query.page.position = Position::After(c),
-                    None => break,
-                }
-            }
-        }
-        audit_entries.sort_by_key(|e| std::cmp::Reverse((e.created_at, e.id)));
-        Ok(PersonalData {
-            user,
-            preferences,
-            sessions,
-            audit_entries,
-        })
     }
+    audit_entries.sort_by_key(|e| std::cmp::Reverse((e.created_at, e.id)));
+    Ok(Some(PersonalData {
+        user,
+        preferences,
+        sessions,
+        audit_entries,
+    }))
 }
 
 /// An entry as its subject may see it: where someone else acted on them (an admin), that
@@ -300,6 +354,86 @@ mod tests {
         assert_eq!(redacted.user_agent, None);
         assert_eq!(redacted.action, AuditAction::BlockUser);
         assert_eq!(redacted.user_id, Some(admin.id), "who acted stays");
+    }
+
+    #[tokio::test]
+    async fn an_admin_exports_any_users_document_audited_as_export_user_data() {
+        let admin = testing::user(1, Role::Admin);
+        let ann = testing::user(2, Role::User);
+        let (tx, audited) = committing_tx();
+        let mut mocks = Mocks::new().knowing(ann.clone()).with_tx(tx);
+        mocks.users.expect_preferences().returning(|_| Ok(None));
+        mocks.activity.expect_pending().returning(|_| Ok(vec![]));
+        mocks
+            .sessions
+            .expect_list_active()
+            .withf(|u, _, _| *u == UserId(testing::id(2)))
+            .returning(|u, _, _| {
+                Ok(Page {
+                    items: vec![testing::session(900, u)],
+                    total: Some(1),
+                    next_cursor: None,
+                })
+            });
+        mocks
+            .audit
+            .expect_list()
+            .times(2)
+            .withf(|q| {
+                q.filter.user_id == Some(UserId(testing::id(2)))
+                    || q.filter.entity_id.as_ref().map(|e| e.as_str().to_owned())
+                        == Some(UserId(testing::id(2)).to_string())
+            })
+            .returning(|_| {
+                Ok(Page {
+                    items: vec![],
+                    total: Some(0),
+                    next_cursor: None,
+                })
+            });
+
+        let data = ExportUserData::new(mocks.ports())
+            .execute(
+                &testing::principal(admin),
+                ann.id,
+                &RequestContext::default(),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(actions(&audited), ["EXPORT_USER_DATA"]);
+        assert_eq!(data.user, ann);
+        assert_eq!(data.sessions.len(), 1);
+        assert!(
+            !data.sessions[0].current,
+            "the admin's session is not the subject's"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_user_may_not_export_another_and_an_unknown_id_is_not_found_unaudited() {
+        let err = ExportUserData::new(Mocks::new().ports())
+            .execute(
+                &testing::principal(testing::user(3, Role::User)),
+                UserId(testing::id(2)),
+                &RequestContext::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Forbidden));
+
+        let mut mocks = Mocks::new();
+        mocks.users.expect_get().returning(|_| Ok(None));
+        mocks.uow.expect_begin().never();
+        let err = ExportUserData::new(mocks.ports())
+            .execute(
+                &testing::principal(testing::user(1, Role::Admin)),
+                UserId(testing::id(2)),
+                &RequestContext::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::NotFound));
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ mod password;
 mod preferences;
 mod update;
 
-pub use export::{ExportProfile, PersonalData};
+pub use export::{ExportProfile, ExportUserData, PersonalData};
 pub use password::{ChangePassword, ChangePasswordCommand};
 pub use preferences::{GetPreferences, PreferencesInput, UpdatePreferences};
 pub use update::{ProfilePatch, UpdateProfile};

@@ -94,7 +94,8 @@ impl RestoreUser {
         Self { ports }
     }
 
-    /// Runs it. Admin only; `NotFound` for an unknown user, `Conflict` when not deleted.
+    /// Runs it. Admin only; `NotFound` for an unknown user, `Conflict` when not deleted
+    /// or anonymized (a tombstone is deleted for good).
     #[tracing::instrument(name = "restore_user", skip_all, fields(target.id = %id))]
     pub async fn execute(
         &self,
@@ -107,6 +108,9 @@ impl RestoreUser {
         let mut tx = self.ports.uow.begin().await?;
         super::still_admin(tx.as_mut(), who).await?;
         let mut user = tx.user_for_update(id).await?.ok_or(AppError::NotFound)?;
+        if user.is_anonymized() {
+            return Err(AppError::Conflict("the user was anonymized"));
+        }
         if !user.is_deleted() {
             return Err(AppError::Conflict("the user is not deleted"));
         }

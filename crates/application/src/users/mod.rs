@@ -1,5 +1,6 @@
 //! Admin user management.
 
+mod anonymize;
 mod bootstrap;
 mod bulk;
 mod create;
@@ -9,6 +10,7 @@ mod list;
 mod reset_password;
 mod update;
 
+pub use anonymize::{AnonymizeUser, PurgeDeletedUsers, PURGE_BATCH};
 pub use bootstrap::BootstrapAdmin;
 pub use bulk::{
     BulkCreateItem, BulkCreateUsers, BulkDeleteResult, BulkDeleteStatus, BulkDeleteUsers,

@@ -688,6 +688,24 @@ async fn restore_brings_back_a_deleted_user_and_refuses_a_live_one() {
 }
 
 #[tokio::test]
+async fn an_anonymized_user_cannot_be_restored() {
+    let mut gone = target();
+    let [name, _] = domain::user::tombstone_usernames(gone.id);
+    gone.anonymize(name, testing::now());
+    let mut tx = tx_reading(gone);
+    tx.expect_update_user().never();
+    tx.expect_commit().never();
+    let mocks = Mocks::new().with_tx(tx);
+
+    let err = RestoreUser::new(mocks.ports())
+        .execute(&testing::principal(admin()), target().id, &ctx())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, AppError::Conflict(_)));
+}
+
+#[tokio::test]
 async fn reset_password_generates_one_sets_the_flag_and_revokes_sessions() {
     let (mut tx, audited) = committing_tx_reading(target());
     tx.expect_update_user()
