@@ -8,7 +8,7 @@ use std::time::Duration;
 use adapters_postgres::testing::TestDatabase;
 use serde_json::{json, Value};
 
-use crate::helpers::{refresh_token, token, TestApp, Vars, ADMIN, ADMIN_PASSWORD, STRONG};
+use crate::helpers::{refresh_token, sealed, token, TestApp, Vars, ADMIN, ADMIN_PASSWORD, STRONG};
 
 /// The user agent every audited request sends.
 const UA: &str = "audit-test/1.0 (ems)";
@@ -530,21 +530,6 @@ async fn old_entries(db: &TestDatabase, n: i64) {
         tx.append_audit(&entry).await.unwrap();
         tx.commit().await.unwrap();
     }
-}
-
-/// Polls verify until at least `rows` entries are checked (sealing runs every second).
-async fn sealed(app: &TestApp, admin: &str, rows: i64) -> Value {
-    for _ in 0..100 {
-        let reply = app
-            .call("GET", "/api/v1/audit-logs/verify", Some(admin), None)
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        if reply.body["checked"].as_i64().unwrap_or_default() >= rows {
-            return reply.body;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("entries were not sealed within 10 s");
 }
 
 async fn count(db: &TestDatabase, sql: &str) -> i64 {

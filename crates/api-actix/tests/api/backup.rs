@@ -8,12 +8,11 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use adapters_postgres::testing::TestDatabase;
 use serde_json::{json, Value};
 
-use crate::helpers::{audit_key_file, refresh_token, token, TestApp, Vars, STRONG};
+use crate::helpers::{audit_key_file, refresh_token, sealed, token, TestApp, Vars, STRONG};
 
 /// An archive name of the past, as `ems backup` writes them.
 const OLD: &str = "ems-20200101T000000.000Z.dump";
@@ -161,21 +160,6 @@ fn signing_key(vars: &mut Vars) {
         )
         .into(),
     );
-}
-
-/// `GET /audit-logs/verify` once every one of `rows` entries is sealed.
-async fn sealed(app: &TestApp, admin: &str, rows: i64) -> Value {
-    for _ in 0..100 {
-        let reply = app
-            .call("GET", "/api/v1/audit-logs/verify", Some(admin), None)
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        if reply.body["checked"].as_i64().unwrap_or_default() >= rows {
-            return reply.body;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("entries were not sealed within 10 s");
 }
 
 /// `GET path` as `token`, asserting 200: the ids and one field of the list's items.

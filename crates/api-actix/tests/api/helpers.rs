@@ -407,6 +407,25 @@ pub fn refresh_token(pair: &Value) -> String {
         .to_owned()
 }
 
+/// `GET /audit-logs/verify` once at least `rows` entries are checked: sealing runs in the
+/// background, every `AUDIT_SEAL_INTERVAL`. Panics after 10 s.
+pub async fn sealed(app: &TestApp, admin: &str, rows: i64) -> serde_json::Value {
+    for _ in 0..100 {
+        let reply = app
+            .call("GET", "/api/v1/audit-logs/verify", Some(admin), None)
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        if reply.body["checked"]
+            .as_i64()
+            .is_some_and(|checked| checked >= rows)
+        {
+            return reply.body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("entries were not sealed within 10 s");
+}
+
 /// Polls `check` every 50 ms until it holds or `deadline` has passed; whether it held.
 /// For conditions the server reaches by itself (a background job, a recovery).
 pub async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
