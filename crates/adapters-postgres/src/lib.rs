@@ -19,7 +19,7 @@ mod users;
 pub mod testing;
 
 pub use archive::{dump, restore, ArchiveError};
-pub use migrations::{embedded_versions, run_migrations, MigrationError};
+pub use migrations::{embedded_versions, revert_migrations, run_migrations, MigrationError};
 pub use pool::{ephemeral_audit_key, redact_url, PgConfig};
 pub use store::{PgStore, PoolStatus, QueryObserver};
 pub use transaction::PgTransaction;

@@ -84,6 +84,33 @@ pub async fn run_migrations(url: &str) -> Result<Vec<String>, MigrationError> {
     .await
 }
 
+/// Reverts the newest `count` applied migrations with their `down.sql`, newest first, for
+/// a rollback (`ems migrate --revert N`); returns the versions reverted. Refuses, with
+/// nothing reverted, when fewer than `count` are applied; each revert is its own
+/// transaction, so a failing `down.sql` leaves the newer ones reverted and itself applied.
+pub async fn revert_migrations(url: &str, count: usize) -> Result<Vec<String>, MigrationError> {
+    with_migration_lock(url, move |conn| {
+        let applied = conn
+            .applied_migrations()
+            .map_err(|e| MigrationError::Apply(e.to_string()))?;
+        if count > applied.len() {
+            return Err(MigrationError::Apply(format!(
+                "cannot revert {count}: only {} migrations are applied",
+                applied.len()
+            )));
+        }
+        let mut reverted = Vec::with_capacity(count);
+        for _ in 0..count {
+            let version = conn
+                .revert_last_migration(MIGRATIONS)
+                .map_err(|e| MigrationError::Apply(e.to_string()))?;
+            reverted.push(version.to_string());
+        }
+        Ok(reverted)
+    })
+    .await
+}
+
 /// Reverts every applied migration, newest first; returns the versions reverted.
 /// For tests that prove each `down.sql` works.
 #[cfg(feature = "test-support")]

@@ -1,4 +1,5 @@
-//! `ems`: `ems migrate` applies pending migrations and exits; `ems serve` (the default)
+//! `ems`: `ems migrate` applies pending migrations and exits (`--revert N` rolls the
+//! newest N back with their `down.sql`); `ems serve` (the default)
 //! serves the API; `ems keygen PATH` writes a new JWT signing key for
 //! `JWT_SIGNING_KEYS`; `ems backup DIR` archives the database into DIR and `ems restore
 //! FILE` loads an archive into an empty one. Configuration comes from the environment
@@ -17,6 +18,8 @@ use secrecy::ExposeSecret;
 
 enum Command {
     Migrate,
+    /// `migrate --revert N`: roll the newest N migrations back.
+    Revert(usize),
     Serve,
     Keygen(PathBuf),
     Backup(PathBuf),
@@ -30,11 +33,15 @@ fn command() -> Result<Command, String> {
     match (words.as_slice(), args.as_slice()) {
         ([] | [Some("serve")], _) => Ok(Command::Serve),
         ([Some("migrate")], _) => Ok(Command::Migrate),
+        ([Some("migrate"), Some("--revert"), Some(n)], _) => n
+            .parse()
+            .map(Command::Revert)
+            .map_err(|_| format!("ems migrate --revert N: N must be a whole number (got {n:?})")),
         ([Some("keygen"), _], [_, path]) => Ok(Command::Keygen(PathBuf::from(path))),
         ([Some("backup"), _], [_, dir]) => Ok(Command::Backup(PathBuf::from(dir))),
         ([Some("restore"), _], [_, file]) => Ok(Command::Restore(PathBuf::from(file))),
         _ => Err(format!(
-            "usage: ems [serve|migrate|keygen PATH|backup DIR|restore FILE] (got: {})",
+            "usage: ems [serve|migrate [--revert N]|keygen PATH|backup DIR|restore FILE] (got: {})",
             args.iter()
                 .map(|a| a.to_string_lossy())
                 .collect::<Vec<_>>()
@@ -102,6 +109,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match command {
             Command::Migrate => migrate(&settings).await,
+            Command::Revert(count) => revert(&settings, count).await,
             Command::Serve => serve(settings).await,
             Command::Backup(dir) => backup(&settings, &dir).await,
             Command::Restore(file) => restore(&settings, &file).await,
@@ -160,6 +168,21 @@ async fn migrate(settings: &Settings) -> Result<(), String> {
         println!("ems migrate: the database is up to date");
     } else {
         println!("ems migrate: applied {}", applied.join(", "));
+    }
+    Ok(())
+}
+
+/// Reverts the newest `count` migrations (a rollback after a bad deploy: run it with the
+/// old binary's schema in mind, before the old instances start again).
+async fn revert(settings: &Settings, count: usize) -> Result<(), String> {
+    let reverted =
+        adapters_postgres::revert_migrations(settings.database.url.expose_secret(), count)
+            .await
+            .map_err(|e| format!("migrate --revert: {e}"))?;
+    if reverted.is_empty() {
+        println!("ems migrate --revert: nothing to revert");
+    } else {
+        println!("ems migrate --revert: reverted {}", reverted.join(", "));
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Migrations: every up has a working down, and re-running is a no-op.
 
 use adapters_postgres::testing::{revert_all_migrations, TestDatabase};
-use adapters_postgres::{embedded_versions, run_migrations};
+use adapters_postgres::{embedded_versions, revert_migrations, run_migrations};
 
 #[tokio::test]
 async fn every_migration_can_be_reverted_and_reapplied() {
@@ -26,6 +26,28 @@ async fn every_migration_can_be_reverted_and_reapplied() {
         run_migrations(db.url()).await.unwrap(),
         Vec::<String>::new()
     );
+}
+
+#[tokio::test]
+async fn the_newest_migrations_revert_and_reapply_and_too_many_revert_nothing() {
+    let db = TestDatabase::new().await;
+    let versions = embedded_versions().unwrap();
+    let newest_two: Vec<String> = versions.iter().rev().take(2).cloned().collect();
+
+    assert_eq!(revert_migrations(db.url(), 2).await.unwrap(), newest_two);
+    let mut reapplied = run_migrations(db.url()).await.unwrap();
+    reapplied.reverse();
+    assert_eq!(reapplied, newest_two, "exactly the reverted ones come back");
+
+    let err = revert_migrations(db.url(), versions.len() + 1)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("only"), "{err}");
+    assert!(
+        run_migrations(db.url()).await.unwrap().is_empty(),
+        "a refused revert reverted nothing"
+    );
+    assert!(revert_migrations(db.url(), 0).await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -493,3 +493,41 @@ async fn a_restore_of_a_missing_file_fails_with_one_line_naming_it() {
     );
     assert_eq!(relations(&target).await, 0);
 }
+
+#[actix_rt::test]
+async fn ems_migrate_revert_rolls_the_newest_back_and_migrate_applies_them_again() {
+    let db = TestDatabase::new().await;
+    let newest = adapters_postgres::embedded_versions()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap();
+    let env = [("DATABASE_URL", db.url())];
+
+    let reverted = run(ems(&["migrate", "--revert", "1"], &env)).await;
+    reverted.assert_success();
+    assert!(reverted.stdout.contains(&newest), "{}", reverted.stdout);
+
+    let applied = run(ems(&["migrate"], &env)).await;
+    applied.assert_success();
+    assert!(applied.stdout.contains(&newest), "{}", applied.stdout);
+
+    let too_many = run(ems(&["migrate", "--revert", "9999"], &env)).await;
+    assert!(
+        too_many.one_line_failure(1).contains("only"),
+        "{}",
+        too_many.stderr
+    );
+    let bad = run(ems(&["migrate", "--revert", "one"], &env)).await;
+    assert!(
+        bad.one_line_failure(2).contains("whole number"),
+        "{}",
+        bad.stderr
+    );
+    let unchanged = run(ems(&["migrate"], &env)).await;
+    assert!(
+        unchanged.stdout.contains("up to date"),
+        "{}",
+        unchanged.stdout
+    );
+}
