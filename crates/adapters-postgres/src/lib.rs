@@ -10,6 +10,7 @@ mod page;
 mod pool;
 mod rows;
 mod schema;
+mod search;
 mod sql;
 mod store;
 mod transaction;

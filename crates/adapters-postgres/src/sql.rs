@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use uuid::Uuid;
 
 /// One bound value.
@@ -17,7 +17,6 @@ pub(crate) enum Bind {
     OptTime(Option<DateTime<Utc>>),
     Uuid(Uuid),
     BigInt(i64),
-    Int(i32),
 }
 
 /// A bound parameter's number, to reference it (possibly several times) in the text.
@@ -25,7 +24,7 @@ pub(crate) enum Bind {
 pub(crate) struct Param(usize);
 
 /// SQL text plus its binds, in order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct SqlBuilder {
     sql: String,
     binds: Vec<Bind>,
@@ -65,6 +64,13 @@ impl SqlBuilder {
         self.param(p)
     }
 
+    /// The same query under `EXPLAIN (ANALYZE, BUFFERS)`, for the tests of plan shapes.
+    #[cfg(feature = "test-support")]
+    pub(crate) fn explained(mut self) -> Self {
+        self.sql.insert_str(0, "EXPLAIN (ANALYZE, BUFFERS) ");
+        self
+    }
+
     /// The SQL text (for tests and debugging; contains no values).
     #[cfg(test)]
     pub(crate) fn sql(&self) -> &str {
@@ -81,7 +87,6 @@ impl SqlBuilder {
                 Bind::OptTime(v) => query.bind::<Nullable<Timestamptz>, _>(v),
                 Bind::Uuid(v) => query.bind::<diesel::sql_types::Uuid, _>(v),
                 Bind::BigInt(v) => query.bind::<BigInt, _>(v),
-                Bind::Int(v) => query.bind::<Integer, _>(v),
             };
         }
         query
@@ -127,7 +132,7 @@ mod tests {
         let mut b = SqlBuilder::new("SELECT 1 WHERE ");
         let p = b.bind(Bind::Text("a".into()));
         b.param(p).push(" = ").param(p).push(" AND ");
-        b.push_bind(Bind::Int(3));
+        b.push_bind(Bind::BigInt(3));
         assert_eq!(b.sql(), "SELECT 1 WHERE $1 = $1 AND $2");
     }
 }

@@ -244,10 +244,8 @@ impl UserRepository for PgStore {
         fields(page.limit = page.limit.get(), search.term_len = term.as_str().chars().count())
     )]
     async fn search(&self, term: &SearchTerm, page: &PageRequest) -> Result<Page<User>, RepoError> {
-        self.run(
-            |mut conn| async move { crate::users::search(&mut conn, term.as_str(), page).await },
-        )
-        .await
+        self.run(|mut conn| async move { crate::search::search(&mut conn, term, page).await })
+            .await
     }
 
     #[tracing::instrument(name = "pg.users.any_admin", skip_all)]

@@ -232,6 +232,18 @@ impl TestDatabase {
         admin_connection(&self.url).await
     }
 
+    /// `EXPLAIN (ANALYZE, BUFFERS)` of the statements of a search's first page: the bounded
+    /// count, then each rank query the page runs (exact, prefix, other), to test their plans.
+    pub async fn search_plans(
+        &self,
+        term: &domain::search::SearchTerm,
+        limit: domain::page::Limit,
+    ) -> Vec<String> {
+        crate::search::first_page_plans(&mut self.connection().await, term, limit)
+            .await
+            .unwrap_or_else(|e| panic!("cannot explain the search: {e}"))
+    }
+
     /// Runs SQL (one or more statements, no results) on this database.
     pub async fn execute(&self, sql: &str) {
         self.connection()

@@ -1,5 +1,5 @@
-//! The user list (filters, any sort, offset or keyset pages), the ranked search, and the
-//! admin accounts the domain's admin predicates are applied to.
+//! The user list (filters, any sort, offset or keyset pages; the `q` filter is
+//! [`crate::search`]'s) and the admin accounts the domain's admin predicates are applied to.
 //!
 //! Sort keys map to non-null expressions, so that ORDER BY and the keyset comparison
 //! agree without NULLS FIRST/LAST subtleties. The id is always the final tie-breaker, so
@@ -11,7 +11,7 @@
 //! tie group (say, 100 000 users who never logged in). An ascending id under a descending
 //! key would make every page re-sort the whole tie group.
 
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{BigInt, Text};
 use diesel::{ExpressionMethods, QueryDsl, QueryableByName, SelectableHelper};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::page::{Page, PageRequest, Position, UserFilter, UserQuery, UserSortField};
@@ -24,7 +24,8 @@ use crate::error::query_error;
 use crate::page::{assemble, checked_count, fetch_limit, offset};
 use crate::rows::UserRow;
 use crate::schema::users;
-use crate::sql::{contains_pattern, prefix_pattern, Bind, SqlBuilder};
+use crate::search;
+use crate::sql::{Bind, SqlBuilder};
 
 /// Every column of `users`, in the order of [`UserRow`].
 pub(crate) const USER_COLUMNS: &str = "id, username, email, display_name, password_hash, \
@@ -43,17 +44,6 @@ struct ListRow {
     sk_display_name: String,
     #[diesel(sql_type = Text)]
     sk_email: String,
-}
-
-/// A search row: the user, its rank and its lower-cased name.
-#[derive(QueryableByName)]
-struct SearchRow {
-    #[diesel(embed)]
-    user: UserRow,
-    #[diesel(sql_type = Integer)]
-    rank: i32,
-    #[diesel(sql_type = Text)]
-    sk_username: String,
 }
 
 /// `SELECT count(*) AS n`.
@@ -108,14 +98,8 @@ fn push_filter(b: &mut SqlBuilder, filter: &UserFilter) {
         b.push(" AND deleted_at IS NULL");
     }
     if let Some(q) = &filter.q {
-        let p = b.bind(Bind::Text(contains_pattern(q.as_str())));
-        b.push(" AND (username ILIKE ")
-            .param(p)
-            .push(" OR display_name ILIKE ")
-            .param(p)
-            .push(" OR email ILIKE ")
-            .param(p)
-            .push(")");
+        b.push(" AND ");
+        search::push_match(b, q);
     }
     if let Some(role) = filter.role {
         b.push(" AND role = ")
@@ -280,6 +264,9 @@ pub(crate) async fn list(
             push_keyset(&mut b, query, &body)?;
             None
         }
+        Position::Offset(_) if query.filter.q.is_some() => {
+            Some(search::bounded_total(conn, |b| push_filter(b, &query.filter)).await?)
+        }
         Position::Offset(_) => {
             let mut counter = SqlBuilder::new("SELECT count(*) AS n FROM users WHERE TRUE");
             push_filter(&mut counter, &query.filter);
@@ -332,75 +319,6 @@ pub(crate) async fn admins(conn: &mut AsyncPgConnection) -> Result<Vec<User>, Re
     rows.into_iter()
         .map(|row| User::try_from(row).map_err(RepoError::from))
         .collect()
-}
-
-/// Cursor signature of search pages.
-const SEARCH_SIGNATURE: &str = "search";
-
-/// Appends the search match condition (after a `WHERE`).
-fn push_search_filter(b: &mut SqlBuilder, term: &str) {
-    let p = b.bind(Bind::Text(contains_pattern(term)));
-    b.push("deleted_at IS NULL AND (username ILIKE ")
-        .param(p)
-        .push(" OR display_name ILIKE ")
-        .param(p)
-        .push(" OR email ILIKE ")
-        .param(p)
-        .push(")");
-}
-
-/// Ranked search of [`domain::ports::UserRepository::search`]: rank 0 exact username,
-/// 1 username prefix, 2 substring of username, display name or email; then
-/// `lower(username)`, then id.
-pub(crate) async fn search(
-    conn: &mut AsyncPgConnection,
-    term: &str,
-    page: &PageRequest,
-) -> Result<Page<User>, RepoError> {
-    let mut b = SqlBuilder::new("SELECT * FROM (SELECT ");
-    b.push(USER_COLUMNS)
-        .push(", lower(username) AS sk_username, CASE WHEN lower(username) = lower(");
-    b.push_bind(Bind::Text(term.to_owned()));
-    b.push(") THEN 0 WHEN username ILIKE ");
-    b.push_bind(Bind::Text(prefix_pattern(term)));
-    b.push(" THEN 1 ELSE 2 END AS rank FROM users WHERE ");
-    push_search_filter(&mut b, term);
-    b.push(") AS s");
-    let total = match &page.position {
-        Position::After(c) => {
-            let body = CursorBody::decode(c, SEARCH_SIGNATURE, 2)?;
-            let rank = cursor::parse_int(&body.v[0])?;
-            let name = cursor::parse_text(&body.v[1])?;
-            b.push(" WHERE (s.rank, s.sk_username, s.id) > (");
-            b.push_bind(Bind::Int(rank)).push(", ");
-            b.push_bind(Bind::Text(name)).push(", ");
-            b.push_bind(Bind::Uuid(body.id)).push(")");
-            None
-        }
-        Position::Offset(_) => {
-            let mut counter = SqlBuilder::new("SELECT count(*) AS n FROM users WHERE ");
-            push_search_filter(&mut counter, term);
-            Some(count(conn, counter).await?)
-        }
-    };
-    b.push(" ORDER BY s.rank, s.sk_username, s.id");
-    push_limit(&mut b, page);
-    let rows: Vec<SearchRow> = b
-        .build()
-        .load(conn)
-        .await
-        .map_err(|e| query_error("search users", e))?;
-    assemble(
-        rows,
-        page.limit,
-        total,
-        |r| CursorBody {
-            s: SEARCH_SIGNATURE.to_owned(),
-            v: vec![Value::from(r.rank), Value::String(r.sk_username.clone())],
-            id: r.user.id,
-        },
-        |r| to_user(r.user),
-    )
 }
 
 #[cfg(test)]

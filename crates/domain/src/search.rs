@@ -4,13 +4,33 @@
 use crate::error::FieldError;
 
 /// A search term: trimmed, 1–[`SearchTerm::MAX_CHARS`] characters, no control
-/// characters. Matched as a substring, so its length bounds the cost of a search.
+/// characters. Matched as a substring (or, when short, as a prefix: [`Matching`]), so its
+/// length bounds the cost of a search.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SearchTerm(String);
+
+/// How a term is compared with a user's username, display name and email (case-insensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matching {
+    /// The field starts with the term.
+    Prefix,
+    /// The term occurs anywhere in the field.
+    Substring,
+}
 
 impl SearchTerm {
     /// The longest term, in characters after trimming.
     pub const MAX_CHARS: usize = 100;
+
+    /// The shortest term matched anywhere in a field; shorter ones match the start only.
+    /// A substring of one or two characters cannot be looked up in a trigram index, so it
+    /// would read every user (seconds at a million), and matches too much to help anyway.
+    pub const SUBSTRING_MIN_CHARS: usize = 3;
+
+    /// Matches counted exactly for an offset page's `total`. Past this, counting would
+    /// cost more than the page itself (every match read), so the total is the database's
+    /// estimate instead: see [`SearchTerm::total`].
+    pub const COUNTED_MATCHES_MAX: u64 = 1_000;
 
     /// A term that must be there (`/users/search?q=`): blank is refused.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
@@ -52,6 +72,26 @@ impl SearchTerm {
     /// The trimmed term.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// How this term matches: see [`SearchTerm::SUBSTRING_MIN_CHARS`].
+    pub fn matching(&self) -> Matching {
+        if self.0.chars().count() < Self::SUBSTRING_MIN_CHARS {
+            Matching::Prefix
+        } else {
+            Matching::Substring
+        }
+    }
+
+    /// The `total` of a filtered offset page: `counted` matches when the count stopped
+    /// below the bound (counting at most [`SearchTerm::COUNTED_MATCHES_MAX`] + 1), else
+    /// the database's `estimate`, never less than the rows known to exist.
+    pub fn total(counted: u64, estimate: u64) -> u64 {
+        if counted <= Self::COUNTED_MATCHES_MAX {
+            counted
+        } else {
+            estimate.max(Self::COUNTED_MATCHES_MAX + 1)
+        }
     }
 }
 
@@ -97,6 +137,31 @@ mod tests {
                 "q",
                 "must be at most 100 characters without control characters"
             ))
+        );
+    }
+
+    #[test]
+    fn terms_shorter_than_three_characters_match_as_prefixes() {
+        let matching = |raw: &str| SearchTerm::parse(raw).map(|t| t.matching());
+        assert_eq!(matching("a"), Ok(Matching::Prefix));
+        assert_eq!(matching(" ab "), Ok(Matching::Prefix));
+        assert_eq!(
+            matching("üß"),
+            Ok(Matching::Prefix),
+            "characters, not bytes"
+        );
+        assert_eq!(matching("abc"), Ok(Matching::Substring));
+    }
+
+    #[test]
+    fn a_total_is_exact_up_to_the_bound_and_an_estimate_past_it() {
+        assert_eq!(SearchTerm::total(0, 5_000), 0);
+        assert_eq!(SearchTerm::total(1_000, 5_000), 1_000);
+        assert_eq!(SearchTerm::total(1_001, 5_000), 5_000);
+        assert_eq!(
+            SearchTerm::total(1_001, 20),
+            1_001,
+            "an estimate below what was counted is not believed"
         );
     }
 

@@ -323,9 +323,39 @@ async fn q_treats_like_wildcards_literally() {
         q: SearchTerm::filter(s).unwrap(),
         ..UserFilter::default()
     };
-    assert_eq!(filtered(&store, q("%")).await.0, ["pct"]);
+    assert_eq!(filtered(&store, q("0% s")).await.0, ["pct"]);
     assert_eq!(filtered(&store, q("a_b")).await.0, ["under"]);
-    assert_eq!(filtered(&store, q(r"\")).await.0, ["slash"]);
+    assert_eq!(filtered(&store, q(r"k\s")).await.0, ["slash"]);
+    // Short terms match prefixes, with the wildcards just as literal.
+    assert_eq!(filtered(&store, q("a_")).await.0, ["under"]);
+    assert_eq!(filtered(&store, q("%")).await.0, Vec::<String>::new());
+    assert_eq!(filtered(&store, q(r"\")).await.0, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn q_of_one_or_two_characters_matches_the_start_of_a_field() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let mut by_name = user("Joe");
+    by_name.display_name = DisplayName::parse("Someone").unwrap();
+    let mut by_display = user("zed");
+    by_display.display_name = DisplayName::parse("jOhn Doe").unwrap();
+    let mut by_email = user("quinn");
+    by_email.email = Some(Email::parse("JOANNA@example.org").unwrap());
+    let mut inside = user("bojo");
+    inside.display_name = DisplayName::parse("Mr Jo").unwrap();
+    insert(&store, &[&by_name, &by_display, &by_email, &inside]).await;
+    let q = |s: &str| UserFilter {
+        q: SearchTerm::filter(s).unwrap(),
+        ..UserFilter::default()
+    };
+    let (mut names, total) = filtered(&store, q("jo")).await;
+    names.sort();
+    assert_eq!(names, ["Joe", "quinn", "zed"]);
+    assert_eq!(total, Some(3));
+    let (mut names, _) = filtered(&store, q("jo ")).await;
+    names.sort();
+    assert_eq!(names, ["Joe", "quinn", "zed"], "trimmed to two characters");
 }
 
 #[tokio::test]

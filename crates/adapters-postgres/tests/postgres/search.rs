@@ -121,3 +121,163 @@ async fn search_escapes_like_wildcards() {
         Vec::<String>::new()
     );
 }
+
+#[tokio::test]
+async fn a_term_of_one_or_two_characters_matches_the_start_of_name_display_name_or_email() {
+    let (_db, store) = seeded().await;
+    // "joanna" holds "an" inside only: no match for a two-character term.
+    assert_eq!(
+        names(&store, "An", PageRequest::default()).await,
+        (
+            vec![
+                "Anna".to_owned(),
+                "annab".into(),
+                "annabel".into(),
+                "quinn".into(),
+                "zed".into()
+            ],
+            Some(5)
+        )
+    );
+}
+
+/// `count` users named `<prefix>NNNNNN` with display name "Person NNNNNN", inserted by
+/// one statement, then vacuumed (which moves them from the trigram indexes' pending lists
+/// into the indexes, as autovacuum would) and analysed so the planner knows them.
+async fn seed_many(db: &TestDatabase, prefix: &str, count: u32) {
+    assert!(prefix.chars().all(|c| c.is_ascii_lowercase()));
+    db.execute(&format!(
+        "INSERT INTO users (id, username, email, display_name, password_hash, role, status, \
+         created_at, updated_at, password_changed_at) \
+         SELECT gen_random_uuid(), '{prefix}' || lpad(g::text, 6, '0'), \
+         '{prefix}' || g || '@example.com', 'Person ' || g, 'x', 'USER', 'ACTIVE', \
+         now() - g * interval '1 second', now(), now() \
+         FROM generate_series(1, {count}) AS g"
+    ))
+    .await;
+    db.execute("VACUUM ANALYZE users").await;
+}
+
+#[tokio::test]
+async fn past_a_thousand_matches_the_total_is_an_estimate_and_cursors_still_reach_every_match() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    seed_many(&db, "member", 1_200).await;
+    let term = SearchTerm::parse("person").unwrap();
+    let first = store
+        .search(
+            &term,
+            &PageRequest {
+                limit: Limit::new(Limit::MAX.into()).unwrap(),
+                position: Position::Offset(Offset::ZERO),
+            },
+        )
+        .await
+        .unwrap();
+    let total = first.total.unwrap();
+    assert!(
+        (1_001..=2_400).contains(&total),
+        "estimated total {total} for 1,200 matches"
+    );
+    let mut seen = first.items.len();
+    let mut cursor = first.next_cursor;
+    while let Some(c) = cursor {
+        let page = store
+            .search(
+                &term,
+                &PageRequest {
+                    limit: Limit::new(Limit::MAX.into()).unwrap(),
+                    position: Position::After(c),
+                },
+            )
+            .await
+            .unwrap();
+        seen += page.items.len();
+        cursor = page.next_cursor;
+    }
+    assert_eq!(seen, 1_200);
+}
+
+#[tokio::test]
+async fn an_offset_page_past_the_first_rank_skips_exactly_the_rows_before_it() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    // 30 username-prefix matches ("anna…") and 30 display-name matches.
+    db.execute(
+        "INSERT INTO users (id, username, display_name, password_hash, role, status, \
+         created_at, updated_at, password_changed_at) \
+         SELECT gen_random_uuid(), 'anna' || lpad(g::text, 2, '0'), 'x', 'x', 'USER', \
+         'ACTIVE', now(), now(), now() FROM generate_series(1, 30) AS g; \
+         INSERT INTO users (id, username, display_name, password_hash, role, status, \
+         created_at, updated_at, password_changed_at) \
+         SELECT gen_random_uuid(), 'zz' || lpad(g::text, 2, '0'), 'Anna ' || g, 'x', 'USER', \
+         'ACTIVE', now(), now(), now() FROM generate_series(1, 30) AS g",
+    )
+    .await;
+    let page = |offset: i64| PageRequest {
+        limit: Limit::new(7).unwrap(),
+        position: Position::Offset(Offset::new(offset).unwrap()),
+    };
+    let (items, total) = names(&store, "anna", page(28)).await;
+    assert_eq!(total, Some(60));
+    assert_eq!(
+        items,
+        ["anna29", "anna30", "zz01", "zz02", "zz03", "zz04", "zz05"]
+    );
+    let (items, _) = names(&store, "anna", page(45)).await;
+    assert_eq!(
+        items,
+        ["zz16", "zz17", "zz18", "zz19", "zz20", "zz21", "zz22"]
+    );
+    let (items, total) = names(&store, "anna", page(60)).await;
+    assert_eq!((items.len(), total), (0, Some(60)));
+}
+
+/// The plans of a first search page on 50,000 users: every rank query the page runs is an
+/// index read (never a scan of the table), and the count stops at its bound.
+#[tokio::test]
+async fn every_rank_of_a_search_is_an_index_read_and_the_count_is_bounded() {
+    let db = TestDatabase::new().await;
+    seed_many(&db, "user", 50_000).await;
+    for term in [
+        "Person",
+        "user0001",
+        "u",
+        "zq",
+        "nomatch",
+        "Person 4242",
+        "ser00",
+    ] {
+        let plans = db
+            .search_plans(&SearchTerm::parse(term).unwrap(), Limit::new(20).unwrap())
+            .await;
+        let (count, ranks) = plans.split_first().unwrap();
+        assert!(
+            count.contains("Limit"),
+            "{term}: the count is bounded:\n{count}"
+        );
+        assert!(
+            !count.contains("rows=50000 loops"),
+            "{term}: the count reads at most its bound:\n{count}"
+        );
+        for (rank, plan) in ranks.iter().enumerate() {
+            assert!(
+                !plan.contains("Seq Scan"),
+                "{term}: rank {rank} scans the table:\n{plan}"
+            );
+            assert!(
+                plan.contains("Index"),
+                "{term}: rank {rank} reads no index:\n{plan}"
+            );
+        }
+        // A term every user matches is read in page order, never ranked and sorted whole.
+        if term == "Person" {
+            assert_eq!(ranks.len(), 3, "{term}: the first two ranks are empty");
+            assert!(
+                !ranks[2].contains("Sort"),
+                "{term}: the matches are sorted:\n{}",
+                ranks[2]
+            );
+        }
+    }
+}
