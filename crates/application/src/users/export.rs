@@ -115,9 +115,8 @@ impl ExportUsers {
             query: UserQuery {
                 filter,
                 sort,
-                // Rows read per store call: the largest page the store accepts.
                 page: PageRequest {
-                    limit: Limit::LARGEST,
+                    limit: Limit::BATCH,
                     position: Position::Offset(Offset::ZERO),
                 },
             },

@@ -958,7 +958,7 @@ mod export {
             .times(1)
             .withf(|q| {
                 q.page.position == Position::Offset(Offset::ZERO)
-                    && q.page.limit == Limit::LARGEST
+                    && q.page.limit == Limit::BATCH
                     && q.sort == UserSort::default()
             })
             .returning(|_| {
