@@ -79,14 +79,17 @@ Reports in target/ems-fuzz/report, server log target/ems-fuzz/ems.log.",
     },
     Command {
         name: "bench",
-        synopsis: "bench [--duration SECS] [--connections N]",
+        synopsis: "bench [--quick] [--duration SECS] [--connections N]",
         about: "\
 Throughput and latency of the release `ems` under wrk (Debian
 package `wrk`), one configuration after another on the same
 machine: GET /api/health (the floor), GET /api/v1/profile with the
 in-process adapters, with Redis (when redis-server is installed),
-with metrics off, and with OTLP tracing on. Defaults: 20 s per
-run after a 3 s warm-up, 50 connections. Logs in target/ems-bench/.",
+with metrics off, and with OTLP tracing on; then, on 1,000,000
+seeded users, list pages, deep offsets, searches and both exports
+(rows/s, memory). Defaults: 20 s per run after a 3 s warm-up, 50
+connections. --quick: 3 s runs and 100,000 users, for a smoke
+test. Logs in target/ems-bench/.",
     },
     Command {
         name: "stop",
@@ -183,6 +186,8 @@ pub struct Bench {
     pub duration_secs: u32,
     /// Open connections wrk keeps.
     pub connections: u32,
+    /// Short runs on a tenth of the users: a smoke test, not a measurement.
+    pub quick: bool,
 }
 
 impl Default for Bench {
@@ -190,6 +195,7 @@ impl Default for Bench {
         Self {
             duration_secs: 20,
             connections: 50,
+            quick: false,
         }
     }
 }
@@ -383,6 +389,12 @@ where
         "bench" => {
             no_rest(rest)?;
             let mut bench = Bench::default();
+            let (switches, flags): (Vec<String>, Vec<String>) =
+                flags.into_iter().partition(|f| f == "--quick");
+            if !switches.is_empty() {
+                bench.quick = true;
+                bench.duration_secs = 3;
+            }
             for (name, raw) in valued(flags)? {
                 let positive = |what: &str| {
                     raw.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -584,7 +596,16 @@ mod tests {
             parse_str("bench --duration 5 --connections=8"),
             Ok(Task::Bench(Bench {
                 duration_secs: 5,
-                connections: 8
+                connections: 8,
+                quick: false,
+            }))
+        );
+        assert_eq!(
+            parse_str("bench --quick"),
+            Ok(Task::Bench(Bench {
+                duration_secs: 3,
+                quick: true,
+                ..Bench::default()
             }))
         );
         assert!(parse_str("bench --duration 0").is_err());

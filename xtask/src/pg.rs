@@ -488,9 +488,13 @@ impl Running {
     }
 
     fn psql_cmd(&self, sql: &str) -> Cmd {
+        self.psql_cmd_in("postgres", sql)
+    }
+
+    fn psql_cmd_in(&self, db: &str, sql: &str) -> Cmd {
         Cmd::new(self.cluster.bin.tool("psql"))
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-            .args(["-h", "127.0.0.1", "-U", SUPERUSER, "-d", "postgres"])
+            .args(["-h", "127.0.0.1", "-U", SUPERUSER, "-d", db])
             .arg("-p")
             .arg(self.cluster.spec.port.to_string())
             .arg("-c")
@@ -501,6 +505,11 @@ impl Running {
     /// Runs SQL in the `postgres` database and returns the unaligned rows.
     pub fn psql(&self, sql: &str) -> Result<String> {
         self.psql_cmd(sql).read()
+    }
+
+    /// Runs SQL in database `db` and returns the unaligned rows.
+    pub fn psql_in(&self, db: &str, sql: &str) -> Result<String> {
+        self.psql_cmd_in(db, sql).read()
     }
 
     fn wait_ready(&self) -> Result<()> {

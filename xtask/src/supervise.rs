@@ -87,6 +87,11 @@ fn refusal(role: Role, stopping: bool) -> Option<io::Error> {
 }
 
 impl Supervised {
+    /// The child's process id (also its group's).
+    pub fn pid(&self) -> u32 {
+        self.group.as_raw().unsigned_abs()
+    }
+
     /// The exit status if the child has exited, without blocking.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         match self.child.as_mut() {

@@ -26,6 +26,7 @@ use crate::paths::Paths;
 use crate::pg::{self, Cluster};
 use crate::redis::PrivateRedis;
 use crate::secret;
+use crate::tasks::bench_scale;
 use crate::tasks::server::{free_loopback_port, login, Server};
 use crate::ui;
 
@@ -33,7 +34,7 @@ use crate::ui;
 const DATABASE: &str = "ems_bench";
 
 /// The admin whose token the requests carry.
-const ADMIN: &str = "benchadmin";
+pub(super) const ADMIN: &str = "benchadmin";
 
 /// One measured configuration.
 struct Scenario {
@@ -44,11 +45,11 @@ struct Scenario {
 
 /// What wrk reported for one scenario.
 #[derive(Debug, Clone, PartialEq)]
-struct Measured {
-    requests_per_sec: f64,
-    p50: String,
-    p99: String,
-    non_2xx: u64,
+pub(super) struct Measured {
+    pub(super) requests_per_sec: f64,
+    pub(super) p50: String,
+    pub(super) p99: String,
+    pub(super) non_2xx: u64,
 }
 
 /// Runs every scenario and prints the table; an error when a run could not be made or a
@@ -105,7 +106,23 @@ pub fn run(paths: &Paths, flags: &Bench) -> Result<()> {
             rows.push((scenario.name, measured));
         }
         print_table(&rows, flags);
-        match rows.iter().find(|(_, m)| m.non_2xx > 0) {
+        if let Some((name, m)) = rows.iter().find(|(_, m)| m.non_2xx > 0) {
+            bail!("{name}: {} responses were not 2xx", m.non_2xx);
+        }
+
+        let users = if flags.quick {
+            bench_scale::USERS / 10
+        } else {
+            bench_scale::USERS
+        };
+        ui::step(format!("seeding {users} users"));
+        let seeded = bench_scale::seed(&cluster, DATABASE, users)?;
+        let log = work.join("scale.log");
+        let (reads, exports) = bench_scale::measure(&ems, &base, &log, &password, flags)?;
+        fs::remove_file(&log).ok();
+        print_table(&rows, flags);
+        bench_scale::print_table(users, seeded, &reads, &exports);
+        match reads.iter().find(|(_, m)| m.non_2xx > 0) {
             Some((name, m)) => bail!("{name}: {} responses were not 2xx", m.non_2xx),
             None => Ok(()),
         }
@@ -176,39 +193,50 @@ fn measure(
     let outcome = (|| {
         server.wait_healthy(Duration::from_secs(60))?;
         let token = login(server.addr(), ADMIN, password)?;
-        let url = format!("http://{}{path}", server.addr());
-        let header = format!("Authorization: Bearer {token}");
-        let wrk = |secs: u32, latency: bool| {
-            let mut cmd = Cmd::new("wrk")
-                .args(["-t2", "-c"])
-                .arg(flags.connections.to_string())
-                .arg("-d")
-                .arg(format!("{secs}s"));
-            if latency {
-                cmd = cmd.arg("--latency");
-            }
-            // Quiet: the token is a secret of this run only, and stays out of the echo.
-            let out = cmd.arg("-H").arg(&header).arg(&url).quiet().output()?;
-            if !out.status.success() {
-                bail!(
-                    "wrk failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-            Ok(out)
-        };
-        wrk(3, false)?;
-        let out = wrk(flags.duration_secs, true)?;
-        let report = String::from_utf8_lossy(&out.stdout).into_owned();
-        match parse_wrk(&report) {
-            Some(measured) => Ok(measured),
-            None => bail!("cannot read wrk's report:\n{report}"),
-        }
+        wrk_run(server.addr(), &token, path, flags.connections, flags)
     })();
     let stopped = server.stop();
     let measured = outcome?;
     stopped?;
     Ok(measured)
+}
+
+/// Warms up for 3 s, then one measured wrk run of `GET path` with `token`.
+pub(super) fn wrk_run(
+    addr: std::net::SocketAddr,
+    token: &str,
+    path: &str,
+    connections: u32,
+    flags: &Bench,
+) -> Result<Measured> {
+    let url = format!("http://{addr}{path}");
+    let header = format!("Authorization: Bearer {token}");
+    let wrk = |secs: u32, latency: bool| {
+        let mut cmd = Cmd::new("wrk")
+            .args(["-t2", "-c"])
+            .arg(connections.to_string())
+            .arg("-d")
+            .arg(format!("{secs}s"));
+        if latency {
+            cmd = cmd.arg("--latency");
+        }
+        // Quiet: the token is a secret of this run only, and stays out of the echo.
+        let out = cmd.arg("-H").arg(&header).arg(&url).quiet().output()?;
+        if !out.status.success() {
+            bail!(
+                "wrk failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(out)
+    };
+    wrk(3, false)?;
+    let out = wrk(flags.duration_secs, true)?;
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    match parse_wrk(&report) {
+        Some(measured) => Ok(measured),
+        None => bail!("cannot read wrk's report:\n{report}"),
+    }
 }
 
 /// Requests/sec, the 50th and 99th percentile and the non-2xx count of `wrk --latency`.
