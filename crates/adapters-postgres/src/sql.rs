@@ -65,7 +65,6 @@ impl SqlBuilder {
     }
 
     /// The same query under `EXPLAIN (ANALYZE, BUFFERS)`, for the tests of plan shapes.
-    #[cfg(feature = "test-support")]
     pub(crate) fn explained(mut self) -> Self {
         self.sql.insert_str(0, "EXPLAIN (ANALYZE, BUFFERS) ");
         self
