@@ -2,6 +2,7 @@
 //! binary through cargo, and a summary of steps that keeps going after a failure.
 
 pub mod bench;
+pub mod cluster;
 pub mod coverage;
 pub mod dev;
 pub mod fuzz;
