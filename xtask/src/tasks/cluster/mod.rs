@@ -577,7 +577,7 @@ fn revocation(
         verdicts.expect(
             r.status == 401 && r.body.contains("SESSION_REVOKED"),
             format!(
-                "after a logout served by :{by}, {} answers {} SESSION_REVOKED",
+                "after a logout served by :{by}, {} answers {} (want 401 SESSION_REVOKED)",
                 instance.addr, r.status
             ),
         );
