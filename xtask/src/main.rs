@@ -3,8 +3,8 @@
 //! `.cargo/config.toml`. The commands: `dev` (the server on the dev cluster), `test`
 //! (the whole suite with its services), `migrate`, `coverage` (cargo-tarpaulin), `fence`
 //! (the dependency fence), `fuzz` (schemathesis against a running server), `bench` (wrk
-//! against the release server), `stop` (servers left running) and `help`, which
-//! describes each one.
+//! against the release server), `cluster` (three instances behind nginx, checked from
+//! outside), `stop` (servers left running) and `help`, which describes each one.
 //!
 //! Modules: [`flags`] (command line, and the one list of commands), [`tasks`] (one per
 //! subcommand), and the pieces they share: [`pg`] (project-local PostgreSQL clusters),
@@ -75,6 +75,7 @@ fn run(task: Task) -> Result<()> {
         Task::Fence => fence::check(&paths),
         Task::Fuzz(flags) => tasks::fuzz::run(&paths, &flags),
         Task::Bench(flags) => tasks::bench::run(&paths, &flags),
+        Task::Cluster(flags) => tasks::cluster::run(&paths, &flags),
         Task::Stop => tasks::stop::run(&paths),
     }
 }

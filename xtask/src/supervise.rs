@@ -122,6 +122,18 @@ impl Supervised {
         self.stop_within(GRACE)
     }
 
+    /// SIGKILL to the child's group at once, as a crash would end it (for tests of what
+    /// survives one); returns how the child ended.
+    pub fn kill(mut self) -> io::Result<ExitStatus> {
+        match self.child.take() {
+            Some(mut child) => {
+                signal_group(self.group, Signal::SIGKILL);
+                child.wait()
+            }
+            None => Err(io::Error::other("the child was already waited for")),
+        }
+    }
+
     fn stop_within(mut self, grace: Duration) -> io::Result<ExitStatus> {
         match self.child.take() {
             Some(child) => terminate(child, self.group, grace),
@@ -278,6 +290,17 @@ mod tests {
         assert_eq!(status.signal(), Some(Signal::SIGKILL as i32));
         assert!(started.elapsed() >= Duration::from_millis(500));
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn kill_ends_a_child_at_once_even_when_it_ignores_sigterm() {
+        let child = spawn(&mut sh("trap '' TERM; sleep 30"), Role::Work).unwrap();
+        let group = group_of(&child);
+        let started = Instant::now();
+        let status = child.kill().unwrap();
+        assert_eq!(status.signal(), Some(Signal::SIGKILL as i32));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(!groups().contains(&group));
     }
 
     #[test]

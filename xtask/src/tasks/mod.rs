@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod bench_scale;
+pub mod cluster;
 pub mod coverage;
 pub mod dev;
 pub mod fuzz;

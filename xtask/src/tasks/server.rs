@@ -1,5 +1,5 @@
 //! A release or debug `ems serve` as a child process on a free loopback port, for the
-//! commands that drive a real server from outside (`fuzz`, `bench`), and the two plain
+//! commands that drive a real server from outside (`fuzz`, `bench`, `cluster`), and the two plain
 //! HTTP/1.0 exchanges they need (xtask has no HTTP client and needs none for this).
 
 use std::fs;
@@ -87,6 +87,16 @@ impl Server {
         self.child
             .stop()
             .with_context(|| format!("cannot stop ems; see {}", self.log.display()))?;
+        Ok(())
+    }
+}
+
+impl Server {
+    /// SIGKILL at once, as a crash: no drain, in-flight requests are cut off.
+    pub fn kill(self) -> Result<()> {
+        self.child
+            .kill()
+            .with_context(|| format!("cannot kill ems; see {}", self.log.display()))?;
         Ok(())
     }
 }
