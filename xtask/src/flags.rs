@@ -49,11 +49,14 @@ the dev cluster's ems_dev (starting the cluster if needed).",
     },
     Command {
         name: "coverage",
-        synopsis: "coverage [--fail-under PCT] [-p CRATE]... [-- ARGS]",
+        synopsis: "coverage [--gate] [--fail-under PCT] [--fail-under-crate CRATE=PCT]... [-p CRATE]... [-- ARGS]",
         about: "\
-Line coverage with cargo-tarpaulin while the test services run:
-a covered/total table per crate and the workspace total. ARGS go to
-cargo tarpaulin. --fail-under fails when the total is below PCT.",
+Line coverage with cargo-tarpaulin: a covered/total table per crate
+and the total, over the whole workspace (with the test services
+running) or over the -p selection. ARGS go to cargo tarpaulin.
+--fail-under fails when the total is below PCT, --fail-under-crate
+when CRATE is. --gate is the CI gate (what .ci/run runs): domain and
+application, each at 80 % or more, without services.",
     },
     Command {
         name: "fence",
@@ -239,8 +242,12 @@ pub struct Test {
 /// Flags of `coverage`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Coverage {
+    /// The CI gate: its crates and their minimums (`coverage::GATE`) join the selection.
+    pub gate: bool,
     /// Fail when the workspace total is below this percentage.
     pub fail_under: Option<f64>,
+    /// Fail when one of these crates is below its percentage.
+    pub fail_under_crate: Vec<(String, f64)>,
     /// Measure only these packages instead of the whole workspace.
     pub packages: Vec<String>,
     /// Appended to `cargo tarpaulin`.
@@ -365,17 +372,21 @@ where
                         .ok_or_else(|| usage(format!("`{name}` needs a value")))
                 };
                 match name.as_str() {
+                    "--gate" if inline.is_none() => coverage.gate = true,
                     "--fail-under" => {
+                        coverage.fail_under = Some(percentage("--fail-under", &value()?)?);
+                    }
+                    "--fail-under-crate" => {
                         let raw = value()?;
-                        let pct: f64 = raw.parse().map_err(|_| {
-                            usage(format!("--fail-under wants a percentage, not `{raw}`"))
-                        })?;
-                        if !(0.0..=100.0).contains(&pct) {
+                        let Some((krate, pct)) =
+                            raw.split_once('=').filter(|(krate, _)| !krate.is_empty())
+                        else {
                             return Err(usage(format!(
-                                "--fail-under wants a percentage between 0 and 100, not {raw}"
+                                "--fail-under-crate wants CRATE=PCT, not `{raw}`"
                             )));
-                        }
-                        coverage.fail_under = Some(pct);
+                        };
+                        let pct = percentage("--fail-under-crate", pct)?;
+                        coverage.fail_under_crate.push((krate.to_owned(), pct));
                     }
                     "-p" | "--package" => coverage.packages.push(value()?),
                     other => return Err(unknown(&command, other)),
@@ -471,6 +482,19 @@ fn valued(flags: Vec<String>) -> Result<Vec<(String, String)>, UsageError> {
     Ok(pairs)
 }
 
+/// A percentage between 0 and 100, for the flag `flag`.
+fn percentage(flag: &str, raw: &str) -> Result<f64, UsageError> {
+    let pct: f64 = raw
+        .parse()
+        .map_err(|_| usage(format!("{flag} wants a percentage, not `{raw}`")))?;
+    if !(0.0..=100.0).contains(&pct) {
+        return Err(usage(format!(
+            "{flag} wants a percentage between 0 and 100, not {raw}"
+        )));
+    }
+    Ok(pct)
+}
+
 fn unknown(command: &str, flag: &str) -> UsageError {
     usage(format!(
         "`{command}` does not take `{flag}` (try `cargo xtask help`)"
@@ -548,6 +572,30 @@ mod tests {
         assert!(parse_str("coverage --fail-under").is_err());
         assert!(parse_str("coverage --fail-under lots").is_err());
         assert!(parse_str("coverage --fail-under 101").is_err());
+        assert!(parse_str("coverage --fail-under-crate domain").is_err());
+        assert!(parse_str("coverage --fail-under-crate =80").is_err());
+        assert!(parse_str("coverage --fail-under-crate domain=lots").is_err());
+        assert!(parse_str("coverage --fail-under-crate domain=-1").is_err());
+        assert!(parse_str("coverage --gate=yes").is_err());
+    }
+
+    #[test]
+    fn coverage_reads_the_gate_and_per_crate_minimums() {
+        let Ok(Task::Coverage(c)) = parse_str(
+            "coverage --gate --fail-under-crate domain=80 --fail-under-crate=application=72.5",
+        ) else {
+            panic!("not coverage");
+        };
+        assert!(c.gate);
+        assert_eq!(
+            c.fail_under_crate,
+            vec![
+                ("domain".to_owned(), 80.0),
+                ("application".to_owned(), 72.5)
+            ]
+        );
+        assert!(c.packages.is_empty());
+        assert_eq!(c.fail_under, None);
     }
 
     #[test]

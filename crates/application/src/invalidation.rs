@@ -350,6 +350,9 @@ impl Transaction for InvalidatingTransaction {
 }
 
 #[cfg(test)]
+mod passthrough_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use domain::ports::{MockAuthCache, MockTransaction, MockUnitOfWork};

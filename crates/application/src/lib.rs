@@ -16,6 +16,8 @@ mod invalidation;
 mod issue;
 #[cfg(test)]
 mod testing;
+#[cfg(test)]
+mod use_cases_tests;
 
 pub use error::AppError;
 pub use paging::{PageInput, Paged};

@@ -3,6 +3,8 @@
 mod export;
 mod password;
 mod preferences;
+#[cfg(test)]
+mod preferences_audit_tests;
 mod update;
 
 pub use export::{ExportProfile, ExportUserData, PersonalData};

@@ -61,3 +61,6 @@ pub(crate) async fn ensure_another_active_admin(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod update_audit_tests;
