@@ -18,7 +18,7 @@ pub struct Command {
 }
 
 /// Every command, in the order the help lists them.
-pub const COMMANDS: [Command; 9] = [
+pub const COMMANDS: [Command; 10] = [
     Command {
         name: "dev",
         synopsis: "dev [--reset]",
@@ -87,6 +87,19 @@ machine: GET /api/health (the floor), GET /api/v1/profile with the
 in-process adapters, with Redis (when redis-server is installed),
 with metrics off, and with OTLP tracing on. Defaults: 20 s per
 run after a 3 s warm-up, 50 connections. Logs in target/ems-bench/.",
+    },
+    Command {
+        name: "sdk",
+        synopsis: "sdk typescript [--no-run]",
+        about: "\
+Generate the TypeScript client into target/sdk/typescript with the
+npm tools pinned by xtask/sdk/typescript/package-lock.json (npm ci):
+openapi-typescript types from crates/client/openapi.json, used
+through openapi-fetch; type-check and compile with tsc, then serve
+`ems` over database ems_sdk of the test cluster and run the journey
+script (login, profile, list users, refresh, logout) against it.
+--no-run stops after tsc. Needs node 20+ and npm. TypeScript is
+the only language so far, and so the default.",
     },
     Command {
         name: "stop",
@@ -172,6 +185,8 @@ pub enum Task {
     Fuzz(Fuzz),
     /// Load-test the release server.
     Bench(Bench),
+    /// Generate and exercise a client SDK.
+    Sdk(Sdk),
     /// Stop leftover servers.
     Stop,
 }
@@ -192,6 +207,13 @@ impl Default for Bench {
             connections: 50,
         }
     }
+}
+
+/// Flags of `sdk`; its one language, `typescript`, may be named or left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sdk {
+    /// Generate and type-check only; do not run the journey against a server.
+    pub no_run: bool,
 }
 
 /// Flags of `dev`.
@@ -397,6 +419,24 @@ where
             }
             Task::Bench(bench)
         }
+        "sdk" => {
+            no_rest(rest)?;
+            let mut sdk = Sdk::default();
+            for flag in flags {
+                match flag.as_str() {
+                    // The only language so far, and so the default.
+                    "typescript" => {}
+                    "--no-run" => sdk.no_run = true,
+                    other if !other.starts_with('-') => {
+                        return Err(usage(format!(
+                            "`sdk` knows the language `typescript`, not `{other}`"
+                        )))
+                    }
+                    other => return Err(unknown(&command, other)),
+                }
+            }
+            Task::Sdk(sdk)
+        }
         // Listed in COMMANDS without an arm here: the tests below catch it.
         other => return Err(unknown_command(other)),
     };
@@ -447,6 +487,7 @@ mod tests {
             Task::Fence => "fence",
             Task::Fuzz(_) => "fuzz",
             Task::Bench(_) => "bench",
+            Task::Sdk(_) => "sdk",
             Task::Stop => "stop",
         }
     }
@@ -502,6 +543,22 @@ mod tests {
         assert!(parse_str("coverage --fail-under").is_err());
         assert!(parse_str("coverage --fail-under lots").is_err());
         assert!(parse_str("coverage --fail-under 101").is_err());
+    }
+
+    #[test]
+    fn sdk_names_its_language_and_may_skip_the_run() {
+        assert_eq!(
+            parse_str("sdk typescript"),
+            Ok(Task::Sdk(Sdk { no_run: false }))
+        );
+        assert_eq!(
+            parse_str("sdk typescript --no-run"),
+            Ok(Task::Sdk(Sdk { no_run: true }))
+        );
+        assert_eq!(parse_str("sdk"), Ok(Task::Sdk(Sdk { no_run: false })));
+        assert!(parse_str("sdk python").is_err());
+        assert!(parse_str("sdk typescript --nope").is_err());
+        assert!(parse_str("sdk typescript -- x").is_err());
     }
 
     #[test]

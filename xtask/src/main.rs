@@ -3,7 +3,8 @@
 //! `.cargo/config.toml`. The commands: `dev` (the server on the dev cluster), `test`
 //! (the whole suite with its services), `migrate`, `coverage` (cargo-tarpaulin), `fence`
 //! (the dependency fence), `fuzz` (schemathesis against a running server), `bench` (wrk
-//! against the release server), `stop` (servers left running) and `help`, which
+//! against the release server), `sdk` (the TypeScript client, generated and run against
+//! a server), `stop` (servers left running) and `help`, which
 //! describes each one.
 //!
 //! Modules: [`flags`] (command line, and the one list of commands), [`tasks`] (one per
@@ -75,6 +76,7 @@ fn run(task: Task) -> Result<()> {
         Task::Fence => fence::check(&paths),
         Task::Fuzz(flags) => tasks::fuzz::run(&paths, &flags),
         Task::Bench(flags) => tasks::bench::run(&paths, &flags),
+        Task::Sdk(flags) => tasks::sdk::run(&paths, &flags),
         Task::Stop => tasks::stop::run(&paths),
     }
 }
