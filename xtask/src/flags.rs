@@ -18,7 +18,7 @@ pub struct Command {
 }
 
 /// Every command, in the order the help lists them.
-pub const COMMANDS: [Command; 10] = [
+pub const COMMANDS: [Command; 11] = [
     Command {
         name: "dev",
         synopsis: "dev [--reset]",
@@ -108,6 +108,19 @@ fails on any violated property. --release uses the release build.
 Logs in target/ems-cluster/.",
     },
     Command {
+        name: "sdk",
+        synopsis: "sdk typescript [--no-run]",
+        about: "\
+Generate the TypeScript client into target/sdk/typescript with the
+npm tools pinned by xtask/sdk/typescript/package-lock.json (npm ci):
+openapi-typescript types from crates/client/openapi.json, used
+through openapi-fetch; type-check and compile with tsc, then serve
+`ems` over database ems_sdk of the test cluster and run the journey
+script (login, profile, list users, refresh, logout) against it.
+--no-run stops after tsc. Needs node 20+ and npm. TypeScript is
+the only language so far, and so the default.",
+    },
+    Command {
         name: "stop",
         synopsis: "stop",
         about: "\
@@ -193,6 +206,8 @@ pub enum Task {
     Bench(Bench),
     /// Three instances behind nginx, checked from outside.
     Cluster(Cluster),
+    /// Generate and exercise a client SDK.
+    Sdk(Sdk),
     /// Stop leftover servers.
     Stop,
 }
@@ -223,6 +238,13 @@ impl Default for Bench {
 pub struct Cluster {
     /// Serve the release build instead of the debug one.
     pub release: bool,
+}
+
+/// Flags of `sdk`; its one language, `typescript`, may be named or left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sdk {
+    /// Generate and type-check only; do not run the journey against a server.
+    pub no_run: bool,
 }
 
 /// Flags of `dev`.
@@ -453,6 +475,24 @@ where
             }
             Task::Cluster(cluster)
         }
+        "sdk" => {
+            no_rest(rest)?;
+            let mut sdk = Sdk::default();
+            for flag in flags {
+                match flag.as_str() {
+                    // The only language so far, and so the default.
+                    "typescript" => {}
+                    "--no-run" => sdk.no_run = true,
+                    other if !other.starts_with('-') => {
+                        return Err(usage(format!(
+                            "`sdk` knows the language `typescript`, not `{other}`"
+                        )))
+                    }
+                    other => return Err(unknown(&command, other)),
+                }
+            }
+            Task::Sdk(sdk)
+        }
         // Listed in COMMANDS without an arm here: the tests below catch it.
         other => return Err(unknown_command(other)),
     };
@@ -517,6 +557,7 @@ mod tests {
             Task::Fuzz(_) => "fuzz",
             Task::Bench(_) => "bench",
             Task::Cluster(_) => "cluster",
+            Task::Sdk(_) => "sdk",
             Task::Stop => "stop",
         }
     }
@@ -596,6 +637,22 @@ mod tests {
         );
         assert!(c.packages.is_empty());
         assert_eq!(c.fail_under, None);
+    }
+
+    #[test]
+    fn sdk_names_its_language_and_may_skip_the_run() {
+        assert_eq!(
+            parse_str("sdk typescript"),
+            Ok(Task::Sdk(Sdk { no_run: false }))
+        );
+        assert_eq!(
+            parse_str("sdk typescript --no-run"),
+            Ok(Task::Sdk(Sdk { no_run: true }))
+        );
+        assert_eq!(parse_str("sdk"), Ok(Task::Sdk(Sdk { no_run: false })));
+        assert!(parse_str("sdk python").is_err());
+        assert!(parse_str("sdk typescript --nope").is_err());
+        assert!(parse_str("sdk typescript -- x").is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! (the whole suite with its services), `migrate`, `coverage` (cargo-tarpaulin), `fence`
 //! (the dependency fence), `fuzz` (schemathesis against a running server), `bench` (wrk
 //! against the release server), `cluster` (three instances behind nginx, checked from
-//! outside), `stop` (servers left running) and `help`, which describes each one.
+//! outside), `sdk` (the TypeScript client, generated and run against a
+//! server), `stop` (servers left running) and `help`, which describes each one.
 //!
 //! Modules: [`flags`] (command line, and the one list of commands), [`tasks`] (one per
 //! subcommand), and the pieces they share: [`pg`] (project-local PostgreSQL clusters),
@@ -76,6 +77,7 @@ fn run(task: Task) -> Result<()> {
         Task::Fuzz(flags) => tasks::fuzz::run(&paths, &flags),
         Task::Bench(flags) => tasks::bench::run(&paths, &flags),
         Task::Cluster(flags) => tasks::cluster::run(&paths, &flags),
+        Task::Sdk(flags) => tasks::sdk::run(&paths, &flags),
         Task::Stop => tasks::stop::run(&paths),
     }
 }

@@ -8,6 +8,7 @@ pub mod coverage;
 pub mod dev;
 pub mod fuzz;
 pub mod migrate;
+pub mod sdk;
 pub mod server;
 pub mod stop;
 pub mod test;

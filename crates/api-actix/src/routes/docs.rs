@@ -98,6 +98,7 @@ pub fn finish_v3(spec: &mut serde_json::Value) {
         .filter_map(|item| item.as_object_mut())
         .flat_map(|item| item.values_mut());
     for op in operations {
+        require_path_parameters(op);
         fix_headers(op);
         fix_errors(op, &error_response);
         rate_limit_headers(op, &error_response);
@@ -109,6 +110,17 @@ pub fn finish_v3(spec: &mut serde_json::Value) {
                     "schema": { "type": "array", "items": { "$ref": "#/components/schemas/UserDto" } }
                 },
             });
+        }
+    }
+}
+
+/// OpenAPI 3.0: a path parameter must say `required: true`; paperclip leaves it out on
+/// some operations (generators such as progenitor refuse the document then).
+fn require_path_parameters(op: &mut serde_json::Value) {
+    let params = op.get_mut("parameters").and_then(|p| p.as_array_mut());
+    for param in params.into_iter().flatten() {
+        if param["in"] == "path" {
+            param["required"] = serde_json::Value::Bool(true);
         }
     }
 }
