@@ -18,6 +18,7 @@ mod keys;
 mod logging;
 mod observability;
 mod profile;
+mod profile_cache;
 mod races;
 mod rate_limits;
 mod redis_faults;
