@@ -4,19 +4,25 @@
 //! instead of hung requests: the pool's wait/create/recycle timeouts, the TCP connect
 //! timeout, a per-connection `statement_timeout`, TCP keepalives and a user timeout that
 //! notice a peer that vanished. Broken connections are discarded by the pool on recycle
-//! (closed socket, open or failed transaction, failed ping), so the pool heals by itself
-//! once PostgreSQL is back.
+//! (closed socket, open or failed transaction), so the pool heals by itself once
+//! PostgreSQL is back. Only a connection unused for [`PING_WHEN_IDLE`] is pinged before
+//! reuse: a `SELECT 1` on every checkout doubled the round trips of a one-query request,
+//! and a connection that was busy a moment ago has just proved itself (one that broke in
+//! between fails its query with `Unavailable` and is discarded on its return).
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool::managed::Timeouts;
+use deadpool::managed::{Metrics, Timeouts};
 use deadpool::Runtime;
-use diesel::ConnectionError;
-use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
-use diesel_async::AsyncPgConnection;
+use diesel::sql_types::Integer;
+use diesel::{ConnectionError, IntoSql};
+use diesel_async::pooled_connection::deadpool::{Hook, HookError, Pool};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::audit_evidence::AuditKey;
 use domain::RepoError;
 use futures_util::FutureExt;
@@ -164,6 +170,33 @@ pub(crate) async fn connect(
         })
 }
 
+/// How long a pooled connection may sit unused before its next checkout pings it.
+pub const PING_WHEN_IDLE: Duration = Duration::from_secs(10);
+
+/// Whether a connection last handed out `metrics` ago must be pinged before reuse.
+fn needs_ping(metrics: &Metrics) -> bool {
+    metrics.last_used() >= PING_WHEN_IDLE
+}
+
+/// The pre-recycle check: `SELECT 1` on a connection idle for [`PING_WHEN_IDLE`],
+/// bounded by `timeout`; a failure makes the pool drop it and take or open another.
+fn ping_when_idle(timeout: Duration) -> Hook<AsyncPgConnection> {
+    Hook::async_fn(move |conn: &mut AsyncPgConnection, metrics: &Metrics| {
+        let idle = needs_ping(metrics);
+        Box::pin(async move {
+            if !idle {
+                return Ok(());
+            }
+            let ping = diesel::select(1_i32.into_sql::<Integer>()).get_result::<i32>(conn);
+            match tokio::time::timeout(timeout, ping).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(HookError::Backend(PoolError::QueryError(e))),
+                Err(_) => Err(HookError::Message("ping timed out".into())),
+            }
+        })
+    })
+}
+
 /// Builds the pool; opens no connection (the first `get` does).
 pub(crate) fn build_pool(cfg: &PgConfig) -> Result<Pool<AsyncPgConnection>, RepoError> {
     let driver = driver_config(&cfg.url, cfg.connect_timeout)
@@ -175,6 +208,8 @@ pub(crate) fn build_pool(cfg: &PgConfig) -> Result<Pool<AsyncPgConnection>, Repo
     let connect_timeout = cfg.connect_timeout;
     let statement_timeout = cfg.statement_timeout;
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+    // Closed sockets and broken transactions only; idle connections get `ping_when_idle`.
+    manager_config.recycling_method = RecyclingMethod::Fast;
     manager_config.custom_setup = Box::new(move |_url| {
         connect(driver.clone(), connect_timeout, Some(statement_timeout)).boxed()
     });
@@ -189,6 +224,7 @@ pub(crate) fn build_pool(cfg: &PgConfig) -> Result<Pool<AsyncPgConnection>, Repo
             create: Some(cfg.connect_timeout),
             recycle: Some(cfg.connect_timeout),
         })
+        .pre_recycle(ping_when_idle(cfg.connect_timeout))
         .runtime(Runtime::Tokio1)
         .build()
         .map_err(|e| StoreFailure::new("pool", e.to_string()).into())
@@ -197,6 +233,17 @@ pub(crate) fn build_pool(cfg: &PgConfig) -> Result<Pool<AsyncPgConnection>, Repo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_connection_idle_for_a_while_is_pinged() {
+        let busy = Metrics::default();
+        assert!(!needs_ping(&busy));
+        let idle = Metrics {
+            recycled: std::time::Instant::now().checked_sub(PING_WHEN_IDLE),
+            ..Metrics::default()
+        };
+        assert!(needs_ping(&idle));
+    }
 
     #[test]
     fn redact_url_masks_the_password_only() {

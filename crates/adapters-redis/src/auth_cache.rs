@@ -17,8 +17,9 @@ use chrono::{DateTime, Utc};
 use domain::access::{AuthSnapshot, CacheLookup, CacheTicket, Caller};
 use domain::error::ServiceError;
 use domain::ports::AuthCache;
+use domain::profile::Profile;
 use domain::session::SessionId;
-use domain::user::{Role, UserId};
+use domain::user::{DisplayName, Email, Role, UserId, UserStatus, Username};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -48,7 +49,8 @@ fn stamp(user_generation: &str, session_generation: &str) -> String {
     format!("{user_generation}:{session_generation}")
 }
 
-/// A snapshot as stored: only what authorization needs, nothing secret.
+/// A snapshot as stored: what authorization needs and the caller's record without its
+/// password hash; nothing secret.
 #[derive(Serialize, Deserialize)]
 struct Stored {
     /// The stamp it was stored under.
@@ -58,10 +60,30 @@ struct Stored {
     user: Uuid,
     role: String,
     must_change_password: bool,
+    profile: StoredProfile,
+}
+
+/// The fields of a [`Profile`] that [`Stored`] does not already hold.
+#[derive(Serialize, Deserialize)]
+struct StoredProfile {
+    username: String,
+    email: Option<String>,
+    display_name: String,
+    status: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    last_login_at: Option<DateTime<Utc>>,
+    login_count: i64,
+    failed_login_attempts: i32,
+    locked_until: Option<DateTime<Utc>>,
+    password_changed_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+    version: i64,
 }
 
 impl Stored {
     fn new(stamp: String, snapshot: &AuthSnapshot) -> Self {
+        let p = &snapshot.profile;
         Self {
             stamp,
             session: snapshot.session_id.0,
@@ -69,19 +91,58 @@ impl Stored {
             user: snapshot.caller.id.0,
             role: snapshot.caller.role.as_str().to_owned(),
             must_change_password: snapshot.caller.must_change_password,
+            profile: StoredProfile {
+                username: p.username.as_str().to_owned(),
+                email: p.email.as_ref().map(|e| e.as_str().to_owned()),
+                display_name: p.display_name.as_str().to_owned(),
+                status: p.status.as_str().to_owned(),
+                created_at: p.created_at,
+                updated_at: p.updated_at,
+                last_login_at: p.last_login_at,
+                login_count: p.login_count,
+                failed_login_attempts: p.failed_login_attempts,
+                locked_until: p.locked_until,
+                password_changed_at: p.password_changed_at,
+                deleted_at: p.deleted_at,
+                version: p.version,
+            },
         }
     }
 
     /// The snapshot, if it is well-formed (anything else counts as a miss).
-    fn snapshot(&self) -> Option<AuthSnapshot> {
+    fn snapshot(self) -> Option<AuthSnapshot> {
+        let role = Role::parse(&self.role)?;
+        let p = self.profile;
+        let profile = Profile {
+            id: UserId(self.user),
+            username: Username::parse(&p.username).ok()?,
+            email: match p.email {
+                Some(email) => Some(Email::parse(&email).ok()?),
+                None => None,
+            },
+            display_name: DisplayName::parse(&p.display_name).ok()?,
+            role,
+            status: UserStatus::parse(&p.status)?,
+            must_change_password: self.must_change_password,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            last_login_at: p.last_login_at,
+            login_count: p.login_count,
+            failed_login_attempts: p.failed_login_attempts,
+            locked_until: p.locked_until,
+            password_changed_at: p.password_changed_at,
+            deleted_at: p.deleted_at,
+            version: p.version,
+        };
         Some(AuthSnapshot {
             session_id: SessionId(self.session),
             session_expires_at: self.expires,
             caller: Caller {
                 id: UserId(self.user),
-                role: Role::parse(&self.role)?,
+                role,
                 must_change_password: self.must_change_password,
             },
+            profile: std::sync::Arc::new(profile),
         })
     }
 }

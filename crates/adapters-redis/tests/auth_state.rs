@@ -15,8 +15,9 @@ use adapters_redis::{
 use chrono::{DateTime, TimeZone, Utc};
 use domain::access::{AuthSnapshot, CacheLookup, CacheTicket, Caller};
 use domain::ports::{AuthCache, SessionActivity};
+use domain::profile::Profile;
 use domain::session::SessionId;
-use domain::user::{Role, UserId};
+use domain::user::{DisplayName, Email, Role, UserId, UserStatus, Username};
 use uuid::Uuid;
 
 fn redis() -> Option<RedisConnection> {
@@ -60,6 +61,30 @@ fn snapshot(session: SessionId, user: UserId) -> AuthSnapshot {
             role: Role::Admin,
             must_change_password: false,
         },
+        profile: Arc::new(profile(user)),
+    }
+}
+
+/// A whole record, every optional field set, so a round trip through Redis shows them all.
+fn profile(user: UserId) -> Profile {
+    let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+    Profile {
+        id: user,
+        username: Username::parse("ann").unwrap(),
+        email: Some(Email::parse("ann@example.com").unwrap()),
+        display_name: DisplayName::parse("Ann Example").unwrap(),
+        role: Role::Admin,
+        status: UserStatus::Active,
+        must_change_password: false,
+        created_at: at,
+        updated_at: at,
+        last_login_at: Some(at),
+        login_count: 7,
+        failed_login_attempts: 2,
+        locked_until: Some(at),
+        password_changed_at: at,
+        deleted_at: None,
+        version: 4,
     }
 }
 

@@ -25,7 +25,7 @@ use crate::system::HostProbe;
 use crate::tls;
 use adapters_crypto::{
     Argon2Hasher, BlockingPasswordStrength, JwsCheckpoints, JwtIssuer, JwtKeys, OsSecretGenerator,
-    SystemClock, UuidV7Ids,
+    SystemClock, UuidV7Ids, VerifiedTokens,
 };
 use adapters_redis::{FallbackRateLimiter, LocalRateLimiter, RedisRateLimiter};
 
@@ -333,10 +333,13 @@ impl Application {
             uow: store.clone(),
             hasher: Arc::new(Argon2Hasher::new().map_err(StartupError::Hasher)?),
             strength: Arc::new(BlockingPasswordStrength::new()),
-            tokens: Arc::new(JwtIssuer::new(
-                keys.clone(),
-                settings.jwt.issuer.clone(),
-                settings.jwt.audience.clone(),
+            tokens: Arc::new(VerifiedTokens::new(
+                Arc::new(JwtIssuer::new(
+                    keys.clone(),
+                    settings.jwt.issuer.clone(),
+                    settings.jwt.audience.clone(),
+                )),
+                overrides.clock.clone(),
             )),
             clock: overrides.clock,
             ids: Arc::new(UuidV7Ids),

@@ -1,6 +1,7 @@
 //! Keeps the [`AuthCache`] honest: a unit of work whose transactions note every user and
-//! session they change in a way authentication sees (role, status, gate, revocation,
-//! expiry) and invalidate their cached snapshots once the change is committed.
+//! session they change in a way authentication or the cached profile sees (any field of
+//! the user, revocation, expiry) and invalidate their cached snapshots once the change is
+//! committed.
 //!
 //! Invalidating after the commit is enough: a reader that read the old state took its
 //! ticket before the invalidation, so its late store is refused. An invalidation that
@@ -200,10 +201,13 @@ struct InvalidatingTransaction {
 
 impl InvalidatingTransaction {
     async fn invalidate(&mut self) {
-        let stale = std::mem::take(&mut self.stale);
-        if stale.is_empty() {
+        let noted = std::mem::take(&mut self.stale);
+        if noted.is_empty() {
             return;
         }
+        // A login notes its user twice (lockout, then login): send each once.
+        let mut stale = Stale::default();
+        stale.absorb(&noted.users, &noted.sessions);
         // A failure stays pending in the guarded cache, which logs it.
         let _ = self.cache.invalidate(&stale.users, &stale.sessions).await;
     }
@@ -235,8 +239,11 @@ impl Transaction for InvalidatingTransaction {
         state: LockoutState,
         at: DateTime<Utc>,
     ) -> Result<(), RepoError> {
-        // A lockout stops sign-in, not the sessions already open: nothing cached changes.
-        self.inner.write_lockout(id, state, at).await
+        // A lockout stops sign-in, not the sessions already open; but the failed-attempt
+        // count and the lockout end are part of the cached profile.
+        self.inner.write_lockout(id, state, at).await?;
+        self.stale.users.push(id);
+        Ok(())
     }
 
     async fn record_login(
@@ -245,7 +252,10 @@ impl Transaction for InvalidatingTransaction {
         state: LockoutState,
         at: DateTime<Utc>,
     ) -> Result<User, RepoError> {
-        self.inner.record_login(id, state, at).await
+        let user = self.inner.record_login(id, state, at).await?;
+        // The login time and count are part of the cached profile.
+        self.stale.users.push(id);
+        Ok(user)
     }
 
     async fn acting_admin(&mut self, id: UserId) -> Result<Option<User>, RepoError> {
@@ -446,7 +456,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn logins_and_lockouts_leave_the_cache_alone() {
+    async fn logins_and_lockouts_invalidate_their_user_and_refresh_tokens_nothing() {
         let mut tx = MockTransaction::new();
         tx.expect_write_lockout().returning(|_, _, _| Ok(()));
         tx.expect_record_login()
@@ -466,7 +476,12 @@ mod tests {
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        assert!(calls.lock().unwrap().is_empty());
+        // Login time, login count, failed attempts and lockout end are in the cached
+        // profile; refresh tokens are in no snapshot.
+        assert_eq!(
+            calls.lock().unwrap().as_slice(),
+            [(vec![user_id(1)], vec![])]
+        );
     }
 
     /// A clock the test moves by hand.

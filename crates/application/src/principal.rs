@@ -1,6 +1,9 @@
 //! The authenticated caller and the authorization rules every use case applies.
 
+use std::sync::Arc;
+
 use domain::access::Caller;
+use domain::profile::Profile;
 use domain::session::SessionId;
 use domain::user::Role;
 
@@ -8,13 +11,16 @@ use crate::error::AppError;
 
 /// Who is calling: their current role and gate (read on this request or from a cache that
 /// every committed change invalidates, never from token claims) and the session the access
-/// token belongs to. Use cases that need the whole user record read it.
+/// token belongs to, and the caller's record from the same read (what `GET /profile`
+/// returns; use cases that change the user read it under a lock instead).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// The caller as stored now.
     pub user: Caller,
     /// The session of the presented access token.
     pub session_id: SessionId,
+    /// The caller's record, as current as `user`.
+    pub profile: Arc<Profile>,
 }
 
 impl Principal {

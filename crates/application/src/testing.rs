@@ -74,6 +74,7 @@ pub(crate) fn principal(user: User) -> Principal {
     Principal {
         user: domain::access::Caller::from(&user),
         session_id: SessionId(id(900)),
+        profile: std::sync::Arc::new(domain::profile::Profile::from(user)),
     }
 }
 

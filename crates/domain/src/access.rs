@@ -1,7 +1,12 @@
-//! What per-request authorization needs to know about a caller: small enough to cache
-//! between requests, and holding nothing secret (no password hash, no token).
+//! What per-request authorization needs to know about a caller, and the caller's own
+//! record for `GET /profile`: small enough to cache between requests, and holding nothing
+//! secret (no password hash, no token).
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+
+use crate::profile::Profile;
 
 use crate::session::{Session, SessionId};
 use crate::user::{Role, User, UserId};
@@ -32,7 +37,8 @@ impl From<&User> for Caller {
 
 /// A live session and its usable caller, as an [`AuthCache`](crate::ports::AuthCache) keeps
 /// it. Only states that authenticate are cached; revoked or blocked ones always come from
-/// the store.
+/// the store. The caller's whole record rides along: every committed change to the user
+/// invalidates the snapshot, so it is as current as the role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSnapshot {
     /// The session.
@@ -41,6 +47,8 @@ pub struct AuthSnapshot {
     pub session_expires_at: DateTime<Utc>,
     /// Its owner.
     pub caller: Caller,
+    /// Its owner's record, as `GET /profile` returns it.
+    pub profile: Arc<Profile>,
 }
 
 impl AuthSnapshot {
@@ -52,6 +60,7 @@ impl AuthSnapshot {
             session_id: session.id,
             session_expires_at: session.expires_at,
             caller: Caller::from(user),
+            profile: Arc::new(Profile::from(user)),
         })
     }
 }
@@ -158,6 +167,7 @@ mod tests {
         assert_eq!(snap.caller.role, Role::Admin);
         assert!(snap.caller.must_change_password);
         assert_eq!(snap.session_expires_at, now + Duration::days(1));
+        assert_eq!(*snap.profile, Profile::from(&ann), "the record rides along");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod page;
 pub mod password;
 pub mod ports;
 pub mod preferences;
+pub mod profile;
 pub mod rate_limit;
 pub mod search;
 pub mod session;

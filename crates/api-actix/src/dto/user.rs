@@ -1,6 +1,7 @@
 //! The User resource as every endpoint returns it: never a hash or token.
 
 use chrono::{DateTime, Utc};
+use domain::profile::Profile;
 use domain::user::{Role, User, UserStatus};
 use paperclip::actix::Apiv2Schema;
 use serde::{Deserialize, Serialize};
@@ -100,6 +101,12 @@ pub struct UserDto {
 
 impl From<User> for UserDto {
     fn from(user: User) -> Self {
+        Profile::from(user).into()
+    }
+}
+
+impl From<Profile> for UserDto {
+    fn from(user: Profile) -> Self {
         Self {
             id: user.id.0,
             username: user.username.as_str().to_owned(),

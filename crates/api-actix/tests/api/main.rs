@@ -20,6 +20,7 @@ mod logging;
 mod observability;
 mod openapi_copy;
 mod profile;
+mod profile_cache;
 mod races;
 mod rate_limits;
 mod redis_faults;

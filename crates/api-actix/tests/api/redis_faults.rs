@@ -154,3 +154,66 @@ async fn revocations_hold_on_the_next_request_while_redis_refuses_writes_and_aft
     assert_eq!(profile_status(&app, &again).await.0, 200);
     assert_eq!(profile_status(&app, &again).await.0, 200);
 }
+
+async fn display_name(app: &TestApp, access: &str) -> String {
+    let reply = app.call("GET", "/api/v1/profile", Some(access), None).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["displayName"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[actix_rt::test]
+async fn a_cached_profile_is_never_stale_while_redis_refuses_writes_or_is_gone() {
+    let redis = PrivateRedis::start();
+    let url = redis.url();
+    let app = TestApp::spawn_with(move |v| {
+        v.insert("REDIS_URL".into(), url);
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let ann = app.create_user(&admin, "ann", "USER").await;
+    let path = format!("/api/v1/users/{}", ann["id"].as_str().unwrap());
+    let access = token(&app.login("ann", STRONG).await);
+    let rename = |name: &'static str| {
+        let (app, admin, path) = (&app, &admin, &path);
+        async move {
+            let reply = app
+                .call(
+                    "PATCH",
+                    path,
+                    Some(admin),
+                    Some(json!({ "displayName": name })),
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+    };
+    assert_eq!(display_name(&app, &access).await, "ann display");
+    assert_eq!(display_name(&app, &access).await, "ann display", "cached");
+
+    // Redis still serves the old snapshot but refuses the invalidation.
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "1"]), "OK");
+    rename("Ann Two").await;
+    for wait_ms in [0, 1500] {
+        app.advance(Duration::from_millis(wait_ms));
+        assert_eq!(
+            display_name(&app, &access).await,
+            "Ann Two",
+            "+{wait_ms} ms"
+        );
+    }
+
+    // Redis gone altogether: the database answers.
+    drop(redis);
+    rename("Ann Three").await;
+    for wait_ms in [0, 1500] {
+        app.advance(Duration::from_millis(wait_ms));
+        assert_eq!(
+            display_name(&app, &access).await,
+            "Ann Three",
+            "+{wait_ms} ms"
+        );
+    }
+}

@@ -420,7 +420,7 @@ async fn concurrent_revocations_of_one_session_succeed_once_and_audit_once() {
 
 /// The auth-cache variants every state-change test runs on: the in-process twin, and
 /// Redis when `EMS_TEST_REDIS_URL` is set (as `cargo xtask test` does when installed).
-fn cache_variants() -> Vec<(&'static str, Option<String>)> {
+pub(crate) fn cache_variants() -> Vec<(&'static str, Option<String>)> {
     let mut variants = vec![("in-process", None)];
     if let Some(url) = adapters_redis::testing::redis_url() {
         variants.push(("redis", Some(url)));
@@ -428,7 +428,7 @@ fn cache_variants() -> Vec<(&'static str, Option<String>)> {
     variants
 }
 
-async fn spawn_cached(redis: Option<String>, flush: &str) -> TestApp {
+pub(crate) async fn spawn_cached(redis: Option<String>, flush: &str) -> TestApp {
     let flush = flush.to_owned();
     TestApp::spawn_with(move |vars| {
         generous(vars);

@@ -89,6 +89,7 @@ impl Authenticate {
         Principal {
             user: snapshot.caller,
             session_id,
+            profile: snapshot.profile,
         }
     }
 }
