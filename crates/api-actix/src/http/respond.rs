@@ -1,6 +1,7 @@
 //! Typed responders and extractors whose status codes, headers and bodies paperclip can
-//! document: `Created` (201 + Location + ETag), `Tagged` (200 + ETag, or 304), and
-//! `OptionalJson` for bodies that may be absent altogether.
+//! document: `Created` (201 + Location + ETag), `Tagged` (200 + ETag, or 304), `Listed`
+//! (a list page with an ETag of its content, or 304), and `OptionalJson` for bodies that
+//! may be absent altogether.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -173,6 +174,86 @@ impl<T: Apiv2Schema> OperationModifier for Tagged<T> {
             "200",
             "OK",
             &[("ETag", "Entity tag; changes on every update")],
+        );
+        op.responses.insert(
+            "304".into(),
+            Either::Right(Response {
+                description: Some("Not Modified (If-None-Match matched)".into()),
+                schema: None,
+                headers: Default::default(),
+            }),
+        );
+    }
+}
+
+/// A list page: 200 with an `ETag` of its content, or 304 Not Modified when
+/// `If-None-Match` lists it. A page has no single version, so the tag is a digest of the
+/// body itself: it changes exactly when the page would, and every instance computes the
+/// same tag for the same page.
+pub struct Listed<T> {
+    body: Vec<u8>,
+    etag: String,
+    shape: std::marker::PhantomData<T>,
+}
+
+impl<T: Serialize> Listed<T> {
+    /// Serialises the page once, for the body and its tag.
+    pub fn new(page: &T) -> Result<Self, crate::http::error::ApiError> {
+        use sha2::{Digest, Sha256};
+        let body = serde_json::to_vec(page).map_err(|e| {
+            tracing::error!(error.cause = %e, "a list page does not serialise");
+            crate::http::error::ApiError::internal()
+        })?;
+        let digest = Sha256::digest(&body);
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Self {
+            body,
+            etag: format!("\"l{hex}\""),
+            shape: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<T> Responder for Listed<T> {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, req: &HttpRequest) -> HttpResponse {
+        if none_match_hits(req, &self.etag) {
+            return HttpResponse::NotModified()
+                .insert_header((header::ETAG, self.etag))
+                .finish();
+        }
+        HttpResponse::Ok()
+            .insert_header((header::ETAG, self.etag))
+            .content_type(mime_json())
+            .body(self.body)
+    }
+}
+
+/// `application/json`, as `web::Json` answers.
+fn mime_json() -> header::ContentType {
+    header::ContentType::json()
+}
+
+impl<T: Apiv2Schema> Apiv2Schema for Listed<T> {
+    fn name() -> Option<String> {
+        T::name()
+    }
+    fn raw_schema() -> DefaultSchemaRaw {
+        T::raw_schema()
+    }
+}
+
+impl<T: Apiv2Schema> OperationModifier for Listed<T> {
+    fn update_response(op: &mut DefaultOperationRaw) {
+        document::<T>(
+            op,
+            "200",
+            "OK",
+            &[(
+                "ETag",
+                "Entity tag of this page; changes when the page does",
+            )],
         );
         op.responses.insert(
             "304".into(),

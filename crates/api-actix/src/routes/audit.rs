@@ -8,6 +8,7 @@ use crate::dto::audit::{
 use crate::http::auth::Authenticated;
 use crate::http::error::ApiError;
 use crate::http::late_query::LateQuery;
+use crate::http::respond::Listed;
 use crate::startup::AppState;
 
 /// List audit entries
@@ -19,11 +20,11 @@ pub async fn list(
     state: web::Data<AppState>,
     who: Authenticated,
     params: LateQuery<ListAuditLogsParams>,
-) -> Result<web::Json<AuditLogList>, ApiError> {
+) -> Result<Listed<AuditLogList>, ApiError> {
     let list = &state.use_cases.list_audit_logs;
     let (input, page) = params.after(|| list.authorize(&who.0))?.into_input();
     let listed = list.execute(&who.0, &input, &page).await?;
-    Ok(web::Json(AuditLogList::new(listed.page, &listed.request)))
+    Listed::new(&AuditLogList::new(listed.page, &listed.request))
 }
 
 /// Verify the audit log

@@ -12,6 +12,7 @@ use crate::http::auth::Authenticated;
 use crate::http::context::Ctx;
 use crate::http::error::ApiError;
 use crate::http::late_query::LateQuery;
+use crate::http::respond::Listed;
 use crate::startup::AppState;
 
 /// List my sessions
@@ -23,11 +24,11 @@ pub async fn list(
     state: web::Data<AppState>,
     who: Authenticated,
     params: LateQuery<PageParams>,
-) -> Result<web::Json<SessionList>, ApiError> {
+) -> Result<Listed<SessionList>, ApiError> {
     let list = &state.use_cases.list_sessions;
     let page = params.after(|| list.authorize(&who.0))?.into();
     let listed = list.execute(&who.0, &page).await?;
-    Ok(web::Json(SessionList::new(listed.page, &listed.request)))
+    Listed::new(&SessionList::new(listed.page, &listed.request))
 }
 
 /// Revoke one of my sessions
@@ -58,11 +59,11 @@ pub async fn list_of_user(
     who: Authenticated,
     id: web::Path<Uuid>,
     params: LateQuery<PageParams>,
-) -> Result<web::Json<SessionList>, ApiError> {
+) -> Result<Listed<SessionList>, ApiError> {
     let list = &state.use_cases.list_user_sessions;
     let page = params.after(|| list.authorize(&who.0))?.into();
     let listed = list.execute(&who.0, UserId(id.into_inner()), &page).await?;
-    Ok(web::Json(SessionList::new(listed.page, &listed.request)))
+    Listed::new(&SessionList::new(listed.page, &listed.request))
 }
 
 /// Revoke all of a user's sessions

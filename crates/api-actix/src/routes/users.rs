@@ -17,7 +17,7 @@ use crate::http::context::Ctx;
 use crate::http::error::ApiError;
 use crate::http::json_body::JsonBody;
 use crate::http::late_query::LateQuery;
-use crate::http::respond::{etag, if_match_version, Created, OptionalJson, Tagged};
+use crate::http::respond::{etag, if_match_version, Created, Listed, OptionalJson, Tagged};
 use crate::startup::AppState;
 
 /// List users
@@ -29,11 +29,11 @@ pub async fn list(
     state: web::Data<AppState>,
     who: Authenticated,
     params: LateQuery<ListUsersParams>,
-) -> Result<web::Json<UserList>, ApiError> {
+) -> Result<Listed<UserList>, ApiError> {
     let list = &state.use_cases.list_users;
     let (input, page) = params.after(|| list.authorize(&who.0))?.into_input();
     let listed = list.execute(&who.0, &input, &page).await?;
-    Ok(web::Json(UserList::new(listed.page, &listed.request)))
+    Listed::new(&UserList::new(listed.page, &listed.request))
 }
 
 /// Search users
@@ -45,11 +45,11 @@ pub async fn search(
     state: web::Data<AppState>,
     who: Authenticated,
     params: LateQuery<SearchUsersParams>,
-) -> Result<web::Json<UserList>, ApiError> {
+) -> Result<Listed<UserList>, ApiError> {
     let search = &state.use_cases.search_users;
     let (term, page) = params.after(|| search.authorize(&who.0))?.into_input();
     let found = search.execute(&who.0, &term, &page).await?;
-    Ok(web::Json(UserList::new(found.page, &found.request)))
+    Listed::new(&UserList::new(found.page, &found.request))
 }
 
 /// Create a user

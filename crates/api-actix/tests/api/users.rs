@@ -421,3 +421,67 @@ async fn reset_password_with_a_given_password_revokes_sessions() {
     assert_eq!(pair["user"]["mustChangePassword"], true);
     let _ = ADMIN;
 }
+
+#[actix_rt::test]
+async fn list_pages_carry_an_etag_that_answers_304_until_the_list_changes() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "tagged", "USER").await;
+    for path in [
+        "/api/v1/users?limit=5",
+        "/api/v1/users/search?q=tagged",
+        "/api/v1/audit-logs?limit=5",
+        "/api/v1/sessions",
+    ] {
+        let first = app.call("GET", path, Some(&admin), None).await;
+        assert_eq!(first.status, 200, "{path}");
+        let tag = first
+            .header("etag")
+            .unwrap_or_else(|| panic!("{path}: no ETag"));
+        let again = app
+            .send("GET", path, Some(&admin), None, &[("If-None-Match", &tag)])
+            .await;
+        if path == "/api/v1/sessions" && again.status == 200 {
+            // The caller's own requests move its session's `lastUsedAt`: a 200 then
+            // must carry the changed page under a new tag.
+            assert_ne!(again.body, first.body, "{path}: 200 for an unchanged page");
+            assert_ne!(again.header("etag"), Some(tag.clone()), "{path}");
+            continue;
+        }
+        assert_eq!(again.status, 304, "{path}");
+        assert_eq!(
+            again.header("etag").as_deref(),
+            Some(tag.as_str()),
+            "{path}"
+        );
+        let other = app
+            .send(
+                "GET",
+                path,
+                Some(&admin),
+                None,
+                &[("If-None-Match", "\"l0\"")],
+            )
+            .await;
+        assert_eq!(other.status, 200, "{path}: another tag is no match");
+        assert_eq!(other.body, first.body, "{path}");
+    }
+
+    // A change to the listed users changes the page and its tag.
+    let before = app
+        .call("GET", "/api/v1/users?limit=5", Some(&admin), None)
+        .await;
+    let tag = before.header("etag").unwrap();
+    app.create_user(&admin, "tagged2", "USER").await;
+    let after = app
+        .send(
+            "GET",
+            "/api/v1/users?limit=5",
+            Some(&admin),
+            None,
+            &[("If-None-Match", &tag)],
+        )
+        .await;
+    assert_eq!(after.status, 200);
+    assert_ne!(after.header("etag"), Some(tag));
+}
