@@ -17,6 +17,7 @@ mod instances;
 mod keys;
 mod logging;
 mod observability;
+mod openapi;
 mod profile;
 mod races;
 mod rate_limits;
