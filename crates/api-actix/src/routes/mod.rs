@@ -29,7 +29,8 @@ use crate::http::request_id::request_id_middleware;
 use crate::http::security_headers::security_headers_middleware;
 use crate::startup::AppState;
 
-pub use served::{Served, ServedRoute};
+use served::Served;
+pub use served::ServedRoute;
 
 /// Default JSON body limit; larger bodies get 413 PAYLOAD_TOO_LARGE.
 pub const JSON_LIMIT_BYTES: usize = 64 * 1024;
