@@ -1,7 +1,8 @@
 //! Project hygiene, checked as a test so that `cargo xtask test` and CI enforce it: every
 //! source file opens with a `//!` module doc saying what it holds, no `dbg!` call is
 //! left anywhere in the Rust sources, and no sleep in the crates waits longer than
-//! 100 ms unless it says which real timer it waits for.
+//! 100 ms unless it says which real timer it waits for, and no file points outside the
+//! repository.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -294,6 +295,66 @@ fn only_the_postgres_adapter_writes_sql() {
     assert!(
         offenders.is_empty(),
         "SQL outside crates/adapters-postgres:\n{}",
+        offenders.join("\n")
+    );
+}
+
+/// References to files beside the checkout that a user who clones the repository does
+/// not have; spelled in parts so that this file does not match them.
+const OUTSIDE: [&str; 2] = [concat!("..", "/shared"), concat!("contract", ".md")];
+
+/// Every file of the repository, hidden ones too, skipping `.git` and build output.
+fn repository_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return files;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if name == ".git" || name == "target" || name == "node_modules" {
+            continue;
+        }
+        if path.is_dir() {
+            files.extend(repository_files(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn no_file_points_outside_the_repository() {
+    let root = workspace_root();
+    let mut offenders = Vec::new();
+    let files = repository_files(&root);
+    for file in &files {
+        // Binary files are not read as text, and refer to nothing.
+        let Ok(text) = fs::read_to_string(file) else {
+            continue;
+        };
+        for (n, line) in text.lines().enumerate() {
+            let lower = line.to_lowercase();
+            if OUTSIDE.iter().any(|o| lower.contains(o)) {
+                offenders.push(format!(
+                    "{}:{}: {}",
+                    relative(&root, file),
+                    n + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        files.len() > 100,
+        "the repository was walked: {}",
+        files.len()
+    );
+    assert!(
+        offenders.is_empty(),
+        "references to files outside the repository (docs/API.md is the API reference):\n{}",
         offenders.join("\n")
     );
 }

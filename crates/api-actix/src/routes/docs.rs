@@ -11,10 +11,16 @@ use paperclip::v2::models::{DefaultApiRaw, Info, Tag};
 
 use crate::http::error::ApiError;
 
+mod examples;
+mod headers;
+mod operational;
+
 /// Where the document is served.
 pub const SPEC_PATH: &str = "/api/docs/openapi.json";
 /// Where the explorer is served.
 pub const UI_PATH: &str = "/api/docs";
+/// Where the explorer's bundled files are served, as the document spells it.
+pub const ASSET_PATH: &str = "/api/docs/{filename}";
 
 /// Files of the Swagger UI bundled in paperclip-actix; paperclip's own handler panics
 /// on any other name, so those are answered 404 before it sees them.
@@ -66,7 +72,10 @@ pub fn spec_defaults() -> DefaultApiRaw {
         ),
         tag("Users", "Admin user management"),
         tag("Audit", "The tamper-evident audit log (admins)"),
-        tag("Operations", "Health, detailed health and signing keys"),
+        tag(
+            "Operations",
+            "Health, signing keys, metrics, and this document with its explorer",
+        ),
     ];
     DefaultApiRaw {
         info,
@@ -89,15 +98,17 @@ pub fn finish_v3(spec: &mut serde_json::Value) {
     mark_optional_nullable(spec);
     tighten_requests(spec);
     rate_limit_components(spec);
+    headers::components(spec);
+    operational::add_paths(spec);
     let error_response = error_response();
     let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) else {
         return;
     };
     let operations = paths
-        .values_mut()
-        .filter_map(|item| item.as_object_mut())
-        .flat_map(|item| item.values_mut());
-    for op in operations {
+        .iter_mut()
+        .filter_map(|(path, item)| Some((path.clone(), item.as_object_mut()?)))
+        .flat_map(|(path, item)| item.values_mut().map(move |op| (path.clone(), op)));
+    for (path, op) in operations {
         require_path_parameters(op);
         fix_headers(op);
         fix_errors(op, &error_response);
@@ -105,12 +116,18 @@ pub fn finish_v3(spec: &mut serde_json::Value) {
         if op["operationId"] == "exportUsers" {
             // `format=csv` streams text/csv, `format=json` an array of users.
             op["responses"]["200"]["content"] = serde_json::json!({
-                "text/csv": { "schema": { "type": "string" } },
+                "text/csv": {
+                    "schema": { "type": "string" },
+                    "example": examples::users_csv(&super::export::CSV_HEADER),
+                },
                 "application/json": {
-                    "schema": { "type": "array", "items": { "$ref": "#/components/schemas/UserDto" } }
+                    "schema": { "type": "array", "items": { "$ref": "#/components/schemas/UserDto" } },
+                    "example": [examples::response("UserDto")],
                 },
             });
         }
+        headers::add(op);
+        add_examples(op, &path);
     }
 }
 
@@ -123,6 +140,55 @@ fn require_path_parameters(op: &mut serde_json::Value) {
             param["required"] = serde_json::Value::Bool(true);
         }
     }
+}
+
+/// Puts an example on every request body, notable parameter and response body of `op`
+/// (at `path`) that has none yet (see [`examples`]).
+fn add_examples(op: &mut serde_json::Value, path: &str) {
+    let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+    if let Some(content) = op.pointer_mut("/requestBody/content/application~1json") {
+        if let Some(example) = schema_name(content).and_then(|n| examples::request(&n)) {
+            content["example"] = example;
+        }
+    }
+    for param in op
+        .get_mut("parameters")
+        .and_then(|p| p.as_array_mut())
+        .into_iter()
+        .flatten()
+    {
+        if let Some(example) = param["name"].as_str().and_then(examples::parameter) {
+            param["example"] = example;
+        }
+    }
+    let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+        return;
+    };
+    for (status, response) in responses.iter_mut() {
+        let Some(content) = response
+            .pointer_mut("/content/application~1json")
+            .filter(|c| c.get("example").is_none())
+        else {
+            continue;
+        };
+        let example = match status.parse::<u16>() {
+            Ok(code @ 400..) => examples::error(code, &id, path),
+            _ if id == "jwks" => Some(examples::jwks()),
+            _ => schema_name(content).and_then(|n| examples::response(&n)),
+        };
+        if let Some(example) = example {
+            content["example"] = example;
+        }
+    }
+}
+
+/// The `components/schemas` name a media type's schema refers to.
+fn schema_name(content: &serde_json::Value) -> Option<String> {
+    content
+        .pointer("/schema/$ref")
+        .and_then(|r| r.as_str())
+        .and_then(|r| r.rsplit('/').next())
+        .map(str::to_owned)
 }
 
 fn fix_headers(op: &mut serde_json::Value) {
@@ -429,12 +495,22 @@ async fn unknown_asset() -> HttpResponse {
     HttpResponse::NotFound().finish()
 }
 
-/// 404 for every explorer path that is not a bundled file.
+/// The names of the explorer's bundled files, for the document.
+pub fn asset_names() -> &'static [&'static str] {
+    SWAGGER_FILES
+}
+
+/// 404 for every explorer path that is not exactly a bundled file (`/api/docs/x/index.html`
+/// too: paperclip would look that name up and panic).
 pub fn unknown_assets() -> web::Resource {
     web::resource(format!("{UI_PATH}/{{filename:.*}}").as_str())
         .guard(actix_web::guard::fn_guard(|ctx| {
-            let file = ctx.head().uri.path().rsplit('/').next().unwrap_or("");
-            !SWAGGER_FILES.contains(&file) && !ctx.head().uri.path().ends_with("openapi.json")
+            let path = ctx.head().uri.path();
+            let file = path
+                .strip_prefix(UI_PATH)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .unwrap_or(path);
+            !SWAGGER_FILES.contains(&file)
         }))
         .route(web::get().to(unknown_asset))
 }

@@ -1,5 +1,5 @@
-//! `GET /metrics`: the Prometheus scrape endpoint, left out of the OpenAPI document (it
-//! is for Prometheus, not for API clients).
+//! `GET /metrics`: the Prometheus scrape endpoint. paperclip skips it (it answers text);
+//! the document describes it by hand (`routes/docs/operational.rs`).
 
 use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse};

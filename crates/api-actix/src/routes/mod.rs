@@ -9,6 +9,7 @@ mod export;
 mod health;
 mod metrics;
 mod profile;
+mod served;
 mod sessions;
 mod users;
 
@@ -20,7 +21,7 @@ use paperclip::actix::{web, OpenApiExt};
 
 use crate::http::access_log::access_log_middleware;
 use crate::http::error::{
-    error_body_middleware, json_config, method_not_allowed, not_found, path_config, query_config,
+    error_body_middleware, json_config, not_found, path_config, query_config,
 };
 use crate::http::metrics::metrics_middleware;
 use crate::http::rate_limit::rate_limit_middleware;
@@ -28,18 +29,18 @@ use crate::http::request_id::request_id_middleware;
 use crate::http::security_headers::security_headers_middleware;
 use crate::startup::AppState;
 
+use served::Served;
+pub use served::ServedRoute;
+
 /// Default JSON body limit; larger bodies get 413 PAYLOAD_TOO_LARGE.
 pub const JSON_LIMIT_BYTES: usize = 64 * 1024;
 
 /// JSON body limit of `/users/bulk` (up to 1000 create bodies).
 pub const BULK_JSON_LIMIT_BYTES: usize = 2 * 1024 * 1024;
 
-/// `/api/v1`.
-fn api_v1() -> web::Scope {
-    let resource = |path: &str, allow: &'static str| {
-        web::resource(path)
-            .default_service(web::to(move |req| method_not_allowed_allowing(req, allow)))
-    };
+/// `/api/v1`, each resource recorded in `served`.
+fn api_v1(served: &mut Served) -> web::Scope {
+    let mut resource = |path: &str, allow: &'static str| served.resource("/api/v1", path, allow);
     web::scope("/api/v1")
         .service(resource("/auth/login", "POST").route(web::post().to(auth::login)))
         .service(resource("/auth/refresh", "POST").route(web::post().to(auth::refresh)))
@@ -100,23 +101,6 @@ fn api_v1() -> web::Scope {
         .service(resource("/audit-logs/checkpoint", "GET").route(web::get().to(audit::checkpoint)))
 }
 
-/// 405 with the `Allow` header RFC 9110 requires, naming the resource's methods.
-async fn method_not_allowed_allowing(
-    req: actix_web::HttpRequest,
-    allow: &'static str,
-) -> paperclip::actix::HttpResponseWrapper {
-    let mut response = match method_not_allowed(req).await {
-        Ok(response) => response,
-        Err(err) => actix_web::ResponseError::error_response(&err),
-    };
-    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(allow) {
-        response
-            .headers_mut()
-            .insert(actix_web::http::header::ALLOW, value);
-    }
-    paperclip::actix::HttpResponseWrapper(response)
-}
-
 /// The whole application over `state`.
 pub fn app(
     state: actix_web::web::Data<AppState>,
@@ -129,10 +113,6 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let resource = |path: &str, allow: &'static str| {
-        web::resource(path)
-            .default_service(web::to(move |req| method_not_allowed_allowing(req, allow)))
-    };
     let metrics_enabled = state.metrics_enabled;
     let app = App::new()
         .wrap_api_with_spec(docs::spec_defaults())
@@ -152,14 +132,35 @@ pub fn app(
         .wrap(from_fn(access_log_middleware))
         .wrap(from_fn(request_id_middleware))
         // Outermost: every response, whatever made it, gets the security headers.
-        .wrap(from_fn(security_headers_middleware))
+        .wrap(from_fn(security_headers_middleware));
+    mount(app, &mut Served::default()).build()
+}
+
+/// Every route [`app`] serves, as registered: what the OpenAPI document must list.
+pub fn served_routes() -> Vec<ServedRoute> {
+    let mut served = Served::default();
+    let _unused = mount(actix_web::App::new().wrap_api(), &mut served);
+    served.into_routes()
+}
+
+/// Mounts every route on `app` (its middlewares already wrapped), recording each in
+/// `served`, then the document rendered from them and the explorer.
+fn mount<T>(app: paperclip::actix::App<T>, served: &mut Served) -> paperclip::actix::App<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = Error, InitError = ()>,
+{
+    let mut resource = |path: &str, allow: &'static str| served.resource("", path, allow);
+    let app = app
         .service(resource("/api/health", "GET").route(web::get().to(health::live)))
         .service(resource("/api/health/ready", "GET").route(web::get().to(health::ready)))
         .service(resource("/api/health/detailed", "GET").route(web::get().to(health::detailed)))
         .service(resource("/metrics", "GET").route(web::get().to(metrics::scrape)))
         .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(health::jwks)))
-        .service(api_v1())
+        .service(api_v1(served))
         .default_service(web::to(not_found));
+    served.record(docs::SPEC_PATH, "GET");
+    served.record(docs::UI_PATH, "GET");
+    served.record(docs::ASSET_PATH, "GET");
     // The v3 document is rendered once from what is registered so far, post-processed,
     // and served from memory; the explorer and its assets follow.
     app.with_raw_json_spec_v3(|app, mut spec| {
@@ -178,5 +179,4 @@ pub fn app(
     )
     .service(docs::unknown_assets())
     .with_swagger_ui_at(docs::UI_PATH)
-    .build()
 }

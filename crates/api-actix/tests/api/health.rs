@@ -83,6 +83,12 @@ async fn the_explorer_is_served_without_external_assets() {
     let redirect = app.call("GET", "/api/docs", None, None).await;
     let page = app.call("GET", "/api/docs/index.html", None, None).await;
     let missing = app.call("GET", "/api/docs/nope.js", None, None).await;
+    // A bundled name below another segment is no file either (it once reached paperclip's
+    // lookup, which panics on an unknown name).
+    let nested = app.call("GET", "/api/docs/x/index.html", None, None).await;
+    let nested_spec = app
+        .call("GET", "/api/docs/x/openapi.json", None, None)
+        .await;
 
     assert_eq!(redirect.status, 302);
     assert!(redirect
@@ -91,6 +97,8 @@ async fn the_explorer_is_served_without_external_assets() {
         .contains("openapi.json"));
     assert_eq!(page.status, 200);
     missing.assert_error(404, "NOT_FOUND");
+    nested.assert_error(404, "NOT_FOUND");
+    nested_spec.assert_error(404, "NOT_FOUND");
 }
 
 #[actix_rt::test]

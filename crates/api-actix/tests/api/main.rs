@@ -18,6 +18,7 @@ mod instances;
 mod keys;
 mod logging;
 mod observability;
+mod openapi;
 mod openapi_copy;
 mod profile;
 mod profile_cache;
