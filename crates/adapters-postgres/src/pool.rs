@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use deadpool::managed::Timeouts;
 use deadpool::Runtime;
+use diesel::result::DatabaseErrorKind;
 use diesel::ConnectionError;
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
@@ -153,7 +154,10 @@ pub(crate) async fn connect(
             .connect(tokio_postgres::NoTls)
             .await
             .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
-        AsyncPgConnection::try_from_client_and_connection(client, connection).await
+        let mut conn =
+            AsyncPgConnection::try_from_client_and_connection(client, connection).await?;
+        prefer_english_messages(&mut conn).await?;
+        Ok(conn)
     };
     tokio::time::timeout(connect_timeout, handshake)
         .await
@@ -162,6 +166,21 @@ pub(crate) async fn connect(
                 "timed out connecting to the database".into(),
             ))
         })
+}
+
+/// Asks for PostgreSQL's untranslated messages, the fallback `error` reads for the few
+/// SQLSTATEs diesel-async does not pass on. Only superusers, or roles granted `SET` on
+/// `lc_messages` (or given it by `ALTER ROLE`), may; a refusal leaves the server's choice.
+async fn prefer_english_messages(conn: &mut AsyncPgConnection) -> Result<(), ConnectionError> {
+    use diesel_async::SimpleAsyncConnection as _;
+    match conn.batch_execute("SET lc_messages TO 'C'").await {
+        Err(diesel::result::Error::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+            info,
+        )) => Err(ConnectionError::BadConnection(info.message().to_owned())),
+        Ok(()) | Err(diesel::result::Error::DatabaseError(_, _)) => Ok(()),
+        Err(e) => Err(ConnectionError::BadConnection(e.to_string())),
+    }
 }
 
 /// Builds the pool; opens no connection (the first `get` does).
