@@ -240,6 +240,7 @@ fn connect_redis(settings: &Settings) -> Result<Option<RedisConnection>, Startup
     let config = RedisConfig {
         url: url.expose_secret().to_owned(),
         timeout: settings.redis.timeout,
+        key_prefix: settings.redis.key_prefix.clone(),
     };
     RedisConnection::connect_lazy(&config)
         .map(Some)

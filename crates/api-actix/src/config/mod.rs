@@ -129,6 +129,9 @@ pub struct RedisSettings {
     /// `REDIS_TIMEOUT`: deadline of one Redis call, connecting included (default 250ms);
     /// past it the call counts as failed and the caller falls back.
     pub timeout: Duration,
+    /// `REDIS_KEY_PREFIX` (default `ems:`): before every key, so deployments can share
+    /// one Redis.
+    pub key_prefix: String,
     /// `SINGLE_INSTANCE` (default false): says this deployment is one instance, so it may
     /// run without `REDIS_URL` when `APP_ENV=production`.
     pub single_instance: bool,
@@ -402,6 +405,7 @@ impl RedisSettings {
         Ok(Self {
             url,
             timeout: parse::nonzero_duration(env, var::REDIS_TIMEOUT, "250ms")?,
+            key_prefix: parse::text(env, var::REDIS_KEY_PREFIX, "ems:"),
             single_instance: parse::boolean(env, var::SINGLE_INSTANCE, false)?,
         })
     }
