@@ -51,6 +51,27 @@ pub enum OtlpProtocol {
     HttpProtobuf,
 }
 
+/// Which traces are recorded and exported (`OTEL_TRACES_SAMPLER`, the OpenTelemetry
+/// names; the ratio from `OTEL_TRACES_SAMPLER_ARG`, 0 to 1). A parent-based sampler
+/// follows the caller's sampled flag and applies its rule to new traces only, so a
+/// fleet tracing 1 % keeps every trace whole.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum TraceSampler {
+    /// `always_on`.
+    AlwaysOn,
+    /// `always_off`.
+    AlwaysOff,
+    /// `traceidratio`: this share of trace ids, whatever the caller decided.
+    TraceIdRatio(f64),
+    /// `parentbased_always_on` (the default).
+    #[default]
+    ParentBasedAlwaysOn,
+    /// `parentbased_always_off`.
+    ParentBasedAlwaysOff,
+    /// `parentbased_traceidratio`.
+    ParentBasedTraceIdRatio(f64),
+}
+
 /// The admin account created at start when no admin exists (`ADMIN_USERNAME` +
 /// `ADMIN_PASSWORD`, both validated against the same rules as any account).
 #[derive(Debug, Clone)]
@@ -265,6 +286,9 @@ pub struct TelemetrySettings {
     pub otlp_protocol: OtlpProtocol,
     /// `OTEL_SERVICE_NAME`: the `service.name` of exported spans (default `ems`).
     pub service_name: String,
+    /// `OTEL_TRACES_SAMPLER` + `OTEL_TRACES_SAMPLER_ARG` (default
+    /// `parentbased_always_on`).
+    pub sampler: TraceSampler,
 }
 
 /// A setting that is missing or malformed. Displays as one line, `VARIABLE: problem`,
@@ -541,8 +565,47 @@ impl TelemetrySettings {
             otlp_endpoint,
             otlp_protocol: otlp_protocol(env)?,
             service_name: parse::text(env, var::OTEL_SERVICE_NAME, "ems"),
+            sampler: trace_sampler(env)?,
         })
     }
+}
+
+/// The sampler and, for the ratio ones, its ratio (default 1, as the specification
+/// says); the argument of another sampler is ignored, as the specification also says.
+fn trace_sampler(env: &mut Env) -> Result<TraceSampler, ConfigError> {
+    let arg = env.get(var::OTEL_TRACES_SAMPLER_ARG);
+    let ratio = || -> Result<f64, ConfigError> {
+        let Some(raw) = &arg else { return Ok(1.0) };
+        raw.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|r| (0.0..=1.0).contains(r))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    var::OTEL_TRACES_SAMPLER_ARG,
+                    format!("invalid ratio {raw:?} (use a number from 0 to 1)"),
+                )
+            })
+    };
+    use TraceSampler as S;
+    let sampler = parse::choice(
+        env,
+        var::OTEL_TRACES_SAMPLER,
+        &[
+            ("always_on", S::AlwaysOn),
+            ("always_off", S::AlwaysOff),
+            ("traceidratio", S::TraceIdRatio(1.0)),
+            ("parentbased_always_on", S::ParentBasedAlwaysOn),
+            ("parentbased_always_off", S::ParentBasedAlwaysOff),
+            ("parentbased_traceidratio", S::ParentBasedTraceIdRatio(1.0)),
+        ],
+        S::default(),
+    )?;
+    Ok(match sampler {
+        S::TraceIdRatio(_) => S::TraceIdRatio(ratio()?),
+        S::ParentBasedTraceIdRatio(_) => S::ParentBasedTraceIdRatio(ratio()?),
+        other => other,
+    })
 }
 
 /// The signal-specific variable wins over the general one, as the OTLP exporter
