@@ -13,6 +13,7 @@ mod helpers;
 mod migrations;
 mod pagination;
 mod preferences;
+mod read_replica;
 mod search;
 mod sessions;
 mod tokens;

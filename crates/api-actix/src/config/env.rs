@@ -21,6 +21,7 @@ macro_rules! variables {
 
 variables! {
     DATABASE_URL,
+    DATABASE_READ_URL,
     REDIS_URL,
     REDIS_TIMEOUT,
     REDIS_KEY_PREFIX,

@@ -133,6 +133,9 @@ pub struct Settings {
 pub struct DatabaseSettings {
     /// `DATABASE_URL` (required).
     pub url: SecretString,
+    /// `DATABASE_READ_URL`: a replica for lists, searches and exports; unset = the
+    /// primary serves those too.
+    pub read_url: Option<SecretString>,
     /// `DATABASE_MAX_CONNECTIONS`: pool size (default 16).
     pub max_connections: u32,
     /// `DATABASE_TIMEOUT`: how long to wait to connect or to get a pooled connection
@@ -403,8 +406,17 @@ impl DatabaseSettings {
     fn read(env: &mut Env) -> Result<Self, ConfigError> {
         let url = parse::required_secret(env, var::DATABASE_URL)?;
         parse::check_scheme(var::DATABASE_URL, &url, &["postgres://", "postgresql://"])?;
+        let read_url = parse::secret(env, var::DATABASE_READ_URL);
+        if let Some(read_url) = &read_url {
+            parse::check_scheme(
+                var::DATABASE_READ_URL,
+                read_url,
+                &["postgres://", "postgresql://"],
+            )?;
+        }
         Ok(Self {
             url,
+            read_url,
             max_connections: parse::at_least_one(env, var::DATABASE_MAX_CONNECTIONS, 16, "")?,
             timeout: parse::nonzero_duration(env, var::DATABASE_TIMEOUT, "3s")?,
             statement_timeout: parse::nonzero_duration(

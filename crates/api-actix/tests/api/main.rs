@@ -20,6 +20,7 @@ mod observability;
 mod profile;
 mod races;
 mod rate_limits;
+mod read_replica;
 mod redis_faults;
 mod security_headers;
 mod sessions;
