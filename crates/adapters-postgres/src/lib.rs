@@ -12,6 +12,7 @@ mod rows;
 mod schema;
 mod sql;
 mod store;
+mod tls;
 mod transaction;
 mod users;
 

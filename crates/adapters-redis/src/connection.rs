@@ -74,6 +74,11 @@ impl RedisConnection {
     /// (and answers from the database) while Redis is down, and connects once it is up.
     /// Must be called inside a Tokio runtime.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self, ServiceError> {
+        if config.url.starts_with("rediss://") {
+            // The redis crate's rustls asks for the process default provider: ring, as
+            // everywhere else (ADR 0013). Err only when one is installed already.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let client = redis::Client::open(config.url.as_str())
             .map_err(|e| ServiceError(format!("REDIS_URL: {}", e.kind_description())))?;
         let manager_config = ConnectionManagerConfig::new()

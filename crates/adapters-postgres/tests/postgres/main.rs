@@ -16,6 +16,7 @@ mod preferences;
 mod read_replica;
 mod search;
 mod sessions;
+mod tls;
 mod tokens;
 mod transactions;
 mod users;
