@@ -140,7 +140,7 @@ impl Credentials {
         let config = driver_config(url, Duration::from_secs(1)).map_err(ArchiveError::Connect)?;
         Ok(Self {
             url: without_password(url),
-            password: config.get_password().map(<[u8]>::to_vec),
+            password: config.config.get_password().map(<[u8]>::to_vec),
         })
     }
 

@@ -616,7 +616,7 @@ async fn purge(
 impl AuditRepository for PgStore {
     #[tracing::instrument(name = "pg.audit.list", skip_all, fields(page.limit = query.page.limit.get()))]
     async fn list(&self, query: &AuditQuery) -> Result<Page<AuditEntry>, RepoError> {
-        self.run(|mut conn| async move {
+        self.run_read(|mut conn| async move {
             let f = &query.filter;
             let filtered = || {
                 let mut q = audit_logs::table.into_boxed::<diesel::pg::Pg>();

@@ -13,6 +13,7 @@ mod schema;
 mod search;
 mod sql;
 mod store;
+mod tls;
 mod transaction;
 mod users;
 

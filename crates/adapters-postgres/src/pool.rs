@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use deadpool::managed::{Metrics, Timeouts};
 use deadpool::Runtime;
+use diesel::result::DatabaseErrorKind;
 use diesel::sql_types::Integer;
 use diesel::{ConnectionError, IntoSql};
 use diesel_async::pooled_connection::deadpool::{Hook, HookError, Pool};
@@ -28,6 +29,7 @@ use domain::RepoError;
 use futures_util::FutureExt;
 
 use crate::error::StoreFailure;
+use crate::tls::{self, MakeRustlsConnect};
 
 /// How to reach PostgreSQL and how long to wait for it.
 #[derive(Clone)]
@@ -119,14 +121,31 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Parses the URL into a driver config with the connect timeout and keepalives set.
-pub(crate) fn driver_config(
-    url: &str,
-    connect_timeout: Duration,
-) -> Result<tokio_postgres::Config, String> {
+/// A parsed URL: the driver's settings and the TLS connector its `sslmode` asks for.
+#[derive(Clone)]
+pub(crate) struct Driver {
+    /// tokio-postgres's settings (without the TLS parameters, which it cannot read).
+    pub(crate) config: tokio_postgres::Config,
+    /// `None` for `sslmode=disable`.
+    tls: Option<MakeRustlsConnect>,
+}
+
+impl fmt::Debug for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver")
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses the URL into a driver config with the connect timeout and keepalives set, and
+/// its TLS connector (reading `sslrootcert` now, so a bad file stops the start).
+pub(crate) fn driver_config(url: &str, connect_timeout: Duration) -> Result<Driver, String> {
+    let (url, mode, root) = tls::split_url(url)?;
     let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e: tokio_postgres::Error| format!("invalid database URL: {e}"))?;
+    config.ssl_mode(mode.driver_mode());
     config.connect_timeout(connect_timeout);
     config.keepalives(true);
     config.keepalives_idle(Duration::from_secs(30));
@@ -135,17 +154,19 @@ pub(crate) fn driver_config(
     if config.get_application_name().is_none() {
         config.application_name("ems");
     }
-    Ok(config)
+    let tls = tls::connector(mode, root.as_deref())?;
+    Ok(Driver { config, tls })
 }
 
 /// Opens one connection: TCP connect bounded by the driver's connect timeout, the whole
-/// handshake bounded by `connect_timeout`, and `statement_timeout` sent in the startup
-/// packet (no extra round trip).
+/// handshake (TLS included) bounded by `connect_timeout`, and `statement_timeout` sent in
+/// the startup packet (no extra round trip).
 pub(crate) async fn connect(
-    mut config: tokio_postgres::Config,
+    driver: Driver,
     connect_timeout: Duration,
     statement_timeout: Option<Duration>,
 ) -> Result<AsyncPgConnection, ConnectionError> {
+    let Driver { mut config, tls } = driver;
     if let Some(timeout) = statement_timeout {
         let setting = format!("-c statement_timeout={}", timeout.as_millis().max(1));
         let options = match config.get_options() {
@@ -154,12 +175,23 @@ pub(crate) async fn connect(
         };
         config.options(options);
     }
+    let refused = |e: tokio_postgres::Error| ConnectionError::BadConnection(e.to_string());
     let handshake = async {
-        let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
-        AsyncPgConnection::try_from_client_and_connection(client, connection).await
+        let mut conn = match tls {
+            None => {
+                let (client, connection) = config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(refused)?;
+                AsyncPgConnection::try_from_client_and_connection(client, connection).await?
+            }
+            Some(tls) => {
+                let (client, connection) = config.connect(tls).await.map_err(refused)?;
+                AsyncPgConnection::try_from_client_and_connection(client, connection).await?
+            }
+        };
+        prefer_english_messages(&mut conn).await?;
+        Ok(conn)
     };
     tokio::time::timeout(connect_timeout, handshake)
         .await
@@ -197,6 +229,21 @@ fn ping_when_idle(timeout: Duration) -> Hook<AsyncPgConnection> {
     })
 }
 
+/// Asks for PostgreSQL's untranslated messages, the fallback `error` reads for the few
+/// SQLSTATEs diesel-async does not pass on. Only superusers, or roles granted `SET` on
+/// `lc_messages` (or given it by `ALTER ROLE`), may; a refusal leaves the server's choice.
+async fn prefer_english_messages(conn: &mut AsyncPgConnection) -> Result<(), ConnectionError> {
+    use diesel_async::SimpleAsyncConnection as _;
+    match conn.batch_execute("SET lc_messages TO 'C'").await {
+        Err(diesel::result::Error::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+            info,
+        )) => Err(ConnectionError::BadConnection(info.message().to_owned())),
+        Ok(()) | Err(diesel::result::Error::DatabaseError(_, _)) => Ok(()),
+        Err(e) => Err(ConnectionError::BadConnection(e.to_string())),
+    }
+}
+
 /// Builds the pool; opens no connection (the first `get` does).
 pub(crate) fn build_pool(cfg: &PgConfig) -> Result<Pool<AsyncPgConnection>, RepoError> {
     let driver = driver_config(&cfg.url, cfg.connect_timeout)
@@ -204,7 +251,9 @@ pub(crate) fn build_pool(cfg: &PgConfig) -> Result<Pool<AsyncPgConnection>, Repo
     // Keepalives alone take ~60 s to notice a dead peer; a bounded time for unacknowledged
     // writes makes a query on a vanished server fail with the statement timeout scale.
     let mut driver = driver;
-    driver.tcp_user_timeout(cfg.statement_timeout + cfg.connect_timeout);
+    driver
+        .config
+        .tcp_user_timeout(cfg.statement_timeout + cfg.connect_timeout);
     let connect_timeout = cfg.connect_timeout;
     let statement_timeout = cfg.statement_timeout;
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();

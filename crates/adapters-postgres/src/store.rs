@@ -56,6 +56,9 @@ pub struct PgStore {
 
 struct Inner {
     pool: Pool<AsyncPgConnection>,
+    /// `DATABASE_READ_URL`'s pool, for the reads a replica may serve (lists, searches and
+    /// what exports read); `None`: those read the primary too.
+    read_pool: Option<Pool<AsyncPgConnection>>,
     audit_enabled: bool,
     audit_key: Arc<AuditKey>,
     deadline: Duration,
@@ -120,6 +123,7 @@ impl PgStore {
         Ok(PgStore {
             inner: Arc::new(Inner {
                 pool,
+                read_pool: None,
                 audit_enabled: cfg.audit_enabled,
                 audit_key: cfg.audit_key.clone(),
                 deadline: cfg.operation_deadline(),
@@ -135,6 +139,7 @@ impl PgStore {
         PgStore {
             inner: Arc::new(Inner {
                 pool: inner.pool.clone(),
+                read_pool: inner.read_pool.clone(),
                 audit_enabled: inner.audit_enabled,
                 audit_key: inner.audit_key.clone(),
                 deadline: inner.deadline,
@@ -142,6 +147,25 @@ impl PgStore {
                 observer: Some(observer),
             }),
         }
+    }
+
+    /// The same store with lists and searches of users and of the audit log (what the
+    /// exports read, too) served by `replica`'s pool; everything else, every write and
+    /// the per-request auth check among them, stays on the primary. Does no I/O.
+    pub fn with_read_replica(self, replica: &PgConfig) -> Result<PgStore, RepoError> {
+        let read_pool = build_pool(replica)?;
+        let inner = &self.inner;
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                pool: inner.pool.clone(),
+                read_pool: Some(read_pool),
+                audit_enabled: inner.audit_enabled,
+                audit_key: inner.audit_key.clone(),
+                deadline: inner.deadline,
+                statement_timeout: inner.statement_timeout,
+                observer: inner.observer.clone(),
+            }),
+        })
     }
 
     /// The audit key (`AUDIT_HMAC_KEY`).
@@ -175,6 +199,24 @@ impl PgStore {
     {
         timed(self.inner.deadline, &self.inner.observer, async {
             call(self.conn().await?).await
+        })
+        .await
+    }
+
+    /// [`run`](Self::run) on the read replica when there is one: for reads that may lag
+    /// the primary by the replication delay.
+    pub(crate) async fn run_read<T, Fut>(
+        &self,
+        call: impl FnOnce(PooledConn) -> Fut,
+    ) -> Result<T, RepoError>
+    where
+        Fut: Future<Output = Result<T, RepoError>>,
+    {
+        let Some(read_pool) = &self.inner.read_pool else {
+            return self.run(call).await;
+        };
+        timed(self.inner.deadline, &self.inner.observer, async {
+            call(read_pool.get().await.map_err(pool_error)?).await
         })
         .await
     }
@@ -234,7 +276,7 @@ impl UserRepository for PgStore {
         fields(page.limit = query.page.limit.get(), page.cursor = matches!(query.page.position, Position::After(_)))
     )]
     async fn list(&self, query: &UserQuery) -> Result<Page<User>, RepoError> {
-        self.run(|mut conn| async move { crate::users::list(&mut conn, query).await })
+        self.run_read(|mut conn| async move { crate::users::list(&mut conn, query).await })
             .await
     }
 
@@ -244,7 +286,7 @@ impl UserRepository for PgStore {
         fields(page.limit = page.limit.get(), search.term_len = term.as_str().chars().count())
     )]
     async fn search(&self, term: &SearchTerm, page: &PageRequest) -> Result<Page<User>, RepoError> {
-        self.run(|mut conn| async move { crate::search::search(&mut conn, term, page).await })
+        self.run_read(|mut conn| async move { crate::search::search(&mut conn, term, page).await })
             .await
     }
 

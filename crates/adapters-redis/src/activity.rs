@@ -24,8 +24,9 @@ pub const COALESCE: Duration = Duration::from_secs(5);
 /// How many recently noted sessions an instance remembers before forgetting the old ones.
 const RECENT_CAPACITY: usize = 100_000;
 
-/// The hash of noted times: field = session id, value = Unix milliseconds.
-const KEY: &str = "ems:activity";
+/// The hash of noted times (after the key prefix): field = session id, value = Unix
+/// milliseconds.
+const KEY: &str = "activity";
 
 /// Lua: keep the later of the noted and the given time.
 const TOUCH: &str = r"
@@ -110,11 +111,12 @@ impl SessionActivity for RedisSessionActivity {
             return Ok(());
         }
         let script = self.touch.clone();
+        let key = self.redis.key(KEY);
         let written = self
             .redis
             .call("activity.touch", |mut conn| async move {
                 script
-                    .key(KEY)
+                    .key(key)
                     .arg(session.0.to_string())
                     .arg(at.timestamp_millis())
                     .invoke_async::<i64>(&mut conn)
@@ -135,13 +137,15 @@ impl SessionActivity for RedisSessionActivity {
             return Ok(Vec::new());
         }
         let fields: Vec<String> = sessions.iter().map(|s| s.0.to_string()).collect();
+        let key = self.redis.key(KEY);
         let values: Vec<Option<i64>> = self
             .redis
             .call("activity.pending", |mut conn| {
                 let fields = fields.clone();
+                let key = key.clone();
                 async move {
                     redis::cmd("HMGET")
-                        .arg(KEY)
+                        .arg(key)
                         .arg(&fields)
                         .query_async(&mut conn)
                         .await
@@ -157,10 +161,11 @@ impl SessionActivity for RedisSessionActivity {
 
     async fn drain(&self) -> Result<Vec<(SessionId, DateTime<Utc>)>, ServiceError> {
         let script = self.drain.clone();
+        let key = self.redis.key(KEY);
         let flat: Vec<String> = self
             .redis
             .call("activity.drain", |mut conn| async move {
-                script.key(KEY).invoke_async(&mut conn).await
+                script.key(key).invoke_async(&mut conn).await
             })
             .await?;
         Ok(flat

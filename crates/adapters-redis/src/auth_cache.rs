@@ -168,25 +168,27 @@ impl RedisAuthCache {
     }
 }
 
-fn snapshot_key(session: SessionId) -> String {
-    format!("ems:auth:snap:{}", session.0)
-}
+impl RedisAuthCache {
+    fn snapshot_key(&self, session: SessionId) -> String {
+        self.redis.key(&format!("auth:snap:{}", session.0))
+    }
 
-fn user_generation_key(user: UserId) -> String {
-    format!("ems:auth:ug:{}", user.0)
-}
+    fn user_generation_key(&self, user: UserId) -> String {
+        self.redis.key(&format!("auth:ug:{}", user.0))
+    }
 
-fn session_generation_key(session: SessionId) -> String {
-    format!("ems:auth:sg:{}", session.0)
+    fn session_generation_key(&self, session: SessionId) -> String {
+        self.redis.key(&format!("auth:sg:{}", session.0))
+    }
 }
 
 #[async_trait]
 impl AuthCache for RedisAuthCache {
     async fn lookup(&self, session: SessionId, user: UserId) -> Result<CacheLookup, ServiceError> {
         let keys = [
-            snapshot_key(session),
-            user_generation_key(user),
-            session_generation_key(session),
+            self.snapshot_key(session),
+            self.user_generation_key(user),
+            self.session_generation_key(session),
         ];
         let (stored, ug, sg): (Option<String>, Option<String>, Option<String>) = self
             .redis
@@ -217,9 +219,9 @@ impl AuthCache for RedisAuthCache {
             .map_err(|e| ServiceError(format!("auth cache: {e}")))?;
         let script = self.store_script.clone();
         let keys = [
-            snapshot_key(ticket.session_id),
-            user_generation_key(ticket.user_id),
-            session_generation_key(ticket.session_id),
+            self.snapshot_key(ticket.session_id),
+            self.user_generation_key(ticket.user_id),
+            self.session_generation_key(ticket.session_id),
         ];
         let stamp = ticket.stamp.clone();
         self.redis
@@ -250,7 +252,7 @@ impl AuthCache for RedisAuthCache {
         pipe.atomic();
         for user in users {
             pipe.cmd("SET")
-                .arg(user_generation_key(*user))
+                .arg(self.user_generation_key(*user))
                 .arg(Uuid::new_v4().simple().to_string())
                 .arg("PX")
                 .arg(millis(GENERATION_TTL))
@@ -258,12 +260,12 @@ impl AuthCache for RedisAuthCache {
         }
         for session in sessions {
             pipe.cmd("SET")
-                .arg(session_generation_key(*session))
+                .arg(self.session_generation_key(*session))
                 .arg(Uuid::new_v4().simple().to_string())
                 .arg("PX")
                 .arg(millis(GENERATION_TTL))
                 .ignore();
-            pipe.cmd("DEL").arg(snapshot_key(*session)).ignore();
+            pipe.cmd("DEL").arg(self.snapshot_key(*session)).ignore();
         }
         self.redis
             .call("auth_cache.invalidate", |mut conn| async move {

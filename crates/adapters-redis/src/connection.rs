@@ -1,6 +1,6 @@
 //! One multiplexed, self-reconnecting Redis connection shared by every adapter, with a
 //! hard deadline on each call so that a Redis that stopped answering costs a request
-//! milliseconds, not a hang.
+//! milliseconds, not a hang, and the one home of the key prefix every key carries.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,13 +20,21 @@ pub struct RedisConfig {
     pub url: String,
     /// Deadline of one call, connecting included.
     pub timeout: Duration,
+    /// Put before every key (`REDIS_KEY_PREFIX`), so deployments sharing one Redis never
+    /// read or spend each other's state.
+    pub key_prefix: String,
 }
+
+/// The prefix of every key unless configured otherwise: the names keys had before the
+/// prefix could be chosen.
+pub const DEFAULT_KEY_PREFIX: &str = "ems:";
 
 impl std::fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisConfig")
             .field("url", &"***")
             .field("timeout", &self.timeout)
+            .field("key_prefix", &self.key_prefix)
             .finish()
     }
 }
@@ -48,6 +56,7 @@ pub struct RedisConnection {
     manager: ConnectionManager,
     timeout: Duration,
     observer: Option<Arc<dyn CallObserver>>,
+    key_prefix: Arc<str>,
     /// Shared by every clone: until when calls fail fast (`None`: Redis looked fine).
     paused_until: Arc<std::sync::Mutex<Option<Instant>>>,
 }
@@ -65,6 +74,11 @@ impl RedisConnection {
     /// (and answers from the database) while Redis is down, and connects once it is up.
     /// Must be called inside a Tokio runtime.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self, ServiceError> {
+        if config.url.starts_with("rediss://") {
+            // The redis crate's rustls asks for the process default provider: ring, as
+            // everywhere else (ADR 0013). Err only when one is installed already.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let client = redis::Client::open(config.url.as_str())
             .map_err(|e| ServiceError(format!("REDIS_URL: {}", e.kind_description())))?;
         let manager_config = ConnectionManagerConfig::new()
@@ -78,8 +92,14 @@ impl RedisConnection {
             manager,
             timeout: config.timeout,
             observer: None,
+            key_prefix: Arc::from(config.key_prefix.as_str()),
             paused_until: Arc::default(),
         })
+    }
+
+    /// The Redis key of `name` (e.g. `rl:login:<ip>`): the configured prefix before it.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.key_prefix)
     }
 
     /// Reports every call's duration to `observer`.

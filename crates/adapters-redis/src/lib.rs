@@ -9,5 +9,5 @@ pub mod testing;
 
 pub use activity::{LocalSessionActivity, RedisSessionActivity};
 pub use auth_cache::{LocalAuthCache, RedisAuthCache};
-pub use connection::{RedisConfig, RedisConnection};
+pub use connection::{RedisConfig, RedisConnection, DEFAULT_KEY_PREFIX};
 pub use rate_limit::{FallbackRateLimiter, LocalRateLimiter, RedisRateLimiter};

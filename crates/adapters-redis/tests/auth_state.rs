@@ -26,6 +26,7 @@ fn redis() -> Option<RedisConnection> {
         RedisConnection::connect_lazy(&RedisConfig {
             url,
             timeout: Duration::from_secs(2),
+            key_prefix: adapters_redis::DEFAULT_KEY_PREFIX.into(),
         })
         .expect("EMS_TEST_REDIS_URL is a Redis URL"),
     )
@@ -169,6 +170,7 @@ async fn an_unreachable_redis_answers_with_an_error_quickly_instead_of_hanging()
     let conn = RedisConnection::connect_lazy(&RedisConfig {
         url: "redis://127.0.0.1:1".into(),
         timeout: Duration::from_millis(200),
+        key_prefix: adapters_redis::DEFAULT_KEY_PREFIX.into(),
     })
     .unwrap();
     let cache = RedisAuthCache::new(conn.clone());
@@ -241,6 +243,7 @@ async fn after_redis_stops_answering_calls_fail_at_once_for_a_moment_then_probe_
     let conn = RedisConnection::connect_lazy(&RedisConfig {
         url: format!("redis://127.0.0.1:{port}"),
         timeout: Duration::from_millis(200),
+        key_prefix: adapters_redis::DEFAULT_KEY_PREFIX.into(),
     })
     .unwrap();
     let cache = RedisAuthCache::new(conn);
@@ -290,4 +293,51 @@ async fn the_redis_adapter_coalesces_notes_of_one_session_from_one_instance() {
         [(s, at(14))],
         "another instance's note still lands"
     );
+}
+
+/// A connection whose keys carry `prefix`, as a deployment with that `REDIS_KEY_PREFIX`.
+fn prefixed(prefix: &str) -> RedisConnection {
+    let url = adapters_redis::testing::redis_url().expect("this test needs EMS_TEST_REDIS_URL");
+    RedisConnection::connect_lazy(&RedisConfig {
+        url,
+        timeout: Duration::from_secs(2),
+        key_prefix: prefix.into(),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn two_key_prefixes_on_one_redis_share_no_snapshot_revocation_or_note() {
+    let run = Uuid::new_v4().simple().to_string();
+    let (a, b) = (
+        prefixed(&format!("{run}-a:")),
+        prefixed(&format!("{run}-b:")),
+    );
+    let (blue, green) = (
+        RedisAuthCache::new(a.clone()),
+        RedisAuthCache::new(b.clone()),
+    );
+    let (s, u) = ids();
+
+    let t = ticket(&blue, s, u).await;
+    blue.store(&t, &snapshot(s, u)).await.unwrap();
+    assert!(is_hit(&blue, s, u).await);
+    assert!(
+        !is_hit(&green, s, u).await,
+        "a snapshot stays in its deployment"
+    );
+
+    green.invalidate(&[u], &[s]).await.unwrap();
+    assert!(
+        is_hit(&blue, s, u).await,
+        "a revocation in one deployment does not touch the other's cache"
+    );
+    blue.invalidate(&[u], &[]).await.unwrap();
+    assert!(!is_hit(&blue, s, u).await);
+
+    let (blue, green) = (RedisSessionActivity::new(a), RedisSessionActivity::new(b));
+    blue.touch(s, at(100)).await.unwrap();
+    assert_eq!(green.pending(&[s]).await.unwrap(), vec![]);
+    assert_eq!(green.drain().await.unwrap(), vec![]);
+    assert_eq!(blue.pending(&[s]).await.unwrap(), vec![(s, at(100))]);
 }

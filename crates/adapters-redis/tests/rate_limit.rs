@@ -22,6 +22,7 @@ fn redis() -> Option<RedisConnection> {
         RedisConnection::connect_lazy(&RedisConfig {
             url,
             timeout: Duration::from_secs(2),
+            key_prefix: adapters_redis::DEFAULT_KEY_PREFIX.into(),
         })
         .expect("a valid EMS_TEST_REDIS_URL"),
     )
@@ -37,6 +38,7 @@ fn unreachable_redis() -> RedisConnection {
     RedisConnection::connect_lazy(&RedisConfig {
         url: format!("redis://127.0.0.1:{port}"),
         timeout: Duration::from_millis(200),
+        key_prefix: adapters_redis::DEFAULT_KEY_PREFIX.into(),
     })
     .unwrap()
 }
@@ -186,7 +188,7 @@ async fn the_budget_key_expires_once_the_budget_would_be_whole() {
         .await
         .unwrap();
     let ttl: i64 = redis::cmd("PTTL")
-        .arg(RedisRateLimiter::key("login", &who))
+        .arg(limiter.key("login", &who))
         .query_async(&mut plain)
         .await
         .unwrap();
@@ -217,4 +219,34 @@ async fn with_redis_up_the_fallback_decides_in_redis() {
     allowed(b.acquire("login", &who, two).await.unwrap());
     limited(a.acquire("login", &who, two).await.unwrap());
     limited(b.acquire("login", &who, two).await.unwrap());
+}
+
+/// A connection whose keys carry `prefix`, as a deployment with that `REDIS_KEY_PREFIX`.
+fn prefixed(prefix: &str) -> RedisConnection {
+    let url = adapters_redis::testing::redis_url().expect("this test needs EMS_TEST_REDIS_URL");
+    RedisConnection::connect_lazy(&RedisConfig {
+        url,
+        timeout: Duration::from_secs(2),
+        key_prefix: prefix.into(),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn two_key_prefixes_on_one_redis_spend_separate_budgets() {
+    let run = Uuid::new_v4().simple().to_string();
+    let (a, b) = (format!("{run}-a:"), format!("{run}-b:"));
+    let (blue, blue_peer) = (
+        RedisRateLimiter::new(prefixed(&a)),
+        RedisRateLimiter::new(prefixed(&a)),
+    );
+    let green = RedisRateLimiter::new(prefixed(&b));
+    let (two, who) = (quota(2), client());
+
+    allowed(blue.acquire("login", &who, two).await.unwrap());
+    allowed(blue.acquire("login", &who, two).await.unwrap());
+    limited(blue_peer.acquire("login", &who, two).await.unwrap());
+
+    let (_, remaining, _) = allowed(green.acquire("login", &who, two).await.unwrap());
+    assert_eq!(remaining, 1, "the other deployment's budget is whole");
 }

@@ -240,6 +240,7 @@ fn connect_redis(settings: &Settings) -> Result<Option<RedisConnection>, Startup
     let config = RedisConfig {
         url: url.expose_secret().to_owned(),
         timeout: settings.redis.timeout,
+        key_prefix: settings.redis.key_prefix.clone(),
     };
     RedisConnection::connect_lazy(&config)
         .map(Some)
@@ -310,7 +311,7 @@ impl Application {
                 adapters_postgres::ephemeral_audit_key()
             }
         });
-        let store = PgStore::new(&PgConfig {
+        let primary = PgConfig {
             url: settings.database.url.expose_secret().to_owned(),
             max_connections: settings.database.max_connections as usize,
             acquire_timeout: settings.database.timeout,
@@ -318,8 +319,17 @@ impl Application {
             statement_timeout: settings.database.statement_timeout,
             audit_enabled: settings.audit.enabled,
             audit_key,
-        })
-        .map_err(StartupError::Database)?;
+        };
+        let mut store = PgStore::new(&primary).map_err(StartupError::Database)?;
+        if let Some(read_url) = &settings.database.read_url {
+            let replica = PgConfig {
+                url: read_url.expose_secret().to_owned(),
+                ..primary.clone()
+            };
+            store = store
+                .with_read_replica(&replica)
+                .map_err(StartupError::Database)?;
+        }
         let metrics = Arc::new(Metrics::new()?);
         let store = store.with_observer(metrics.clone());
         let redis = connect_redis(&settings)?.map(|r| r.with_observer(metrics.clone()));

@@ -6,8 +6,9 @@
 //! tracing's human format. The level comes from `RUST_LOG` (default `info`).
 //! `LOG_FILE_DIR` adds a daily-rotated file keeping `LOG_FILE_RETENTION` files.
 //!
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` adds OpenTelemetry traces ([`otlp`]); the JSON lines
-//! written inside a traced span then carry its `trace.id` and `span.id`. Fields named
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` adds OpenTelemetry traces ([`otlp`]), filtered apart
+//! from the log lines ([`assemble`]); the JSON lines written inside a traced span then
+//! carry its `trace.id` and `span.id`. Fields named
 //! `otel.*` steer the exported spans (kind, status) and are left out of log lines.
 //!
 //! Secrets stay out by construction (no bodies, no headers but the user agent, secrets
@@ -34,7 +35,7 @@ use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::{LogFormat, Settings};
 
@@ -189,18 +190,28 @@ pub fn init_from_settings(settings: &Settings) -> Result<LogGuard, TelemetryErro
         ));
     }
     let traces = otlp::tracer_provider(settings)?;
-    if let Some(provider) = &traces {
-        layers.push(otlp::layer(provider));
-    }
-    init(Box::new(
-        tracing_subscriber::registry()
-            .with(env_filter("info"))
-            .with(layers),
+    init(assemble(
+        layers,
+        env_filter("info"),
+        traces.as_ref().map(otlp::layer),
     ));
     Ok(LogGuard {
         _workers: workers,
         traces,
     })
+}
+
+/// The subscriber of `ems serve`: the log layers under `log_filter` (`RUST_LOG`), the
+/// span exporter under its own filter ([`otlp::SPAN_LEVEL`]), so that quiet logs keep
+/// whole traces and verbose logs do not flood the collector.
+pub fn assemble(
+    logs: Vec<BoxedLayer<Registry>>,
+    log_filter: EnvFilter,
+    traces: Option<BoxedLayer<Registry>>,
+) -> Box<dyn Subscriber + Send + Sync> {
+    let mut layers = vec![logs.with_filter(log_filter).boxed()];
+    layers.extend(traces);
+    Box::new(tracing_subscriber::registry().with(layers))
 }
 
 /// Installs `subscriber` as the global default; a second call is ignored.

@@ -15,7 +15,7 @@ use crate::connection::RedisConnection;
 const GCRA: &str = include_str!("gcra.lua");
 
 /// Budgets shared by every instance on one Redis: each decision is one `EVALSHA` of
-/// [`GCRA`] on key `ems:rl:<bucket>:<client>`, which expires once the budget is whole.
+/// [`GCRA`] on key `<prefix>rl:<bucket>:<client>`, which expires once the budget is whole.
 #[derive(Clone)]
 pub struct RedisRateLimiter {
     redis: RedisConnection,
@@ -38,8 +38,8 @@ impl RedisRateLimiter {
     }
 
     /// The key of one client's budget in one bucket.
-    pub fn key(bucket: &str, client: &str) -> String {
-        format!("ems:rl:{bucket}:{client}")
+    pub fn key(&self, bucket: &str, client: &str) -> String {
+        self.redis.key(&format!("rl:{bucket}:{client}"))
     }
 }
 
@@ -80,7 +80,7 @@ impl RateLimiter for RedisRateLimiter {
         client: &str,
         quota: Quota,
     ) -> Result<RateDecision, ServiceError> {
-        let key = Self::key(bucket, client);
+        let key = self.key(bucket, client);
         let interval = interval_micros(quota);
         let script = self.script.clone();
         let (allowed, micros): (i64, i64) = self
@@ -130,11 +130,25 @@ mod tests {
         );
     }
 
-    #[test]
-    fn keys_name_the_bucket_and_the_client() {
+    fn limiter(key_prefix: &str) -> RedisRateLimiter {
+        let config = crate::RedisConfig {
+            url: "redis://127.0.0.1:1".into(),
+            timeout: Duration::from_millis(10),
+            key_prefix: key_prefix.into(),
+        };
+        RedisRateLimiter::new(RedisConnection::connect_lazy(&config).unwrap())
+    }
+
+    #[tokio::test]
+    async fn keys_name_the_prefix_the_bucket_and_the_client() {
+        // The default prefix keeps the names keys had before it could be chosen.
         assert_eq!(
-            RedisRateLimiter::key("login", "2001:db8::1"),
+            limiter(crate::DEFAULT_KEY_PREFIX).key("login", "2001:db8::1"),
             "ems:rl:login:2001:db8::1"
+        );
+        assert_eq!(
+            limiter("staging:").key("global", "192.0.2.1"),
+            "staging:rl:global:192.0.2.1"
         );
     }
 }

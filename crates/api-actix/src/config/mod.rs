@@ -51,6 +51,27 @@ pub enum OtlpProtocol {
     HttpProtobuf,
 }
 
+/// Which traces are recorded and exported (`OTEL_TRACES_SAMPLER`, the OpenTelemetry
+/// names; the ratio from `OTEL_TRACES_SAMPLER_ARG`, 0 to 1). A parent-based sampler
+/// follows the caller's sampled flag and applies its rule to new traces only, so a
+/// fleet tracing 1 % keeps every trace whole.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum TraceSampler {
+    /// `always_on`.
+    AlwaysOn,
+    /// `always_off`.
+    AlwaysOff,
+    /// `traceidratio`: this share of trace ids, whatever the caller decided.
+    TraceIdRatio(f64),
+    /// `parentbased_always_on` (the default).
+    #[default]
+    ParentBasedAlwaysOn,
+    /// `parentbased_always_off`.
+    ParentBasedAlwaysOff,
+    /// `parentbased_traceidratio`.
+    ParentBasedTraceIdRatio(f64),
+}
+
 /// The admin account created at start when no admin exists (`ADMIN_USERNAME` +
 /// `ADMIN_PASSWORD`, both validated against the same rules as any account).
 #[derive(Debug, Clone)]
@@ -112,6 +133,9 @@ pub struct Settings {
 pub struct DatabaseSettings {
     /// `DATABASE_URL` (required).
     pub url: SecretString,
+    /// `DATABASE_READ_URL`: a replica for lists, searches and exports; unset = the
+    /// primary serves those too.
+    pub read_url: Option<SecretString>,
     /// `DATABASE_MAX_CONNECTIONS`: pool size (default 16).
     pub max_connections: u32,
     /// `DATABASE_TIMEOUT`: how long to wait to connect or to get a pooled connection
@@ -129,6 +153,9 @@ pub struct RedisSettings {
     /// `REDIS_TIMEOUT`: deadline of one Redis call, connecting included (default 250ms);
     /// past it the call counts as failed and the caller falls back.
     pub timeout: Duration,
+    /// `REDIS_KEY_PREFIX` (default `ems:`): before every key, so deployments can share
+    /// one Redis.
+    pub key_prefix: String,
     /// `SINGLE_INSTANCE` (default false): says this deployment is one instance, so it may
     /// run without `REDIS_URL` when `APP_ENV=production`.
     pub single_instance: bool,
@@ -262,6 +289,9 @@ pub struct TelemetrySettings {
     pub otlp_protocol: OtlpProtocol,
     /// `OTEL_SERVICE_NAME`: the `service.name` of exported spans (default `ems`).
     pub service_name: String,
+    /// `OTEL_TRACES_SAMPLER` + `OTEL_TRACES_SAMPLER_ARG` (default
+    /// `parentbased_always_on`).
+    pub sampler: TraceSampler,
 }
 
 /// A setting that is missing or malformed. Displays as one line, `VARIABLE: problem`,
@@ -376,8 +406,17 @@ impl DatabaseSettings {
     fn read(env: &mut Env) -> Result<Self, ConfigError> {
         let url = parse::required_secret(env, var::DATABASE_URL)?;
         parse::check_scheme(var::DATABASE_URL, &url, &["postgres://", "postgresql://"])?;
+        let read_url = parse::secret(env, var::DATABASE_READ_URL);
+        if let Some(read_url) = &read_url {
+            parse::check_scheme(
+                var::DATABASE_READ_URL,
+                read_url,
+                &["postgres://", "postgresql://"],
+            )?;
+        }
         Ok(Self {
             url,
+            read_url,
             max_connections: parse::at_least_one(env, var::DATABASE_MAX_CONNECTIONS, 16, "")?,
             timeout: parse::nonzero_duration(env, var::DATABASE_TIMEOUT, "3s")?,
             statement_timeout: parse::nonzero_duration(
@@ -402,6 +441,7 @@ impl RedisSettings {
         Ok(Self {
             url,
             timeout: parse::nonzero_duration(env, var::REDIS_TIMEOUT, "250ms")?,
+            key_prefix: parse::text(env, var::REDIS_KEY_PREFIX, "ems:"),
             single_instance: parse::boolean(env, var::SINGLE_INSTANCE, false)?,
         })
     }
@@ -537,8 +577,47 @@ impl TelemetrySettings {
             otlp_endpoint,
             otlp_protocol: otlp_protocol(env)?,
             service_name: parse::text(env, var::OTEL_SERVICE_NAME, "ems"),
+            sampler: trace_sampler(env)?,
         })
     }
+}
+
+/// The sampler and, for the ratio ones, its ratio (default 1, as the specification
+/// says); the argument of another sampler is ignored, as the specification also says.
+fn trace_sampler(env: &mut Env) -> Result<TraceSampler, ConfigError> {
+    let arg = env.get(var::OTEL_TRACES_SAMPLER_ARG);
+    let ratio = || -> Result<f64, ConfigError> {
+        let Some(raw) = &arg else { return Ok(1.0) };
+        raw.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|r| (0.0..=1.0).contains(r))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    var::OTEL_TRACES_SAMPLER_ARG,
+                    format!("invalid ratio {raw:?} (use a number from 0 to 1)"),
+                )
+            })
+    };
+    use TraceSampler as S;
+    let sampler = parse::choice(
+        env,
+        var::OTEL_TRACES_SAMPLER,
+        &[
+            ("always_on", S::AlwaysOn),
+            ("always_off", S::AlwaysOff),
+            ("traceidratio", S::TraceIdRatio(1.0)),
+            ("parentbased_always_on", S::ParentBasedAlwaysOn),
+            ("parentbased_always_off", S::ParentBasedAlwaysOff),
+            ("parentbased_traceidratio", S::ParentBasedTraceIdRatio(1.0)),
+        ],
+        S::default(),
+    )?;
+    Ok(match sampler {
+        S::TraceIdRatio(_) => S::TraceIdRatio(ratio()?),
+        S::ParentBasedTraceIdRatio(_) => S::ParentBasedTraceIdRatio(ratio()?),
+        other => other,
+    })
 }
 
 /// The signal-specific variable wins over the general one, as the OTLP exporter

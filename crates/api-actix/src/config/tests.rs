@@ -525,3 +525,65 @@ fn password_expiry_is_off_unless_set_and_the_purge_period_defaults_to_30_days() 
         }
     }
 }
+
+#[test]
+fn the_redis_key_prefix_defaults_to_the_earlier_key_names_and_is_read() {
+    assert_eq!(parse(&[]).unwrap().redis.key_prefix, "ems:");
+    let s = parse(&[("REDIS_KEY_PREFIX", " staging-ems: ")]).unwrap();
+    assert_eq!(s.redis.key_prefix, "staging-ems:");
+}
+
+#[test]
+fn the_trace_sampler_is_read_with_its_ratio_and_a_bad_one_names_its_variable() {
+    use TraceSampler as S;
+    assert_eq!(
+        parse(&[]).unwrap().telemetry.sampler,
+        S::ParentBasedAlwaysOn
+    );
+    let sampler = |pairs: &[(&str, &str)]| parse(pairs).unwrap().telemetry.sampler;
+    assert_eq!(
+        sampler(&[("OTEL_TRACES_SAMPLER", "always_off")]),
+        S::AlwaysOff
+    );
+    assert_eq!(
+        sampler(&[("OTEL_TRACES_SAMPLER", "traceidratio")]),
+        S::TraceIdRatio(1.0),
+        "the specification's default ratio"
+    );
+    assert_eq!(
+        sampler(&[
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.01"),
+        ]),
+        S::ParentBasedTraceIdRatio(0.01)
+    );
+    assert_eq!(
+        sampler(&[
+            ("OTEL_TRACES_SAMPLER", "parentbased_always_off"),
+            ("OTEL_TRACES_SAMPLER_ARG", "not read"),
+        ]),
+        S::ParentBasedAlwaysOff,
+        "another sampler ignores the argument"
+    );
+    let e = error_of(&[
+        ("OTEL_TRACES_SAMPLER", "traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+    ]);
+    assert_eq!(e.var, "OTEL_TRACES_SAMPLER_ARG", "{e}");
+    let e = error_of(&[("OTEL_TRACES_SAMPLER", "sometimes")]);
+    assert_eq!(e.var, "OTEL_TRACES_SAMPLER", "{e}");
+    assert!(e.to_string().contains("parentbased_traceidratio"), "{e}");
+}
+
+#[test]
+fn a_read_replica_url_is_optional_and_must_be_a_postgres_url() {
+    assert!(parse(&[]).unwrap().database.read_url.is_none());
+    let s = parse(&[("DATABASE_READ_URL", "postgres://ro:pw@replica/ems")]).unwrap();
+    assert_eq!(
+        s.database.read_url.unwrap().expose_secret(),
+        "postgres://ro:pw@replica/ems"
+    );
+    let e = error_of(&[("DATABASE_READ_URL", "mysql://ro:pw@replica/ems")]);
+    assert_eq!(e.var, "DATABASE_READ_URL");
+    assert!(!e.to_string().contains("pw@"), "{e}");
+}

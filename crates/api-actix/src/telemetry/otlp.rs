@@ -12,9 +12,9 @@
 //!
 //! The SDK reads the other standard variables itself: `OTEL_EXPORTER_OTLP_TIMEOUT` (and
 //! `..._TRACES_TIMEOUT`), `OTEL_EXPORTER_OTLP_HEADERS` (and `..._TRACES_HEADERS`),
-//! `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip`), `OTEL_TRACES_SAMPLER` and
-//! `OTEL_TRACES_SAMPLER_ARG`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*` and
-//! `OTEL_SPAN_*_LIMIT`.
+//! `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip`), `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*`
+//! and `OTEL_SPAN_*_LIMIT`. The sampler comes from the settings (`OTEL_TRACES_SAMPLER`,
+//! validated at start), and the layer has its own level filter, not `RUST_LOG`'s.
 
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tracing::Subscriber;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -33,7 +33,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use super::{BoxedLayer, TelemetryError};
-use crate::config::{OtlpProtocol, Settings};
+use crate::config::{OtlpProtocol, Settings, TraceSampler};
 
 /// How long shutdown waits for the last spans to reach the collector.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -70,10 +70,25 @@ pub fn tracer_provider(settings: &Settings) -> Result<Option<SdkTracerProvider>,
     .map_err(|e| TelemetryError::Otlp(e.to_string()))?;
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
+        .with_sampler(sampler(settings.telemetry.sampler))
         .with_resource(resource(&settings.telemetry.service_name))
         .build();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     Ok(Some(provider))
+}
+
+/// The SDK's sampler for the configured one.
+pub fn sampler(configured: TraceSampler) -> Sampler {
+    match configured {
+        TraceSampler::AlwaysOn => Sampler::AlwaysOn,
+        TraceSampler::AlwaysOff => Sampler::AlwaysOff,
+        TraceSampler::TraceIdRatio(ratio) => Sampler::TraceIdRatioBased(ratio),
+        TraceSampler::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        TraceSampler::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        TraceSampler::ParentBasedTraceIdRatio(ratio) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+        }
+    }
 }
 
 /// `service.name` and `service.version`, over what `OTEL_RESOURCE_ATTRIBUTES` adds.
@@ -103,16 +118,22 @@ const EXPORTER_TARGETS: [&str; 7] = [
     "tracing_opentelemetry",
 ];
 
-/// The layer turning `tracing` spans (of every crate but the exporter's own transport)
-/// into OpenTelemetry spans of `provider`.
+/// The level of the spans (and events, recorded on their span) exported: every span of
+/// a request's tree is at `info`. The layer's own, so `RUST_LOG=warn` quiets the log
+/// lines without emptying the traces.
+pub const SPAN_LEVEL: LevelFilter = LevelFilter::INFO;
+
+/// The layer turning `tracing` spans at [`SPAN_LEVEL`] or above (of every crate but the
+/// exporter's own transport) into OpenTelemetry spans of `provider`.
 pub fn layer<S>(provider: &SdkTracerProvider) -> BoxedLayer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {
-    let not_the_exporter = EXPORTER_TARGETS.iter().fold(
-        Targets::new().with_default(LevelFilter::TRACE),
-        |t, target| t.with_target(*target, LevelFilter::OFF),
-    );
+    let not_the_exporter = EXPORTER_TARGETS
+        .iter()
+        .fold(Targets::new().with_default(SPAN_LEVEL), |t, target| {
+            t.with_target(*target, LevelFilter::OFF)
+        });
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("ems"))
         .with_filter(not_the_exporter)
@@ -301,6 +322,71 @@ mod tests {
             .map(|s| s.name.into_owned())
             .collect();
         assert_eq!(names, ["pg.user_by_id"]);
+    }
+
+    /// How many of `roots` request spans `configured` exports, each under the caller's
+    /// `traceparent` when given.
+    fn exported(
+        configured: TraceSampler,
+        traceparent: Option<&'static str>,
+        roots: usize,
+    ) -> usize {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .with_sampler(sampler(configured))
+            .build();
+        let subscriber = tracing_subscriber::registry().with(layer(&provider));
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..roots {
+                let span = tracing::info_span!("http.request");
+                if let Some(value) = traceparent {
+                    set_remote_parent(&span, &headers(&[("traceparent", value)]));
+                }
+                span.in_scope(|| tracing::info_span!("login").in_scope(|| {}));
+            }
+        });
+        provider.force_flush().unwrap();
+        exporter.get_finished_spans().unwrap().len()
+    }
+
+    const SAMPLED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const NOT_SAMPLED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+
+    #[test]
+    fn each_sampler_exports_what_the_opentelemetry_names_promise() {
+        use TraceSampler as S;
+        // (sampler, caller's traceparent, spans exported of one request of two spans)
+        let cases = [
+            (S::AlwaysOn, None, 2),
+            (S::AlwaysOn, Some(NOT_SAMPLED), 2),
+            (S::AlwaysOff, Some(SAMPLED), 0),
+            (S::TraceIdRatio(0.0), Some(SAMPLED), 0),
+            (S::TraceIdRatio(1.0), Some(NOT_SAMPLED), 2),
+            (S::ParentBasedAlwaysOn, None, 2),
+            (S::ParentBasedAlwaysOn, Some(NOT_SAMPLED), 0),
+            (S::ParentBasedAlwaysOff, None, 0),
+            (S::ParentBasedAlwaysOff, Some(SAMPLED), 2),
+            (S::ParentBasedTraceIdRatio(0.0), None, 0),
+            (S::ParentBasedTraceIdRatio(0.0), Some(SAMPLED), 2),
+            (S::ParentBasedTraceIdRatio(1.0), Some(NOT_SAMPLED), 0),
+        ];
+        for (configured, traceparent, expected) in cases {
+            assert_eq!(
+                exported(configured, traceparent, 1),
+                expected,
+                "{configured:?} under {traceparent:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ratio_keeps_about_that_share_of_new_traces_each_one_whole() {
+        // 400 requests of two spans at 25 %: 200 spans expected, even (whole trees);
+        // the bounds are over 8 standard deviations away.
+        let spans = exported(TraceSampler::ParentBasedTraceIdRatio(0.25), None, 400);
+        assert_eq!(spans % 2, 0, "{spans}");
+        assert!((100..=300).contains(&spans), "{spans}");
     }
 
     fn settings(pairs: &[(&str, &str)]) -> Settings {

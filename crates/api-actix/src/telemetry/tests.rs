@@ -227,3 +227,52 @@ fn json_lines_inside_a_traced_span_carry_its_trace_and_span_ids_and_no_otel_fiel
     let request = spans.iter().find(|s| s.name == "http.request").unwrap();
     assert_eq!(request.span_kind, opentelemetry::trace::SpanKind::Server);
 }
+
+#[test]
+fn the_span_exporter_has_its_own_filter_whatever_rust_log_says() {
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    for rust_log in ["warn", "debug"] {
+        let out = MemoryWriter::new();
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let subscriber = assemble(
+            vec![layer(LogFormat::Json, out.clone(), false)],
+            EnvFilter::new(rust_log),
+            Some(otlp::layer(&provider)),
+        );
+        with_default(subscriber, || {
+            tracing::info_span!("http.request").in_scope(|| {
+                tracing::info_span!("login").in_scope(|| {
+                    tracing::info!("password checked");
+                    tracing::debug_span!("detail").in_scope(|| {});
+                    tracing::warn!("account locked");
+                });
+            });
+        });
+        provider.force_flush().unwrap();
+
+        let spans = exporter.get_finished_spans().unwrap();
+        let mut names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["http.request", "login"], "RUST_LOG={rust_log}");
+        let login = spans.iter().find(|s| s.name == "login").unwrap();
+        let events: Vec<&str> = login.events.iter().map(|e| e.name.as_ref()).collect();
+        assert_eq!(
+            events,
+            ["password checked", "account locked"],
+            "RUST_LOG={rust_log}"
+        );
+        let messages: Vec<Value> = json_lines(&out.contents())
+            .into_iter()
+            .map(|l| l["message"].clone())
+            .collect();
+        let expected = if rust_log == "warn" {
+            vec!["account locked"]
+        } else {
+            vec!["password checked", "account locked"]
+        };
+        assert_eq!(messages, expected, "RUST_LOG={rust_log}");
+    }
+}

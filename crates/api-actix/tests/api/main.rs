@@ -24,6 +24,7 @@ mod profile;
 mod profile_cache;
 mod races;
 mod rate_limits;
+mod read_replica;
 mod redis_faults;
 mod security_headers;
 mod sessions;

@@ -293,6 +293,60 @@ async fn a_traced_login_arrives_as_one_tree_request_then_use_case_then_database_
 }
 
 #[actix_rt::test]
+async fn quiet_logs_still_export_the_whole_tree_and_a_ratio_of_zero_exports_no_new_trace() {
+    // Arrange: warnings only (and the line naming the port), and no new trace sampled.
+    let mut collector = FakeCollectorServer::start().await.expect("a collector");
+    let db = TestDatabase::new().await;
+    let endpoint = collector.endpoint();
+    let mut ems = Ems::start(
+        &db,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("RUST_LOG", "warn,ems=info"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0"),
+        ],
+    )
+    .await;
+
+    // Act: one login without a caller's trace (ratio 0: not sampled), then one whose
+    // caller sampled its trace (parent-based: sampled).
+    let unsampled = ems.login(ADMIN_PASSWORD, &[]).await;
+    let traced = ems
+        .login(ADMIN_PASSWORD, &[("traceparent", &traceparent())])
+        .await;
+    let stopped = ems.stop().await;
+    let spans = spans_until(&mut collector, |spans| {
+        has_login(spans) && spans.iter().any(|s| s.name == "http.request")
+    })
+    .await;
+
+    // Assert
+    assert_eq!((unsampled, traced, stopped), (200, 200, true));
+    let request = named(&spans, "http.request");
+    assert_eq!(request.parent_span_id, CALLER_SPAN, "{request:#?}");
+    let login = named(&spans, "login");
+    assert_eq!(login.parent_span_id, request.span_id, "{spans:#?}");
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.name.starts_with("pg.") && descends_from(&spans, s, &login.span_id)),
+        "{spans:#?}"
+    );
+    assert!(
+        spans.iter().all(|s| s.trace_id == CALLER_TRACE),
+        "the unsampled login exported nothing: {spans:#?}"
+    );
+    assert!(
+        !ems.lines()
+            .iter()
+            .any(|l| l["message"] == "request completed"),
+        "RUST_LOG=warn still quiets the access lines"
+    );
+}
+
+#[actix_rt::test]
 async fn every_log_line_of_a_traced_request_carries_the_callers_trace_id() {
     // Arrange: debug lines, so that the use case inside the request logs too.
     let mut collector = FakeCollectorServer::start().await.expect("a collector");
