@@ -111,6 +111,7 @@ pub const ALLOWED: [(&str, &[&str]); 7] = [
             "application",
             "chrono",
             "csv",
+            "csv-core",
             "domain",
             "futures-util",
             "humantime",
