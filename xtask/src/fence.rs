@@ -115,6 +115,7 @@ pub const ALLOWED: [(&str, &[&str]); 8] = [
             "application",
             "chrono",
             "csv",
+            "csv-core",
             "domain",
             "futures-util",
             "humantime",

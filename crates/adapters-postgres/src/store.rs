@@ -18,7 +18,7 @@ use domain::ports::{
 use domain::preferences::Preferences;
 use domain::search::SearchTerm;
 use domain::session::{Session, SessionId};
-use domain::user::{User, UserId, Username};
+use domain::user::{TakenNames, User, UserId, Username};
 use domain::RepoError;
 
 use crate::error::{deadline_passed, pool_error, query_error};
@@ -325,6 +325,22 @@ impl UserRepository for PgStore {
         self.run(|mut conn| async move {
             crate::erasure::deleted_before(&mut conn, cutoff, limit).await
         })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "pg.users.taken_names",
+        skip_all,
+        fields(names.count = usernames.len(), emails.count = emails.len())
+    )]
+    async fn taken_names(
+        &self,
+        usernames: &[String],
+        emails: &[String],
+    ) -> Result<TakenNames, RepoError> {
+        self.run(
+            |mut conn| async move { crate::users::taken_names(&mut conn, usernames, emails).await },
+        )
         .await
     }
 }

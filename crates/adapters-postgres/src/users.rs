@@ -11,11 +11,11 @@
 //! tie group (say, 100 000 users who never logged in). An ascending id under a descending
 //! key would make every page re-sort the whole tie group.
 
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{Array, BigInt, Text};
 use diesel::{ExpressionMethods, QueryDsl, QueryableByName, SelectableHelper};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::page::{Page, PageRequest, Position, UserFilter, UserQuery, UserSortField};
-use domain::user::{Role, User};
+use domain::user::{Role, TakenNames, User};
 use domain::RepoError;
 use serde_json::Value;
 
@@ -319,6 +319,45 @@ pub(crate) async fn admins(conn: &mut AsyncPgConnection) -> Result<Vec<User>, Re
     rows.into_iter()
         .map(|row| User::try_from(row).map_err(RepoError::from))
         .collect()
+}
+
+/// One lower-cased name or address that is held.
+#[derive(QueryableByName)]
+struct HeldRow {
+    #[diesel(sql_type = Text)]
+    held: String,
+}
+
+/// Which of `usernames` and `emails` (lower-cased) some user holds, by the expressions of
+/// the unique indexes (`lower(username)`, `lower(email)`), so each is an index lookup.
+pub(crate) async fn taken_names(
+    conn: &mut AsyncPgConnection,
+    usernames: &[String],
+    emails: &[String],
+) -> Result<TakenNames, RepoError> {
+    let mut taken = TakenNames::default();
+    if !usernames.is_empty() {
+        let rows: Vec<HeldRow> = diesel::sql_query(
+            "SELECT lower(username) AS held FROM users WHERE lower(username) = ANY($1)",
+        )
+        .bind::<Array<Text>, _>(usernames)
+        .load(conn)
+        .await
+        .map_err(|e| query_error("find taken usernames", e))?;
+        taken.usernames = rows.into_iter().map(|r| r.held).collect();
+    }
+    if !emails.is_empty() {
+        let rows: Vec<HeldRow> = diesel::sql_query(
+            "SELECT lower(email) AS held FROM users \
+             WHERE email IS NOT NULL AND lower(email) = ANY($1)",
+        )
+        .bind::<Array<Text>, _>(emails)
+        .load(conn)
+        .await
+        .map_err(|e| query_error("find taken emails", e))?;
+        taken.emails = rows.into_iter().map(|r| r.held).collect();
+    }
+    Ok(taken)
 }
 
 #[cfg(test)]

@@ -58,6 +58,8 @@ pub struct UseCases {
     pub bulk_create_users: users::BulkCreateUsers,
     /// `DELETE /users/bulk`.
     pub bulk_delete_users: users::BulkDeleteUsers,
+    /// `POST /users/import`.
+    pub import_users: users::ImportUsers,
     /// `GET /users/export`.
     pub export_users: users::ExportUsers,
     /// `GET /users/{id}`.
@@ -137,6 +139,7 @@ impl UseCases {
             create_user: users::CreateUser::new(ports.clone()),
             bulk_create_users: users::BulkCreateUsers::new(ports.clone()),
             bulk_delete_users: users::BulkDeleteUsers::new(ports.clone()),
+            import_users: users::ImportUsers::new(ports.clone()),
             export_users: users::ExportUsers::new(ports.clone()),
             get_user: users::GetUser::new(ports.clone()),
             update_user: users::UpdateUser::new(ports.clone()),

@@ -35,11 +35,12 @@ pub enum AuditAction {
     DataExport,
     ExportUserData,
     AnonymizeUser,
+    ImportUsers,
 }
 
 impl AuditAction {
     /// Every action, for parsing and documentation.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::Login,
         Self::LoginFailed,
         Self::Logout,
@@ -64,6 +65,7 @@ impl AuditAction {
         Self::DataExport,
         Self::ExportUserData,
         Self::AnonymizeUser,
+        Self::ImportUsers,
     ];
 
     /// The contract's UPPER_SNAKE spelling.
@@ -93,6 +95,7 @@ impl AuditAction {
             Self::DataExport => "DATA_EXPORT",
             Self::ExportUserData => "EXPORT_USER_DATA",
             Self::AnonymizeUser => "ANONYMIZE_USER",
+            Self::ImportUsers => "IMPORT_USERS",
         }
     }
 

@@ -17,7 +17,7 @@ use crate::rate_limit::{Quota, RateDecision};
 use crate::search::SearchTerm;
 use crate::session::{RevocationReason, Session, SessionId};
 use crate::token::{AccessClaims, RefreshSecret, RefreshToken, TokenError, TokenHash};
-use crate::user::{ErasedData, User, UserId, Username};
+use crate::user::{ErasedData, TakenNames, User, UserId, Username};
 
 /// Read access to users. Writes go through a [`Transaction`].
 #[cfg_attr(feature = "mock", mockall::automock)]
@@ -48,6 +48,16 @@ pub trait UserRepository: Send + Sync {
         cutoff: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<UserId>, RepoError>;
+
+    /// Which of these lower-cased usernames and emails some user (soft-deleted ones
+    /// included) already holds, compared case-insensitively as the unique indexes do: an
+    /// import's check against the database before any password is hashed. A snapshot;
+    /// the insert's own clash (`UsernameTaken` / `EmailTaken`) stays the final word.
+    async fn taken_names(
+        &self,
+        usernames: &[String],
+        emails: &[String],
+    ) -> Result<TakenNames, RepoError>;
 }
 
 /// Read access to sessions.

@@ -288,6 +288,16 @@ pub fn tombstone_usernames(id: UserId) -> [Username; 2] {
     [8, 24].map(|n| Username(format!("deleted-{}", &hex[..n])))
 }
 
+/// The usernames and emails (lower-cased) that [`crate::ports::UserRepository::taken_names`]
+/// found already held.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TakenNames {
+    /// Lower-cased usernames some user holds.
+    pub usernames: std::collections::HashSet<String>,
+    /// Lower-cased emails some user holds.
+    pub emails: std::collections::HashSet<String>,
+}
+
 /// What [`crate::ports::Transaction::erase_personal_data`] removed, for the audit entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ErasedData {

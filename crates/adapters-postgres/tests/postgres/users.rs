@@ -95,6 +95,36 @@ async fn a_soft_deleted_user_keeps_name_and_email_reserved() {
 }
 
 #[tokio::test]
+async fn taken_names_finds_held_names_and_emails_case_insensitively_deleted_included() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    let mut gone = user_with_email("Gone.User", "Gone@Example.org");
+    gone.deleted_at = Some(t0());
+    insert(
+        &store,
+        &[
+            &user_with_email("Ann", "ann@example.org"),
+            &user("bob"),
+            &gone,
+        ],
+    )
+    .await;
+    let names = ["ann", "bob", "gone.user", "carl"].map(String::from);
+    let emails = ["ann@example.org", "gone@example.org", "carl@example.org"].map(String::from);
+
+    let taken = store.taken_names(&names, &emails).await.unwrap();
+
+    let mut usernames: Vec<_> = taken.usernames.into_iter().collect();
+    usernames.sort();
+    let mut held: Vec<_> = taken.emails.into_iter().collect();
+    held.sort();
+    assert_eq!(usernames, ["ann", "bob", "gone.user"]);
+    assert_eq!(held, ["ann@example.org", "gone@example.org"]);
+    let none = store.taken_names(&[], &[]).await.unwrap();
+    assert!(none.usernames.is_empty() && none.emails.is_empty());
+}
+
+#[tokio::test]
 async fn users_without_email_do_not_clash() {
     let db = TestDatabase::new().await;
     let store = db.store();

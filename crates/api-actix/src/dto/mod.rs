@@ -5,6 +5,8 @@ pub mod audit;
 pub mod auth;
 pub mod csv;
 pub mod health;
+pub mod import;
+pub mod import_csv;
 pub mod list;
 pub mod profile;
 pub mod sessions;

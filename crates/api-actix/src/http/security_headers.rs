@@ -73,7 +73,10 @@ impl Caching {
         let secret = under(path, "/api/v1/auth")
             || under(path, "/api/v1/profile")
             || under(path, "/api/v1/sessions")
-            || (api && (path.ends_with("/export") || path.ends_with("/reset-password")));
+            || (api
+                && (path.ends_with("/export")
+                    || path.ends_with("/reset-password")
+                    || path.ends_with("/users/import")));
         if secret {
             Self::NoStore
         } else if api || authenticated || path == "/metrics" || path == "/api/health/detailed" {

@@ -7,6 +7,7 @@ mod bulk;
 mod docs;
 mod export;
 mod health;
+mod import;
 mod metrics;
 mod profile;
 mod served;
@@ -74,6 +75,12 @@ fn api_v1(served: &mut Served) -> web::Scope {
                 .app_data(json_config(BULK_JSON_LIMIT_BYTES))
                 .route(web::post().to(bulk::create))
                 .route(web::delete().to(bulk::delete)),
+        )
+        .service(
+            resource("/users/import", "POST")
+                // A JSON import holds up to 10 000 create bodies; CSV is bounded as read.
+                .app_data(json_config(import::IMPORT_LIMIT_BYTES))
+                .route(web::post().to(import::import)),
         )
         .service(
             resource("/users/{id}", "GET, PATCH, DELETE")

@@ -59,6 +59,7 @@ async fn the_openapi_document_covers_every_contract_route() {
         ("/api/v1/users/{id}/reset-password", "patch"),
         ("/api/v1/users/{id}/export", "get"),
         ("/api/v1/users/{id}/anonymize", "post"),
+        ("/api/v1/users/import", "post"),
         ("/api/health", "get"),
         ("/api/health/ready", "get"),
     ] {

@@ -329,6 +329,32 @@ impl TestApp {
         }
     }
 
+    /// Sends raw bytes with a content type (none when empty) and an optional bearer
+    /// token; the body is JSON when it parses, text otherwise.
+    pub async fn send_bytes(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut req = self.client.post(format!("{}{path}", self.address));
+        if let Some(token) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        if !content_type.is_empty() {
+            req = req.insert_header(("Content-Type", content_type));
+        }
+        let mut res = req.send_body(body).await.expect("the server answers");
+        let bytes = res.body().limit(64 * 1024 * 1024).await.expect("a body");
+        Reply {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body: serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        }
+    }
+
     /// Tries to sign in; the reply, whatever it is.
     pub async fn attempt_login(&self, username: &str, password: &str) -> Reply {
         self.call(

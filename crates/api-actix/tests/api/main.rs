@@ -14,6 +14,7 @@ mod errors;
 mod gdpr;
 mod health;
 mod helpers;
+mod import;
 mod instances;
 mod keys;
 mod logging;

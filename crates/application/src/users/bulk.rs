@@ -249,34 +249,9 @@ impl BulkCreateUsers {
                 format!("must list 1 to {MAX_BULK_ITEMS} users"),
             ));
         }
-        let mut names: HashMap<String, usize> = HashMap::new();
-        let mut emails: HashMap<String, usize> = HashMap::new();
-        Ok(inputs
-            .iter()
-            .enumerate()
-            .map(|(i, input)| {
-                let valid = input.check_fields()?;
-                let name = valid.username.as_str().to_lowercase();
-                if let Some(first) = names.get(&name) {
-                    return Err(AppError::invalid(
-                        "username",
-                        format!("repeats users[{first}].username"),
-                    ));
-                }
-                if let Some(email) = &valid.email {
-                    let email = email.as_str().to_lowercase();
-                    if let Some(first) = emails.get(&email) {
-                        return Err(AppError::invalid(
-                            "email",
-                            format!("repeats users[{first}].email"),
-                        ));
-                    }
-                    emails.insert(email, i);
-                }
-                names.insert(name, i);
-                Ok(valid)
-            })
-            .collect())
+        Ok(check_each(inputs, |field, first| {
+            format!("repeats users[{first}].{field}")
+        }))
     }
 
     /// Judges the passwords of the items whose other fields are valid, concurrently
@@ -354,23 +329,62 @@ async fn insert(
     }
 }
 
-/// An item's failure as `users[i].<field>` validation errors.
-fn indexed(i: usize, err: &AppError) -> Vec<FieldError> {
-    let at = |field: &str| format!("users[{i}].{field}");
-    match err {
-        AppError::Validation(fields) => fields
-            .iter()
-            .map(|f| FieldError::new(at(&f.field), f.message.clone()))
-            .collect(),
+/// Validates each item's fields and finds repeats within the batch (names and emails
+/// compared case-insensitively, as the store's unique indexes do): a repeat is refused
+/// with `repeats(field, index of the first)`. Shared by bulk create and import.
+pub(crate) fn check_each(
+    inputs: &[NewUserInput],
+    repeats: impl Fn(&str, usize) -> String,
+) -> Vec<Result<CheckedNewUser, AppError>> {
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut emails: HashMap<String, usize> = HashMap::new();
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| {
+            let valid = input.check_fields()?;
+            let name = valid.username.as_str().to_lowercase();
+            if let Some(first) = names.get(&name) {
+                return Err(AppError::invalid("username", repeats("username", *first)));
+            }
+            if let Some(email) = &valid.email {
+                let email = email.as_str().to_lowercase();
+                if let Some(first) = emails.get(&email) {
+                    return Err(AppError::invalid("email", repeats("email", *first)));
+                }
+                emails.insert(email, i);
+            }
+            names.insert(name, i);
+            Ok(valid)
+        })
+        .collect()
+}
+
+/// An item's failure as field errors (`username`, `password`, ...), what one row or item
+/// of a batch reports; `None` for a failure that is not about its fields.
+pub(crate) fn field_errors(err: &AppError) -> Option<Vec<FieldError>> {
+    Some(match err {
+        AppError::Validation(fields) => fields.clone(),
         AppError::WeakPassword { field, feedback } => {
             let mut message = "is too weak".to_owned();
             if !feedback.is_empty() {
                 message = format!("{message}: {}", feedback.join(" "));
             }
-            vec![FieldError::new(at(field), message)]
+            vec![FieldError::new(field.clone(), message)]
         }
-        AppError::UsernameTaken => vec![FieldError::new(at("username"), "is taken")],
-        AppError::EmailTaken => vec![FieldError::new(at("email"), "is taken")],
-        other => vec![FieldError::new(format!("users[{i}]"), other.to_string())],
+        AppError::UsernameTaken => vec![FieldError::new("username", "is taken")],
+        AppError::EmailTaken => vec![FieldError::new("email", "is taken")],
+        _ => return None,
+    })
+}
+
+/// An item's failure as `users[i].<field>` validation errors.
+fn indexed(i: usize, err: &AppError) -> Vec<FieldError> {
+    match field_errors(err) {
+        Some(fields) => fields
+            .into_iter()
+            .map(|f| FieldError::new(format!("users[{i}].{}", f.field), f.message))
+            .collect(),
+        None => vec![FieldError::new(format!("users[{i}]"), err.to_string())],
     }
 }

@@ -5,6 +5,7 @@ mod bootstrap;
 mod bulk;
 mod create;
 mod export;
+mod import;
 mod lifecycle;
 mod list;
 mod reset_password;
@@ -18,6 +19,9 @@ pub use bulk::{
 };
 pub use create::{CreateUser, NewUserInput};
 pub use export::{ExportFormat, ExportUsers, UserExport};
+pub use import::{
+    ImportOutcome, ImportReport, ImportRow, ImportUsers, IMPORT_BATCH, MAX_IMPORT_ROWS,
+};
 pub use lifecycle::{DeleteUser, GetUser, RestoreUser};
 pub use list::{ListUsers, SearchUsers, UserListInput};
 pub use reset_password::ResetPassword;

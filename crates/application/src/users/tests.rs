@@ -1313,3 +1313,406 @@ mod bulk_create {
         assert!(matches!(many, AppError::Validation(_)));
     }
 }
+
+mod import {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use domain::audit::{AuditAction, AuditEntry};
+    use domain::password::{NewPassword, PasswordHash};
+    use domain::ports::PasswordHasher;
+    use domain::user::TakenNames;
+
+    use super::*;
+
+    const GENERATED: &str = "generated-Violet-harbor-77";
+
+    fn row(name: &str, password: Option<&str>) -> ImportRow {
+        ImportRow {
+            username: name.to_owned(),
+            email: Some(format!("{name}@example.org")),
+            display_name: format!("User {name}"),
+            role: None,
+            password: password.map(Password::new),
+        }
+    }
+
+    /// Nothing is held in the store; generated passwords are [`GENERATED`].
+    fn mocks() -> Mocks {
+        let mut mocks = Mocks::new().judging();
+        mocks
+            .users
+            .expect_taken_names()
+            .returning(|_, _| Ok(TakenNames::default()));
+        mocks
+            .secrets
+            .expect_temporary_password()
+            .returning(|| GENERATED.to_owned());
+        mocks
+    }
+
+    /// A transaction that inserts every user, commits once and records its entries.
+    fn recording_tx() -> (MockTransaction, Arc<Mutex<Vec<AuditEntry>>>) {
+        let mut tx = MockTransaction::new();
+        let entries = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&entries);
+        tx.expect_append_audit().returning(move |entry| {
+            sink.lock().unwrap().push(entry.clone());
+            Ok(())
+        });
+        tx.expect_commit().times(1).returning(|| Ok(()));
+        (tx, entries)
+    }
+
+    /// Each row's status and its problems' fields and messages.
+    fn summary(report: &ImportReport) -> Vec<(&'static str, Vec<(String, String)>)> {
+        report
+            .rows
+            .iter()
+            .map(|r| match r {
+                ImportOutcome::Created(_) => ("CREATED", vec![]),
+                ImportOutcome::Valid => ("VALID", vec![]),
+                ImportOutcome::Invalid(problems) => (
+                    "INVALID",
+                    problems
+                        .iter()
+                        .map(|p| (p.field.clone(), p.message.clone()))
+                        .collect(),
+                ),
+            })
+            .collect()
+    }
+
+    fn problem(field: &str, message: &str) -> (String, String) {
+        (field.to_owned(), message.to_owned())
+    }
+
+    #[tokio::test]
+    async fn valid_rows_are_created_in_one_transaction_with_one_entry_of_counts_only() {
+        let (mut tx, entries) = recording_tx();
+        tx.expect_insert_user().times(2).returning(|_| Ok(()));
+        let mut mocks = mocks().with_tx(tx);
+        mocks
+            .hasher
+            .expect_hash()
+            .times(2)
+            .returning(|_| Ok(PasswordHash::new("$argon2id$new")));
+
+        let report = ImportUsers::new(mocks.ports())
+            .execute(
+                &testing::principal(admin()),
+                vec![row("ann", Some(STRONG)), row("bob", None), row("x", None)],
+                false,
+                &ctx(),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!((report.created(), report.failed()), (2, 1));
+        let users: Vec<&User> = report
+            .rows
+            .iter()
+            .filter_map(|r| match r {
+                ImportOutcome::Created(u) => Some(u),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(users[0].username.as_str(), "ann");
+        assert!(!users[0].must_change_password, "a given password stands");
+        assert!(
+            users[1].must_change_password,
+            "a generated one must be changed"
+        );
+        let entries = entries.lock().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].action, AuditAction::ImportUsers);
+        assert_eq!(
+            entries[0].metadata,
+            serde_json::json!({"rows": 3, "created": 2, "failed": 1, "generatedPasswords": 1})
+        );
+        let audited = entries[0].metadata.to_string();
+        assert!(!audited.contains("ann") && !audited.contains(GENERATED));
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_judges_every_row_but_hashes_and_writes_nothing() {
+        let mut mocks = mocks();
+        mocks.hasher.expect_hash().never();
+        mocks.uow.expect_begin().never();
+
+        let report = ImportUsers::new(mocks.ports())
+            .execute(
+                &testing::principal(admin()),
+                vec![row("ann", Some(STRONG)), row("bob", Some("password123"))],
+                true,
+                &ctx(),
+            )
+            .await
+            .unwrap();
+
+        assert!(report.dry_run);
+        let rows = summary(&report);
+        assert_eq!(rows[0], ("VALID", vec![]));
+        assert_eq!(rows[1].0, "INVALID");
+        assert_eq!(rows[1].1[0].0, "password");
+        assert_eq!((report.created(), report.failed()), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn repeats_within_the_file_name_the_first_row_case_insensitively() {
+        let mut mocks = mocks();
+        mocks.uow.expect_begin().never();
+        let mut same_email = row("cat", Some(STRONG));
+        same_email.email = Some("ANN@example.org".into());
+
+        let report = ImportUsers::new(mocks.ports())
+            .execute(
+                &testing::principal(admin()),
+                vec![
+                    row("ann", Some(STRONG)),
+                    row("ANN", Some(STRONG)),
+                    same_email,
+                ],
+                true,
+                &ctx(),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(
+            summary(&report),
+            [
+                ("VALID", vec![]),
+                (
+                    "INVALID",
+                    vec![problem("username", "repeats the username of row 1")]
+                ),
+                (
+                    "INVALID",
+                    vec![problem("email", "repeats the email of row 1")]
+                ),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn names_held_in_the_store_are_refused_before_their_password_is_judged() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_taken_names()
+            .times(1)
+            .withf(|names, emails| {
+                names == ["ann", "bob"] && emails == ["ann@example.org", "bob@example.org"]
+            })
+            .returning(|_, _| {
+                Ok(TakenNames {
+                    usernames: ["ann".to_owned()].into(),
+                    emails: ["bob@example.org".to_owned()].into(),
+                })
+            });
+        mocks.strength.expect_judge().never();
+        mocks.uow.expect_begin().never();
+
+        let report = ImportUsers::new(mocks.ports())
+            .execute(
+                &testing::principal(admin()),
+                vec![row("Ann", Some(STRONG)), row("bob", Some(STRONG))],
+                true,
+                &ctx(),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(
+            summary(&report),
+            [
+                ("INVALID", vec![problem("username", "is taken")]),
+                ("INVALID", vec![problem("email", "is taken")]),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_user_created_since_the_lookup_makes_only_that_row_invalid() {
+        let (mut tx, entries) = recording_tx();
+        tx.expect_insert_user().times(2).returning(|u| {
+            if u.username.as_str() == "ann" {
+                Err(domain::RepoError::UsernameTaken)
+            } else {
+                Ok(())
+            }
+        });
+        let mocks = mocks().with_tx(tx).hashing();
+
+        let report = ImportUsers::new(mocks.ports())
+            .execute(
+                &testing::principal(admin()),
+                vec![row("ann", Some(STRONG)), row("bob", Some(STRONG))],
+                false,
+                &ctx(),
+            )
+            .await
+            .unwrap();
+
+        assert_eq!(
+            summary(&report),
+            [
+                ("INVALID", vec![problem("username", "is taken")]),
+                ("CREATED", vec![]),
+            ]
+        );
+        assert_eq!(entries.lock().unwrap()[0].metadata["created"], 1);
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_half_way_commits_nothing() {
+        let mut tx = MockTransaction::new();
+        let mut n = 0;
+        tx.expect_insert_user().times(2).returning(move |_| {
+            n += 1;
+            if n == 2 {
+                Err(testing::down())
+            } else {
+                Ok(())
+            }
+        });
+        tx.expect_append_audit().never();
+        tx.expect_commit().never();
+        let mocks = mocks().with_tx(tx).hashing();
+
+        let err = ImportUsers::new(mocks.ports())
+            .execute(
+                &testing::principal(admin()),
+                vec![
+                    row("ann", Some(STRONG)),
+                    row("bob", Some(STRONG)),
+                    row("cat", Some(STRONG)),
+                ],
+                false,
+                &ctx(),
+            )
+            .await
+            .unwrap_err();
+
+        assert!(matches!(err, AppError::Unavailable(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_bad_role_is_reported_with_the_other_problems_of_its_row() {
+        let mut mocks = mocks();
+        mocks.uow.expect_begin().never();
+        let mut bad = row("x", Some(STRONG));
+        bad.role = Some("admin".into());
+        let mut admin_row = row("dan", Some(STRONG));
+        admin_row.role = Some("ADMIN".into());
+
+        let report = ImportUsers::new(mocks.ports())
+            .execute(
+                &testing::principal(admin()),
+                vec![bad, admin_row],
+                true,
+                &ctx(),
+            )
+            .await
+            .unwrap();
+
+        let rows = summary(&report);
+        let fields: Vec<&str> = rows[0].1.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["username", "role"]);
+        assert_eq!(rows[1], ("VALID", vec![]));
+    }
+
+    #[tokio::test]
+    async fn an_import_needs_an_admin_and_one_to_ten_thousand_rows() {
+        // No store, hasher or estimator expectation: any call fails the test.
+        let import = ImportUsers::new(Mocks::new().ports());
+
+        let forbidden = import
+            .execute(
+                &testing::principal(target()),
+                vec![row("ann", None)],
+                true,
+                &ctx(),
+            )
+            .await
+            .unwrap_err();
+        let empty = import
+            .execute(&testing::principal(admin()), vec![], true, &ctx())
+            .await
+            .unwrap_err();
+        let many = import
+            .execute(
+                &testing::principal(admin()),
+                vec![row("ann", Some(STRONG)); MAX_IMPORT_ROWS + 1],
+                true,
+                &ctx(),
+            )
+            .await
+            .unwrap_err();
+
+        assert!(matches!(forbidden, AppError::Forbidden));
+        assert_eq!(problems(&empty), [("rows", "must hold 1 to 10000 users")]);
+        assert_eq!(problems(&many), [("rows", "must hold 1 to 10000 users")]);
+    }
+
+    /// A hasher that yields while it "hashes" and remembers how many hashes were pending
+    /// at once.
+    #[derive(Default)]
+    struct CountingHasher {
+        pending: AtomicUsize,
+        most: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl PasswordHasher for CountingHasher {
+        async fn hash(&self, _: &NewPassword) -> Result<PasswordHash, domain::error::ServiceError> {
+            let now = self.pending.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+            Ok(PasswordHash::new("$argon2id$counted"))
+        }
+
+        async fn verify(
+            &self,
+            _: &Password,
+            _: &PasswordHash,
+        ) -> Result<bool, domain::error::ServiceError> {
+            Ok(false)
+        }
+
+        async fn verify_dummy(&self, _: &Password) -> Result<bool, domain::error::ServiceError> {
+            Ok(false)
+        }
+    }
+
+    #[tokio::test]
+    async fn hashing_keeps_at_most_one_batch_pending_whatever_the_file_length() {
+        let (mut tx, _) = recording_tx();
+        tx.expect_insert_user().returning(|_| Ok(()));
+        let mut mocks = Mocks::new().with_tx(tx).judging();
+        mocks
+            .users
+            .expect_taken_names()
+            .returning(|_, _| Ok(TakenNames::default()));
+        let hasher = Arc::new(CountingHasher::default());
+        let mut ports = mocks.ports();
+        ports.hasher = hasher.clone();
+        let rows: Vec<ImportRow> = (0..IMPORT_BATCH * 4)
+            .map(|i| row(&format!("user{i}"), Some(STRONG)))
+            .collect();
+
+        let report = ImportUsers::new(ports)
+            .execute(&testing::principal(admin()), rows, false, &ctx())
+            .await
+            .unwrap();
+
+        assert_eq!(report.created(), IMPORT_BATCH * 4);
+        let most = hasher.most.load(Ordering::SeqCst);
+        assert!(most <= IMPORT_BATCH, "{most} hashes were pending at once");
+        assert!(most > 1, "hashes ran one at a time ({most})");
+    }
+}
