@@ -13,6 +13,7 @@ use crate::dto::health::{
     ConnectionsDto, DatabaseHealthDto, DetailedHealthDto, DiskDto, HealthDto, MemoryDto,
     RedisHealthDto,
 };
+use crate::dto::import::{ImportJsonRequest, ImportResponse, ImportRowResult, ImportStatusDto};
 use crate::dto::list::UserList;
 use crate::dto::profile::{PersonalDataDto, PreferencesDto, ThemeDto};
 use crate::dto::sessions::{SessionDto, SessionList};
@@ -206,6 +207,28 @@ pub fn response(name: &str) -> Option<Value> {
                 },
             ],
         }),
+        "ImportResponse" => to_value(ImportResponse {
+            dry_run: false,
+            created: 1,
+            failed: 1,
+            results: vec![
+                ImportRowResult {
+                    row: 1,
+                    status: ImportStatusDto::Created,
+                    user: Some(user()),
+                    errors: None,
+                },
+                ImportRowResult {
+                    row: 2,
+                    status: ImportStatusDto::Invalid,
+                    user: None,
+                    errors: Some(vec![FieldDetail::new(
+                        "username",
+                        "repeats the username of row 1",
+                    )]),
+                },
+            ],
+        }),
         "BulkDeleteResponse" => to_value(BulkDeleteResponse {
             results: vec![
                 BulkDeleteItem {
@@ -248,6 +271,7 @@ pub fn request(name: &str) -> Option<Value> {
         "ResetPasswordRequest" => json!({ "newPassword": "amber-Falcon-drizzle-26" }),
         "BulkCreateRequest" => json!({ "users": [create], "atomic": true }),
         "BulkDeleteRequest" => json!({ "ids": [USER_ID] }),
+        "ImportJsonRequest" => json!({ "users": [create] }),
         _ => return None,
     })
 }
@@ -365,6 +389,7 @@ mod tests {
         parses::<ResetPasswordRequest>("ResetPasswordRequest");
         parses::<BulkCreateRequest>("BulkCreateRequest");
         parses::<BulkDeleteRequest>("BulkDeleteRequest");
+        parses::<ImportJsonRequest>("ImportJsonRequest");
     }
 
     #[test]
