@@ -13,7 +13,7 @@ use crate::dto::health::{
     ConnectionsDto, DatabaseHealthDto, DetailedHealthDto, DiskDto, HealthDto, MemoryDto,
     RedisHealthDto,
 };
-use crate::dto::import::{ImportJsonRequest, ImportResponse, ImportRowResult, ImportStatusDto};
+use crate::dto::import::{ImportResponse, ImportRowResult, ImportStatusDto};
 use crate::dto::list::UserList;
 use crate::dto::profile::{PersonalDataDto, PreferencesDto, ThemeDto};
 use crate::dto::sessions::{SessionDto, SessionList};
@@ -389,7 +389,7 @@ mod tests {
         parses::<ResetPasswordRequest>("ResetPasswordRequest");
         parses::<BulkCreateRequest>("BulkCreateRequest");
         parses::<BulkDeleteRequest>("BulkDeleteRequest");
-        parses::<ImportJsonRequest>("ImportJsonRequest");
+        parses::<crate::dto::import::ImportJsonRequest>("ImportJsonRequest");
     }
 
     #[test]
