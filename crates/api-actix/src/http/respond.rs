@@ -127,6 +127,25 @@ impl<T: Apiv2Schema> OperationModifier for Created<T> {
     }
 }
 
+/// 304 Not Modified, repeating the tag that matched.
+fn not_modified(etag: String) -> HttpResponse {
+    HttpResponse::NotModified()
+        .insert_header((header::ETAG, etag))
+        .finish()
+}
+
+/// The 304 answer of an operation that honours `If-None-Match`.
+fn document_not_modified(op: &mut DefaultOperationRaw) {
+    op.responses.insert(
+        "304".into(),
+        Either::Right(Response {
+            description: Some("Not Modified (If-None-Match matched)".into()),
+            schema: None,
+            headers: Default::default(),
+        }),
+    );
+}
+
 /// 200 with an `ETag`, or 304 Not Modified when `If-None-Match` lists it.
 pub struct Tagged<T> {
     body: T,
@@ -148,9 +167,7 @@ impl<T: Serialize> Responder for Tagged<T> {
 
     fn respond_to(self, req: &HttpRequest) -> HttpResponse {
         if none_match_hits(req, &self.etag) {
-            return HttpResponse::NotModified()
-                .insert_header((header::ETAG, self.etag))
-                .finish();
+            return not_modified(self.etag);
         }
         HttpResponse::Ok()
             .insert_header((header::ETAG, self.etag))
@@ -175,14 +192,7 @@ impl<T: Apiv2Schema> OperationModifier for Tagged<T> {
             "OK",
             &[("ETag", "Entity tag; changes on every update")],
         );
-        op.responses.insert(
-            "304".into(),
-            Either::Right(Response {
-                description: Some("Not Modified (If-None-Match matched)".into()),
-                schema: None,
-                headers: Default::default(),
-            }),
-        );
+        document_not_modified(op);
     }
 }
 
@@ -219,9 +229,7 @@ impl<T> Responder for Listed<T> {
 
     fn respond_to(self, req: &HttpRequest) -> HttpResponse {
         if none_match_hits(req, &self.etag) {
-            return HttpResponse::NotModified()
-                .insert_header((header::ETAG, self.etag))
-                .finish();
+            return not_modified(self.etag);
         }
         HttpResponse::Ok()
             .insert_header((header::ETAG, self.etag))
@@ -255,14 +263,7 @@ impl<T: Apiv2Schema> OperationModifier for Listed<T> {
                 "Entity tag of this page; changes when the page does",
             )],
         );
-        op.responses.insert(
-            "304".into(),
-            Either::Right(Response {
-                description: Some("Not Modified (If-None-Match matched)".into()),
-                schema: None,
-                headers: Default::default(),
-            }),
-        );
+        document_not_modified(op);
     }
 }
 
