@@ -15,6 +15,7 @@ use base64::Engine as _;
 use domain::error::ServiceError;
 use domain::ports::TokenIssuer;
 use domain::session::SessionId;
+use domain::signing_keys::KeySet;
 use domain::token::{AccessClaims, TokenError};
 use domain::user::UserId;
 use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
@@ -56,6 +57,9 @@ pub enum JwtKeyError {
         /// The file.
         path: String,
     },
+    /// The keys cannot be announced to peers (more than the announcement's limit).
+    #[error("{0}")]
+    Set(String),
     /// Re-encoding a parsed key failed (should not happen).
     #[error("{path}: cannot encode the key")]
     Encoding {
@@ -152,6 +156,8 @@ fn kid_of(public_key: &[u8]) -> String {
 /// The loaded signing keys, newest first: the first signs, all verify.
 pub struct JwtKeys {
     keys: Vec<JwtKey>,
+    /// The kids of `keys`, as peers compare them.
+    set: KeySet,
     ephemeral: bool,
 }
 
@@ -209,9 +215,17 @@ impl JwtKeys {
         if keys.is_empty() {
             return Self::ephemeral();
         }
+        Self::new(keys, false)
+    }
+
+    fn new(keys: Vec<JwtKey>, ephemeral: bool) -> Result<Self, JwtKeyError> {
+        let signing = keys.first().map_or("", |k| k.kid.as_str());
+        let set = KeySet::new(signing, keys.iter().map(|k| k.kid.as_str()))
+            .map_err(|e| JwtKeyError::Set(e.to_string()))?;
         Ok(Self {
             keys,
-            ephemeral: false,
+            set,
+            ephemeral,
         })
     }
 
@@ -221,10 +235,7 @@ impl JwtKeys {
         let der = key.to_pkcs8_der().map_err(|_| JwtKeyError::Encoding {
             path: "(ephemeral)".into(),
         })?;
-        Ok(Self {
-            keys: vec![JwtKey::ed25519(&key, der.as_bytes())],
-            ephemeral: true,
-        })
+        Self::new(vec![JwtKey::ed25519(&key, der.as_bytes())], true)
     }
 
     /// Whether the key was generated at start rather than loaded.
@@ -235,6 +246,11 @@ impl JwtKeys {
     /// The `kid` of the signing key.
     pub fn signing_kid(&self) -> &str {
         self.signer().kid.as_str()
+    }
+
+    /// The ids of the signing key and of every verifying key, for comparing with peers.
+    pub fn key_set(&self) -> KeySet {
+        self.set.clone()
     }
 
     /// The RFC 7517 JWK Set of every public key, for `/.well-known/jwks.json`.
@@ -432,6 +448,10 @@ impl TokenIssuer for JwtIssuer {
             expires_at: c.exp,
         })
     }
+
+    fn key_set(&self) -> KeySet {
+        self.keys.key_set()
+    }
 }
 
 /// Path of a test fixture (`tests/fixtures/<name>`), for this crate's tests.
@@ -506,6 +526,22 @@ mod tests {
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.alg, Algorithm::EdDSA);
         assert_eq!(header.kid.as_deref(), Some(issuer.keys().signing_kid()));
+    }
+
+    #[test]
+    fn the_key_set_names_the_signing_key_and_every_verifying_key() {
+        let issuer = issuer(&["jwt-p256.pem", "jwt-ed25519.pem"]);
+        let set = issuer.key_set();
+        let kids = kids(issuer.keys());
+        assert_eq!(set.signing(), kids[0]);
+        assert!(kids.iter().all(|kid| set.verifies(kid)));
+        // The same files give the same set on another instance; other keys another set.
+        assert_eq!(
+            issuer.key_set(),
+            self::issuer(&["jwt-p256.pem", "jwt-ed25519.pem"]).key_set()
+        );
+        assert_ne!(set, JwtKeys::ephemeral().unwrap().key_set());
+        assert!(!JwtKeys::ephemeral().unwrap().key_set().verifies(kids[0]));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod auth_cache;
 pub mod connection;
+pub mod key_announcements;
 pub mod rate_limit;
 #[doc(hidden)]
 pub mod testing;
@@ -10,4 +11,5 @@ pub mod testing;
 pub use activity::{LocalSessionActivity, RedisSessionActivity};
 pub use auth_cache::{LocalAuthCache, RedisAuthCache};
 pub use connection::{RedisConfig, RedisConnection, DEFAULT_KEY_PREFIX};
+pub use key_announcements::{LocalKeyAnnouncements, RedisKeyAnnouncements};
 pub use rate_limit::{FallbackRateLimiter, LocalRateLimiter, RedisRateLimiter};

@@ -55,6 +55,7 @@ pub struct Metrics {
     query_duration: Histogram,
     database_up: IntGauge,
     redis_duration: HistogramVec,
+    signing_keys_mismatch: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -125,6 +126,11 @@ impl Metrics {
         for operation in REDIS_OPERATIONS {
             redis_duration.with_label_values(&[operation]);
         }
+        let signing_keys_mismatch = IntGauge::new(
+            "ems_signing_keys_mismatch",
+            "Live peer instances whose JWT signing keys (JWT_SIGNING_KEYS) differ from this \
+             instance's, as announced through Redis at the last check; 0 when they all agree",
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(logins.clone()))?;
@@ -133,6 +139,7 @@ impl Metrics {
         registry.register(Box::new(query_duration.clone()))?;
         registry.register(Box::new(database_up.clone()))?;
         registry.register(Box::new(redis_duration.clone()))?;
+        registry.register(Box::new(signing_keys_mismatch.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -147,6 +154,7 @@ impl Metrics {
             query_duration,
             database_up,
             redis_duration,
+            signing_keys_mismatch,
         })
     }
 
@@ -177,6 +185,12 @@ impl Metrics {
     pub fn set_active_users(&self, users: u64) {
         self.active_users
             .set(i64::try_from(users).unwrap_or(i64::MAX));
+    }
+
+    /// Records how many live peers announced other signing keys than ours.
+    pub fn set_signing_keys_mismatch(&self, peers: usize) {
+        self.signing_keys_mismatch
+            .set(i64::try_from(peers).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition of every metric, and its content type.

@@ -8,12 +8,13 @@ use actix_web::dev::Server;
 use actix_web::{web, HttpServer};
 use adapters_postgres::{PgConfig, PgStore};
 use adapters_redis::{
-    LocalAuthCache, LocalSessionActivity, RedisAuthCache, RedisConfig, RedisConnection,
-    RedisSessionActivity,
+    LocalAuthCache, LocalKeyAnnouncements, LocalSessionActivity, RedisAuthCache, RedisConfig,
+    RedisConnection, RedisKeyAnnouncements, RedisSessionActivity,
 };
 use application::{AppError, Policy, Ports, UseCases};
 use domain::password::Password;
 use domain::ports::Clock;
+use domain::signing_keys::KeyCheck;
 use secrecy::ExposeSecret;
 
 use crate::config::{var, Settings};
@@ -223,7 +224,58 @@ fn spawn_jobs(state: &web::Data<AppState>, settings: &Settings) -> Jobs {
             },
         )
     };
-    Jobs(vec![sealer, purger, activity])
+    let keys = {
+        let state = state.clone();
+        // Checked in `Application::build`, so this never saturates.
+        let interval = chrono::Duration::from_std(settings.jwt.key_check_interval)
+            .unwrap_or(chrono::Duration::MAX);
+        let last = Arc::new(std::sync::Mutex::new(KeyCheck::default()));
+        every(
+            "signing_key_check",
+            settings.jwt.key_check_interval,
+            move || {
+                let state = state.clone();
+                let last = last.clone();
+                async move {
+                    let check = state.use_cases.check_signing_keys.execute(interval).await?;
+                    state.metrics.set_signing_keys_mismatch(check.differing);
+                    if let Ok(mut last) = last.lock() {
+                        report_key_check(&last, &check, state.keys.signing_kid());
+                        *last = check;
+                    }
+                    Ok(())
+                }
+            },
+        )
+    };
+    Jobs(vec![sealer, purger, activity, keys])
+}
+
+/// Logs a change in how this instance's signing keys compare with its peers': at error
+/// when some peer's differ (an instance whose tokens the others refuse, or the reverse,
+/// fails requests at random behind a proxy), once more at info when they agree again.
+/// Kids are digests of public keys: nothing secret is logged.
+fn report_key_check(last: &KeyCheck, now: &KeyCheck, own_kid: &str) {
+    if now.differing > 0 && (now.differing, now.conflicting) != (last.differing, last.conflicting) {
+        tracing::error!(
+            peers = now.peers,
+            peers.differing = now.differing,
+            peers.conflicting = now.conflicting,
+            signing_kid = own_kid,
+            peer_signing_kids = %now.peer_signing_kids.join(","),
+            "JWT_SIGNING_KEYS differs from other instances': {} of {} peers announce other keys \
+             and {} of them sign or verify tokens this instance does not; give every instance \
+             the same keys (a rotation adds the new key as verify-only everywhere first)",
+            now.differing,
+            now.peers,
+            now.conflicting,
+        );
+    } else if now.differing == 0 && last.differing > 0 {
+        tracing::info!(
+            peers = now.peers,
+            "JWT_SIGNING_KEYS agrees with every peer again"
+        );
+    }
 }
 
 /// The shared Redis connection when `REDIS_URL` is set (made lazily: a Redis that is down
@@ -363,6 +415,10 @@ impl Application {
                 Some(conn) => Arc::new(RedisSessionActivity::new(conn.clone())),
                 None => Arc::new(LocalSessionActivity::new()),
             },
+            key_announcements: match &redis {
+                Some(conn) => Arc::new(RedisKeyAnnouncements::new(conn.clone())),
+                None => Arc::new(LocalKeyAnnouncements::new()),
+            },
             redis: redis
                 .clone()
                 .map(|r| Arc::new(r) as Arc<dyn domain::ports::HealthCheck>),
@@ -386,6 +442,7 @@ impl Application {
         };
         // Refused here, so that the purge job never runs with a saturated period.
         chrono_duration(settings.accounts.user_purge_after, var::USER_PURGE_AFTER)?;
+        chrono_duration(settings.jwt.key_check_interval, var::JWT_KEY_CHECK_INTERVAL)?;
         let use_cases = UseCases::new(ports, policy);
         if let Some(admin) = &settings.admin {
             let password = Password::new(admin.password.expose_secret());

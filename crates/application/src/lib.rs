@@ -9,6 +9,7 @@ pub mod ports;
 pub mod principal;
 pub mod profile;
 pub mod sessions;
+pub mod signing_keys;
 pub mod users;
 
 mod contact;
@@ -104,6 +105,8 @@ pub struct UseCases {
     pub revoke_user_sessions: sessions::RevokeUserSessions,
     /// The background write-behind of session use.
     pub flush_session_activity: sessions::FlushSessionActivity,
+    /// Announces this instance's JWT keys and compares them with its peers'.
+    pub check_signing_keys: signing_keys::CheckSigningKeys,
 }
 
 impl UseCases {
@@ -160,6 +163,7 @@ impl UseCases {
             list_user_sessions: sessions::ListUserSessions::new(ports.clone()),
             revoke_user_sessions: sessions::RevokeUserSessions::new(ports.clone()),
             flush_session_activity: sessions::FlushSessionActivity::new(ports.clone()),
+            check_signing_keys: signing_keys::CheckSigningKeys::new(ports.clone()),
             detailed_health: health::DetailedHealth::new(ports.clone()),
             health: health::Health::new(ports),
         }

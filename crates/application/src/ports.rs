@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use domain::ports::{
-    AuditRepository, AuthCache, CheckpointSigner, Clock, HealthCheck, IdGenerator, PasswordHasher,
-    PasswordStrength, SecretGenerator, SecurityMetrics, SessionActivity, SessionRepository,
-    SystemProbe, TokenIssuer, UnitOfWork, UserRepository,
+    AuditRepository, AuthCache, CheckpointSigner, Clock, HealthCheck, IdGenerator,
+    KeyAnnouncements, PasswordHasher, PasswordStrength, SecretGenerator, SecurityMetrics,
+    SessionActivity, SessionRepository, SystemProbe, TokenIssuer, UnitOfWork, UserRepository,
 };
 
 /// The outside world as the use cases see it. Cloning shares the adapters.
@@ -40,6 +40,8 @@ pub struct Ports {
     pub auth_cache: Arc<dyn AuthCache>,
     /// Last use of sessions, written behind.
     pub activity: Arc<dyn SessionActivity>,
+    /// Which JWT keys the other instances hold.
+    pub key_announcements: Arc<dyn KeyAnnouncements>,
     /// Redis readiness, when Redis is configured.
     pub redis: Option<Arc<dyn HealthCheck>>,
     /// Security counters (login outcomes).

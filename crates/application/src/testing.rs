@@ -8,9 +8,10 @@ use domain::error::RepoError;
 use domain::password::PasswordHash;
 use domain::ports::{
     LoginOutcome, MockAuditRepository, MockAuthCache, MockCheckpointSigner, MockClock,
-    MockHealthCheck, MockIdGenerator, MockPasswordHasher, MockPasswordStrength,
-    MockSecretGenerator, MockSessionActivity, MockSessionRepository, MockSystemProbe,
-    MockTokenIssuer, MockTransaction, MockUnitOfWork, MockUserRepository, SecurityMetrics,
+    MockHealthCheck, MockIdGenerator, MockKeyAnnouncements, MockPasswordHasher,
+    MockPasswordStrength, MockSecretGenerator, MockSessionActivity, MockSessionRepository,
+    MockSystemProbe, MockTokenIssuer, MockTransaction, MockUnitOfWork, MockUserRepository,
+    SecurityMetrics,
 };
 use domain::session::{Session, SessionId};
 use domain::token::RefreshSecret;
@@ -93,6 +94,7 @@ pub(crate) struct Mocks {
     pub database: MockHealthCheck,
     pub cache: MockAuthCache,
     pub activity: MockSessionActivity,
+    pub key_announcements: MockKeyAnnouncements,
     /// `Some` to run with Redis configured.
     pub redis: Option<MockHealthCheck>,
     pub system: MockSystemProbe,
@@ -126,6 +128,7 @@ impl Mocks {
             database: MockHealthCheck::new(),
             cache: MockAuthCache::new(),
             activity: MockSessionActivity::new(),
+            key_announcements: MockKeyAnnouncements::new(),
             redis: None,
             system: MockSystemProbe::new(),
             logins: Arc::default(),
@@ -209,6 +212,7 @@ impl Mocks {
             database: Arc::new(self.database),
             auth_cache: Arc::new(self.cache),
             activity: Arc::new(self.activity),
+            key_announcements: Arc::new(self.key_announcements),
             redis: self
                 .redis
                 .map(|r| Arc::new(r) as Arc<dyn domain::ports::HealthCheck>),

@@ -14,6 +14,7 @@ pub mod rate_limit;
 pub mod search;
 pub mod session;
 pub mod sign_in;
+pub mod signing_keys;
 pub mod text;
 pub mod token;
 pub mod user;

@@ -16,6 +16,7 @@ use crate::preferences::Preferences;
 use crate::rate_limit::{Quota, RateDecision};
 use crate::search::SearchTerm;
 use crate::session::{RevocationReason, Session, SessionId};
+use crate::signing_keys::KeySet;
 use crate::token::{AccessClaims, RefreshSecret, RefreshToken, TokenError, TokenHash};
 use crate::user::{ErasedData, TakenNames, User, UserId, Username};
 
@@ -386,6 +387,25 @@ pub trait TokenIssuer: Send + Sync {
     /// other claims are present; `Invalid` otherwise. Never compares `exp` to a clock:
     /// the caller does, with [`AccessClaims::is_expired_at`] and the `Clock` port.
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenError>;
+
+    /// The key ids this issuer signs and verifies with (public digests, no key material).
+    fn key_set(&self) -> KeySet;
+}
+
+/// Where instances tell each other which JWT keys they hold, so that one whose keys
+/// differ is found (shared by every instance when backed by Redis).
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait KeyAnnouncements: Send + Sync {
+    /// Records `keys` as the set of `instance` until `until`, forgets every announcement
+    /// whose time has passed at `now`, and returns the live sets of the other instances.
+    async fn announce(
+        &self,
+        instance: Uuid,
+        keys: &KeySet,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<KeySet>, ServiceError>;
 }
 
 /// The time.

@@ -188,6 +188,9 @@ pub struct JwtSettings {
     pub refresh_expiry: Duration,
     /// `REFRESH_REUSE_GRACE` (default 0s).
     pub refresh_reuse_grace: Duration,
+    /// `JWT_KEY_CHECK_INTERVAL`: how often this instance announces its key ids and
+    /// compares them with its peers' through Redis (default 10s).
+    pub key_check_interval: Duration,
 }
 
 /// Sessions.
@@ -478,6 +481,7 @@ impl JwtSettings {
             access_expiry: parse::nonzero_duration(env, var::JWT_ACCESS_EXPIRY, "15m")?,
             refresh_expiry: parse::nonzero_duration(env, var::JWT_REFRESH_EXPIRY, "7d")?,
             refresh_reuse_grace: parse::duration(env, var::REFRESH_REUSE_GRACE, "0s")?,
+            key_check_interval: parse::nonzero_duration(env, var::JWT_KEY_CHECK_INTERVAL, "10s")?,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Two real `ems serve` processes over one database and one Redis behave as one service:
-//! one login budget per client, and a revocation on one is seen by the other at once.
+//! one login budget per client, and a revocation on one is seen by the other at once; an
+//! instance started with other signing keys is reported by itself and by its peers.
 //! Skipped (with a note) when `EMS_TEST_REDIS_URL` is unset locally; in CI (`CI` set) that fails.
 //!
 //! Each test speaks for a client IP of its own (a random IPv6 /64, forwarded through
@@ -45,18 +46,23 @@ impl Drop for Shared {
     }
 }
 
+/// A fresh Ed25519 PKCS#8 PEM key.
+fn new_key_pem() -> String {
+    let seed: [u8; 32] = rand::random();
+    ed25519_dalek::SigningKey::from_bytes(&seed)
+        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .unwrap()
+        .to_string()
+}
+
 impl Shared {
     async fn new() -> Option<Self> {
         let redis_url = adapters_redis::testing::redis_url()?;
         let dir = std::env::temp_dir().join(format!("ems-instances-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         // One signing key for both: a token of one instance is good on the other.
-        let seed: [u8; 32] = rand::random();
-        let pem = ed25519_dalek::SigningKey::from_bytes(&seed)
-            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-            .unwrap();
         let key = dir.join("signing.pem");
-        std::fs::write(&key, pem.as_bytes()).unwrap();
+        std::fs::write(&key, new_key_pem()).unwrap();
         Some(Self {
             db: TestDatabase::new().await,
             redis_url,
@@ -139,6 +145,52 @@ impl Instance {
 
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The JSON log lines at `level` whose message contains `text`.
+    fn logged(&self, level: &str, text: &str) -> Vec<Value> {
+        self.log_text()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| {
+                line["log.level"] == level
+                    && line["message"].as_str().is_some_and(|m| m.contains(text))
+            })
+            .collect()
+    }
+
+    /// The value of the unlabelled gauge `name` on `/metrics`.
+    async fn gauge(&self, name: &str) -> i64 {
+        let mut res = awc::Client::default()
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("ems answers");
+        assert_eq!(res.status(), 200);
+        let text = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Waits (up to 20 s) until the gauge `name` reads `want`.
+    async fn wait_gauge(&self, name: &str, want: i64, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.gauge(name).await;
+            if got == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {name} is {got}, not {want}, after 20 s:\n{}",
+                self.log_text()
+            );
+            actix_rt::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Sends a request as `client` (forwarded by the trusted loopback proxy).
@@ -235,4 +287,70 @@ async fn a_session_revoked_on_one_instance_is_refused_by_the_other_at_once() {
         .await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["code"], "SESSION_REVOKED");
+}
+
+#[actix_rt::test]
+async fn an_instance_started_with_other_signing_keys_is_reported_by_every_side() {
+    let Some(shared) = Shared::new().await else {
+        return;
+    };
+    // A prefix of its own: other tests' instances on this Redis hold other keys.
+    let prefix = format!("{}:", uuid::Uuid::new_v4().simple());
+    let other = shared.dir.join("other.pem");
+    std::fs::write(&other, new_key_pem()).unwrap();
+    let other = other.display().to_string();
+    let base = [
+        ("JWT_KEY_CHECK_INTERVAL", "500ms"),
+        ("REDIS_KEY_PREFIX", prefix.as_str()),
+    ];
+    let a = shared.start("a", &base).await;
+    let b = shared.start("b", &base).await;
+    const GAUGE: &str = "ems_signing_keys_mismatch";
+    const LINE: &str = "JWT_SIGNING_KEYS differs";
+    // Same keys: nothing to report, however many checks run.
+    // real timer: three key checks of each instance (another process: no test clock)
+    actix_rt::time::sleep(Duration::from_millis(1_500)).await;
+    for (instance, name) in [(&a, "a"), (&b, "b")] {
+        assert_eq!(instance.gauge(GAUGE).await, 0, "{name}");
+        assert!(instance.logged("error", LINE).is_empty(), "{name}");
+    }
+
+    let mut odd = base.to_vec();
+    odd.push(("JWT_SIGNING_KEYS", other.as_str()));
+    let c = shared.start("c", &odd).await;
+    c.wait_gauge(GAUGE, 2, "the odd instance sees both peers differ")
+        .await;
+    a.wait_gauge(GAUGE, 1, "a sees the odd instance").await;
+    b.wait_gauge(GAUGE, 1, "b sees the odd instance").await;
+    for (instance, name) in [(&a, "a"), (&b, "b"), (&c, "c")] {
+        let lines = instance.logged("error", LINE);
+        assert!(
+            !lines.is_empty(),
+            "{name} logs the mismatch:\n{}",
+            instance.log_text()
+        );
+        assert!(
+            lines[0]["peers.conflicting"].as_i64() >= Some(1),
+            "{name}: {}",
+            lines[0]
+        );
+        // Key ids only: no key material in the line.
+        assert!(!lines[0].to_string().contains("PRIVATE"), "{name}");
+    }
+    // Tokens of the odd instance are indeed refused by the others: what is reported.
+    let client = fresh_client();
+    let (status, pair) = c.login(&client).await;
+    assert_eq!(status, 200, "{pair}");
+    let (status, _) = a
+        .call("GET", "/api/v1/profile", &client, Some(&token(&pair)), None)
+        .await;
+    assert_eq!(status, 401);
+
+    // Gone (its announcement expires three intervals after its last): the others agree again.
+    drop(c);
+    a.wait_gauge(GAUGE, 0, "a after the odd instance stopped")
+        .await;
+    b.wait_gauge(GAUGE, 0, "b after the odd instance stopped")
+        .await;
+    assert!(!a.logged("info", "agrees with every peer again").is_empty());
 }
