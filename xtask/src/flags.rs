@@ -56,7 +56,8 @@ and the total, over the whole workspace (with the test services
 running) or over the -p selection. ARGS go to cargo tarpaulin.
 --fail-under fails when the total is below PCT, --fail-under-crate
 when CRATE is. --gate is the CI gate (what .ci/run runs): domain and
-application, each at 80 % or more, without services.",
+application, each at 80 % or more, without services; then the adapters by
+their own tests, printed without a minimum.",
     },
     Command {
         name: "fence",
