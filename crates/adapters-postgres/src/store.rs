@@ -290,6 +290,12 @@ impl UserRepository for PgStore {
             .await
     }
 
+    #[tracing::instrument(name = "pg.users.fold_counts", skip_all)]
+    async fn fold_counts(&self) -> Result<u64, RepoError> {
+        self.run(|mut conn| async move { crate::users::fold_counts(&mut conn).await })
+            .await
+    }
+
     #[tracing::instrument(name = "pg.users.any_admin", skip_all)]
     async fn any_admin(&self) -> Result<bool, RepoError> {
         self.run(|mut conn| async move {

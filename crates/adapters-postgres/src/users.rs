@@ -241,6 +241,58 @@ async fn count(conn: &mut AsyncPgConnection, b: SqlBuilder) -> Result<u64, RepoE
     checked_count("count users", row.n)
 }
 
+/// Whether `filter` selects by role, status and deletion only: what the `user_counts`
+/// notes are kept by (migration `2026-12-07-000030_user_counts`).
+fn counted_by_notes(filter: &UserFilter) -> bool {
+    filter.q.is_none() && filter.created_from.is_none() && filter.created_to.is_none()
+}
+
+/// The exact number of users `filter` selects, summed from the `user_counts` notes that
+/// every committed change of a counted column leaves (as exact as `count(*)` in the same
+/// snapshot, without reading the users).
+async fn noted_count(conn: &mut AsyncPgConnection, filter: &UserFilter) -> Result<u64, RepoError> {
+    let mut b =
+        SqlBuilder::new("SELECT coalesce(sum(n), 0)::bigint AS n FROM user_counts WHERE TRUE");
+    if !filter.include_deleted {
+        b.push(" AND NOT deleted");
+    }
+    if let Some(role) = filter.role {
+        b.push(" AND role = ")
+            .push_bind(Bind::Text(role.as_str().to_owned()));
+    }
+    if let Some(status) = filter.status {
+        b.push(" AND status = ")
+            .push_bind(Bind::Text(status.as_str().to_owned()));
+    }
+    count(conn, b).await
+}
+
+/// Folds the notes of each (role, status, deleted) that has more than one into a single
+/// row of their sum; returns how many notes were folded. One statement: a fold beside
+/// another (another instance's) or beside writers loses nothing, since notes are only
+/// ever inserted and a note deleted by one fold is skipped by the other.
+pub(crate) async fn fold_counts(conn: &mut AsyncPgConnection) -> Result<u64, RepoError> {
+    let row: CountRow = diesel::sql_query(
+        "WITH many AS ( \
+             SELECT role, status, deleted FROM user_counts \
+             GROUP BY role, status, deleted HAVING count(*) > 1), \
+         gone AS ( \
+             DELETE FROM user_counts c USING many m \
+             WHERE c.role = m.role AND c.status = m.status AND c.deleted = m.deleted \
+             RETURNING c.role, c.status, c.deleted, c.n), \
+         folded AS ( \
+             INSERT INTO user_counts (role, status, deleted, n) \
+             SELECT role, status, deleted, sum(n) FROM gone \
+             GROUP BY role, status, deleted HAVING sum(n) <> 0 \
+             RETURNING 1) \
+         SELECT count(*) AS n FROM gone",
+    )
+    .get_result(conn)
+    .await
+    .map_err(|e| query_error("fold user counts", e))?;
+    checked_count("fold user counts", row.n)
+}
+
 /// A stored user row as the entity.
 fn to_user(row: UserRow) -> Result<User, RepoError> {
     User::try_from(row).map_err(RepoError::from)
@@ -266,6 +318,9 @@ pub(crate) async fn list(
         }
         Position::Offset(_) if query.filter.q.is_some() => {
             Some(search::bounded_total(conn, |b| push_filter(b, &query.filter)).await?)
+        }
+        Position::Offset(_) if counted_by_notes(&query.filter) => {
+            Some(noted_count(conn, &query.filter).await?)
         }
         Position::Offset(_) => {
             let mut counter = SqlBuilder::new("SELECT count(*) AS n FROM users WHERE TRUE");

@@ -164,7 +164,12 @@ where
     })
 }
 
-/// Starts the audit sealer and the retention job over the shared use cases.
+/// How often the count notes behind list totals are folded: totals are exact either way;
+/// folding keeps the sum over few rows however many users were written since.
+const USER_COUNT_FOLD_PERIOD: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Starts the background jobs (audit sealer, retention, session activity, count folding,
+/// signing key check) over the shared use cases.
 fn spawn_jobs(state: &web::Data<AppState>, settings: &Settings) -> Jobs {
     let sealer = {
         let state = state.clone();
@@ -224,6 +229,19 @@ fn spawn_jobs(state: &web::Data<AppState>, settings: &Settings) -> Jobs {
             },
         )
     };
+    let counts = {
+        let state = state.clone();
+        every("user_counts", USER_COUNT_FOLD_PERIOD, move || {
+            let state = state.clone();
+            async move {
+                let folded = state.use_cases.fold_user_counts.execute().await?;
+                if folded > 0 {
+                    tracing::debug!(notes = folded, "folded user count notes");
+                }
+                Ok(())
+            }
+        })
+    };
     let keys = {
         let state = state.clone();
         // Checked in `Application::build`, so this never saturates.
@@ -248,7 +266,7 @@ fn spawn_jobs(state: &web::Data<AppState>, settings: &Settings) -> Jobs {
             },
         )
     };
-    Jobs(vec![sealer, purger, activity, keys])
+    Jobs(vec![sealer, purger, activity, counts, keys])
 }
 
 /// Logs a change in how this instance's signing keys compare with its peers': at error

@@ -53,6 +53,8 @@ pub struct UseCases {
     pub list_users: users::ListUsers,
     /// `GET /users/search`.
     pub search_users: users::SearchUsers,
+    /// Folds the store's count notes behind list totals (a background job).
+    pub fold_user_counts: users::FoldUserCounts,
     /// `POST /users`.
     pub create_user: users::CreateUser,
     /// `POST /users/bulk`.
@@ -139,6 +141,7 @@ impl UseCases {
             update_preferences: profile::UpdatePreferences::new(ports.clone()),
             list_users: users::ListUsers::new(ports.clone()),
             search_users: users::SearchUsers::new(ports.clone()),
+            fold_user_counts: users::FoldUserCounts::new(ports.clone()),
             create_user: users::CreateUser::new(ports.clone()),
             bulk_create_users: users::BulkCreateUsers::new(ports.clone()),
             bulk_delete_users: users::BulkDeleteUsers::new(ports.clone()),

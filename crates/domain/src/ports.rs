@@ -36,6 +36,11 @@ pub trait UserRepository: Send + Sync {
     /// Users matching `term` best first (exact, then prefix, then substring), not deleted.
     async fn search(&self, term: &SearchTerm, page: &PageRequest) -> Result<Page<User>, RepoError>;
 
+    /// Folds the notes the store keeps to answer list totals without counting rows (a
+    /// background job's chore; totals are exact whether or not it runs). Returns how
+    /// many notes were folded.
+    async fn fold_counts(&self) -> Result<u64, RepoError>;
+
     /// Whether any non-deleted admin exists (for the start-up bootstrap).
     async fn any_admin(&self) -> Result<bool, RepoError>;
 

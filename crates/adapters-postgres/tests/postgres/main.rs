@@ -7,6 +7,7 @@
 
 mod audit;
 mod audit_chain;
+mod counts;
 mod erasure;
 mod faults;
 mod helpers;

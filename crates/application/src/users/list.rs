@@ -145,3 +145,21 @@ impl SearchUsers {
         Ok(Paged { page, request })
     }
 }
+
+/// The background chore behind cheap list totals: folds the store's count notes.
+pub struct FoldUserCounts {
+    ports: Ports,
+}
+
+impl FoldUserCounts {
+    /// Builds the use case.
+    pub fn new(ports: Ports) -> Self {
+        Self { ports }
+    }
+
+    /// Runs it; returns how many notes were folded.
+    #[tracing::instrument(name = "fold_user_counts", skip_all)]
+    pub async fn execute(&self) -> Result<u64, AppError> {
+        Ok(self.ports.users.fold_counts().await?)
+    }
+}

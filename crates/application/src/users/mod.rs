@@ -23,7 +23,7 @@ pub use import::{
     ImportOutcome, ImportReport, ImportRow, ImportUsers, IMPORT_BATCH, MAX_IMPORT_ROWS,
 };
 pub use lifecycle::{DeleteUser, GetUser, RestoreUser};
-pub use list::{ListUsers, SearchUsers, UserListInput};
+pub use list::{FoldUserCounts, ListUsers, SearchUsers, UserListInput};
 pub use reset_password::ResetPassword;
 pub use update::{UpdateUser, UserPatch};
 

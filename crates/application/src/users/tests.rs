@@ -1,6 +1,7 @@
 //! Unit tests of the admin user-management use cases.
 
 use domain::audit::RequestContext;
+use domain::error::RepoError;
 use domain::page::{Cursor, Limit, Page, PageRequest, Position, SortKey, UserSortField};
 use domain::password::Password;
 use domain::ports::MockTransaction;
@@ -1715,4 +1716,30 @@ mod import {
         assert!(most <= IMPORT_BATCH, "{most} hashes were pending at once");
         assert!(most > 1, "hashes ran one at a time ({most})");
     }
+}
+
+#[tokio::test]
+async fn folding_the_count_notes_reports_how_many_were_folded() {
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_fold_counts()
+        .times(1)
+        .returning(|| Ok(42));
+    let folded = FoldUserCounts::new(mocks.ports()).execute().await.unwrap();
+    assert_eq!(folded, 42);
+}
+
+#[tokio::test]
+async fn a_fold_the_database_refuses_is_unavailable() {
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_fold_counts()
+        .returning(|| Err(RepoError::Unavailable("down".into())));
+    let err = FoldUserCounts::new(mocks.ports())
+        .execute()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::Unavailable(_)), "{err:?}");
 }
