@@ -4,14 +4,17 @@
 //! Both cost CPU, hashing deliberately, so they run on tokio's blocking pool and never
 //! on the async workers; a semaphore sized to the CPU count bounds how many run at
 //! once, so a burst of logins or a bulk create queues cheaply instead of piling up
-//! blocking threads.
+//! blocking threads. Each running hash works in one of a few reused 19 MiB areas (one
+//! per permit): allocating a fresh area per hash let the allocator keep hundreds of
+//! megabytes after a login flood (835 MB after 8 s of logins), so memory is bounded by
+//! the permits, not by how many clients wait or have waited.
 
 use std::sync::Arc;
 
-use argon2::password_hash::{
-    PasswordHash as PhcHash, PasswordHasher as _, PasswordVerifier as _, SaltString,
-};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::Mutex;
+
+use argon2::password_hash::{Output, ParamsString, PasswordHash as PhcHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use domain::error::ServiceError;
 use domain::password::{NewPassword, Password, PasswordError, PasswordHash};
@@ -33,6 +36,8 @@ const SALT_BYTES: usize = 16;
 pub struct Argon2Hasher {
     argon2: Argon2<'static>,
     permits: Arc<Semaphore>,
+    /// Working memory, one area per permit, reused by every hash.
+    areas: Arc<Areas>,
     /// A hash of a random password, verified against for unknown users.
     dummy: Arc<str>,
 }
@@ -58,12 +63,21 @@ impl Argon2Hasher {
         let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
             .map_err(|e| ServiceError(format!("argon2 parameters: {e}")))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let concurrency = concurrency.max(1);
+        let areas = Areas {
+            blocks: argon2.params().block_count(),
+            keep: concurrency,
+            free: Mutex::new(Vec::new()),
+        };
         let mut random = [0u8; 32];
         OsRng.fill_bytes(&mut random);
-        let dummy = hash_with(&argon2, &random)?;
+        let mut area = areas.take();
+        let dummy = hash_with(&argon2, &random, &mut area)?;
+        areas.put(area);
         Ok(Self {
             argon2,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            areas: Arc::new(areas),
             dummy: dummy.into(),
         })
     }
@@ -72,15 +86,18 @@ impl Argon2Hasher {
     /// the closure, so even if the caller gives up, the bound holds until it finishes.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+        work: impl FnOnce(&Argon2<'static>, &mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, ServiceError> {
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
             .map_err(|_| ServiceError("password hasher is shut down".into()))?;
         let argon2 = self.argon2.clone();
+        let areas = Arc::clone(&self.areas);
         tokio::task::spawn_blocking(move || {
-            let out = work(&argon2);
+            let mut area = areas.take();
+            let out = work(&argon2, &mut area);
+            areas.put(area);
             drop(permit);
             out
         })
@@ -89,23 +106,109 @@ impl Argon2Hasher {
     }
 }
 
-fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> Result<String, ServiceError> {
-    let mut salt = [0u8; SALT_BYTES];
-    OsRng.fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| ServiceError(format!("salt: {e}")))?;
-    argon2
-        .hash_password(password, &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| ServiceError(format!("argon2 hashing failed: {e}")))
+/// The reusable working areas of the hasher: at most `keep` are kept, each of `blocks`
+/// blocks (what the configured parameters need). Only one running hash holds an area, so
+/// their number never exceeds the permits'.
+struct Areas {
+    blocks: usize,
+    keep: usize,
+    free: Mutex<Vec<Vec<Block>>>,
 }
 
-/// Constant-time check (argon2 compares the outputs with `subtle`). A stored hash that
-/// does not parse is a mismatch, not an error: the caller answers "invalid credentials".
-fn verify_with(argon2: &Argon2<'_>, password: &[u8], phc: &str) -> bool {
-    match PhcHash::new(phc) {
-        Ok(parsed) => argon2.verify_password(password, &parsed).is_ok(),
-        Err(_) => {
-            tracing::warn!("stored password hash is not a valid PHC string");
+impl Areas {
+    /// A free area, or a new one when none is free.
+    fn take(&self) -> Vec<Block> {
+        let reused = self.free.lock().ok().and_then(|mut free| free.pop());
+        reused.unwrap_or_else(|| vec![Block::default(); self.blocks])
+    }
+
+    /// Gives an area back for the next hash (dropped when enough are kept, or when a
+    /// stored hash with other parameters made it another size).
+    fn put(&self, area: Vec<Block>) {
+        if area.len() != self.blocks {
+            return;
+        }
+        if let Ok(mut free) = self.free.lock() {
+            if free.len() < self.keep {
+                free.push(area);
+            }
+        }
+    }
+}
+
+/// Grows `area` to `blocks` blocks when a stored hash needs more than the configured
+/// parameters (an older, costlier setting); the area is then not kept.
+fn area_for(area: &mut Vec<Block>, blocks: usize) -> &mut [Block] {
+    if area.len() < blocks {
+        *area = vec![Block::default(); blocks];
+    }
+    area.as_mut_slice()
+}
+
+/// The PHC string of `password` under `argon2`'s parameters and a fresh 16-byte salt,
+/// computed in `area` (what `PasswordHasher::hash_password` writes, without allocating
+/// the working memory).
+fn hash_with(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    area: &mut Vec<Block>,
+) -> Result<String, ServiceError> {
+    let failed = |e: &dyn std::fmt::Display| ServiceError(format!("argon2 hashing failed: {e}"));
+    let mut salt = [0u8; SALT_BYTES];
+    OsRng.fill_bytes(&mut salt);
+    let encoded = SaltString::encode_b64(&salt).map_err(|e| ServiceError(format!("salt: {e}")))?;
+    let params = argon2.params();
+    let len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let blocks = params.block_count();
+    let output = Output::init_with(len, |out| {
+        argon2
+            .hash_password_into_with_memory(password, &salt, out, area_for(area, blocks))
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    })
+    .map_err(|e| failed(&e))?;
+    let phc = PhcHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
+        salt: Some(encoded.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the PHC string `phc`, recomputed under the parameters,
+/// algorithm and version `phc` names, in `area`; the outputs are compared in constant
+/// time (`Output`'s equality). A stored hash that does not parse is a mismatch, not an
+/// error: the caller answers "invalid credentials".
+fn verify_with(password: &[u8], phc: &str, area: &mut Vec<Block>) -> bool {
+    let Ok(parsed) = PhcHash::new(phc) else {
+        tracing::warn!("stored password hash is not a valid PHC string");
+        return false;
+    };
+    let recomputed = (|| {
+        let expected = parsed.hash?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = match parsed.version {
+            Some(v) => Version::try_from(v).ok()?,
+            None => Version::default(),
+        };
+        let params = Params::try_from(&parsed).ok()?;
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        let blocks = params.block_count();
+        let argon2 = Argon2::new(algorithm, version, params);
+        let computed = Output::init_with(expected.len(), |out| {
+            argon2
+                .hash_password_into_with_memory(password, salt, out, area_for(area, blocks))
+                .map_err(|_| argon2::password_hash::Error::Crypto)
+        })
+        .ok()?;
+        Some(computed == expected)
+    })();
+    match recomputed {
+        Some(matches) => matches,
+        None => {
+            tracing::warn!("stored password hash cannot be checked (unsupported parameters)");
             false
         }
     }
@@ -122,7 +225,7 @@ impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &NewPassword) -> Result<PasswordHash, ServiceError> {
         let password = secret_copy(password.as_password());
         let phc = self
-            .run(move |argon2| hash_with(argon2, password.expose_secret().as_bytes()))
+            .run(move |argon2, area| hash_with(argon2, password.expose_secret().as_bytes(), area))
             .await??;
         Ok(PasswordHash::new(phc))
     }
@@ -135,7 +238,7 @@ impl PasswordHasher for Argon2Hasher {
     ) -> Result<bool, ServiceError> {
         let password = secret_copy(candidate);
         let phc = hash.as_str().to_owned();
-        self.run(move |argon2| verify_with(argon2, password.expose_secret().as_bytes(), &phc))
+        self.run(move |_, area| verify_with(password.expose_secret().as_bytes(), &phc, area))
             .await
     }
 
@@ -143,9 +246,9 @@ impl PasswordHasher for Argon2Hasher {
     async fn verify_dummy(&self, candidate: &Password) -> Result<bool, ServiceError> {
         let password = secret_copy(candidate);
         let phc = Arc::clone(&self.dummy);
-        self.run(move |argon2| {
+        self.run(move |_, area| {
             // The result is discarded: even the one-in-2^256 match must not sign anyone in.
-            let _ = verify_with(argon2, password.expose_secret().as_bytes(), &phc);
+            let _ = verify_with(password.expose_secret().as_bytes(), &phc, area);
             false
         })
         .await
@@ -217,6 +320,74 @@ mod tests {
 
     fn new_password(raw: &str) -> NewPassword {
         NewPassword::parse(raw, &Username::parse("ann").unwrap(), &[]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn hashes_agree_with_the_argon2_crates_own_hashing_and_verifying() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = Argon2Hasher::new().unwrap();
+        // Ours, checked by the crate's verifier.
+        let ours = hasher
+            .hash(&new_password("correct-Horse-battery-9"))
+            .await
+            .unwrap();
+        let parsed = PhcHash::new(ours.as_str()).unwrap();
+        assert!(hasher
+            .argon2
+            .verify_password(b"correct-Horse-battery-9", &parsed)
+            .is_ok());
+        // The crate's (what earlier versions stored), checked by ours, costlier and
+        // cheaper parameters included.
+        for (m, t) in [(19_456, 2), (8_192, 1), (47_104, 1)] {
+            let crate_hasher = Argon2::new(
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(m, t, 1, None).unwrap(),
+            );
+            let salt = SaltString::encode_b64(b"sixteen byte slt").unwrap();
+            let stored = crate_hasher
+                .hash_password(b"correct-Horse-battery-9", &salt)
+                .unwrap()
+                .to_string();
+            let stored = PasswordHash::new(stored);
+            assert!(
+                hasher
+                    .verify(&Password::new("correct-Horse-battery-9"), &stored)
+                    .await
+                    .unwrap(),
+                "m={m} t={t}"
+            );
+            assert!(!hasher
+                .verify(&Password::new("correct-Horse-battery-8"), &stored)
+                .await
+                .unwrap());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn working_areas_are_reused_and_never_outnumber_the_permits() {
+        let hasher = Argon2Hasher::with_concurrency(2).unwrap();
+        let hash = hasher
+            .hash(&new_password("correct-Horse-battery-9"))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let (hasher, hash) = (hasher.clone(), hash.clone());
+                tokio::spawn(async move {
+                    hasher
+                        .verify(&Password::new("correct-Horse-battery-9"), &hash)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap());
+        }
+        let kept = hasher.areas.free.lock().unwrap();
+        assert!((1..=2).contains(&kept.len()), "{} areas kept", kept.len());
+        assert!(kept.iter().all(|a| a.len() == 19_456));
     }
 
     #[tokio::test]
