@@ -89,11 +89,14 @@ Throughput and latency of the release `ems` under wrk (Debian
 package `wrk`), one configuration after another on the same
 machine: GET /api/health (the floor), GET /api/v1/profile with the
 in-process adapters, with Redis (when redis-server is installed),
-with metrics off, and with OTLP tracing on; then, on 1,000,000
-seeded users, list pages, deep offsets, searches and both exports
-(rows/s, memory). Defaults: 20 s per run after a 3 s warm-up, 50
-connections. --quick: 3 s runs and 100,000 users, for a smoke
-test. Logs in target/ems-bench/.",
+with metrics off, and with OTLP tracing on; sign-ins beside the
+argon2id bound of the same run and profile reads during a login
+flood; the seed's mixed scenario (100 virtual users, about 1,000
+req/s, 60 s); then, on 1,000,000 seeded users, list pages, deep
+offsets, searches and both exports (rows/s, memory). Defaults: 20 s
+per run after a 3 s warm-up, 50 connections. --quick: 3 s runs, a
+5 s mixed run and 100,000 users, for a smoke test. Logs in
+target/ems-bench/.",
     },
     Command {
         name: "cluster",

@@ -10,6 +10,10 @@
 //! closed port, so it measures building and batching the spans in `ems`, not a
 //! collector's work; the README says how to point it at a real one.
 //!
+//! Then the login rows (`bench_login`: sign-ins beside the argon2id bound of the same run,
+//! profile reads during a login flood), the seed's mixed load scenario (`bench_mix`) and
+//! the rows at scale (`bench_scale`).
+//!
 //! Rate limits are lifted (one wrk client would spend any real budget in a moment).
 //! wrk, `ems`, PostgreSQL and Redis share the machine's cores: the numbers are for
 //! comparing rows, not absolute capacity. Server logs stay in `target/ems-bench/` only
@@ -26,12 +30,15 @@ use crate::paths::Paths;
 use crate::pg::{self, Cluster};
 use crate::redis::PrivateRedis;
 use crate::secret;
-use crate::tasks::bench_scale;
 use crate::tasks::server::{free_loopback_port, login, Server};
+use crate::tasks::{bench_login, bench_mix, bench_scale};
 use crate::ui;
 
 /// The database of the test cluster the measured server uses, recreated every run.
 const DATABASE: &str = "ems_bench";
+
+/// Users in the database while the rows before the scale rows run (the admin included).
+const SMALL_LIST: u64 = 200;
 
 /// The admin whose token the requests carry.
 pub(super) const ADMIN: &str = "benchadmin";
@@ -89,6 +96,8 @@ pub fn run(paths: &Paths, flags: &Bench) -> Result<()> {
             ("ADMIN_WRITE_RATE_LIMIT", "1000000000".to_owned()),
             ("RUST_LOG", "info".to_owned()),
         ];
+        // The admin and 199 more: the list rows' 200 users.
+        bench_scale::seed(&cluster, DATABASE, 1, SMALL_LIST - 1)?;
         let mut rows = Vec::new();
         for scenario in scenarios(redis.as_ref().map(PrivateRedis::url)) {
             let mut env = base.clone();
@@ -109,6 +118,10 @@ pub fn run(paths: &Paths, flags: &Bench) -> Result<()> {
         if let Some((name, m)) = rows.iter().find(|(_, m)| m.non_2xx > 0) {
             bail!("{name}: {} responses were not 2xx", m.non_2xx);
         }
+        let logins = bench_login::measure(paths, &ems, &base, &work, &password, flags)?;
+        bench_login::print_table(&logins, flags);
+        let mixed = bench_mix::measure(&ems, &base, &work, &password, flags)?;
+        bench_mix::print_table(&mixed);
 
         let users = if flags.quick {
             bench_scale::USERS / 10
@@ -116,11 +129,13 @@ pub fn run(paths: &Paths, flags: &Bench) -> Result<()> {
             bench_scale::USERS
         };
         ui::step(format!("seeding {users} users"));
-        let seeded = bench_scale::seed(&cluster, DATABASE, users)?;
+        let seeded = bench_scale::seed(&cluster, DATABASE, SMALL_LIST, users)?;
         let log = work.join("scale.log");
         let (reads, exports) = bench_scale::measure(&ems, &base, &log, &password, flags)?;
         fs::remove_file(&log).ok();
         print_table(&rows, flags);
+        bench_login::print_table(&logins, flags);
+        bench_mix::print_table(&mixed);
         bench_scale::print_table(users, seeded, &reads, &exports);
         match reads.iter().find(|(_, m)| m.non_2xx > 0) {
             Some((name, m)) => bail!("{name}: {} responses were not 2xx", m.non_2xx),
@@ -147,6 +162,16 @@ fn scenarios(redis_url: Option<String>) -> Vec<Scenario> {
             env: vec![],
         },
     ];
+    all.push(Scenario {
+        name: "users?limit=1 (200 users)",
+        path: "/api/v1/users?limit=1",
+        env: vec![],
+    });
+    all.push(Scenario {
+        name: "users?limit=100 (200 users)",
+        path: "/api/v1/users?limit=100",
+        env: vec![],
+    });
     match redis_url {
         Some(url) => all.push(Scenario {
             name: "profile, Redis",
@@ -209,34 +234,64 @@ pub(super) fn wrk_run(
     connections: u32,
     flags: &Bench,
 ) -> Result<Measured> {
-    let url = format!("http://{addr}{path}");
     let header = format!("Authorization: Bearer {token}");
-    let wrk = |secs: u32, latency: bool| {
-        let mut cmd = Cmd::new("wrk")
+    let load = Load {
+        addr,
+        path,
+        connections,
+        extra: vec!["-H".into(), header],
+    };
+    load.run(3)?;
+    load.run(flags.duration_secs)
+}
+
+/// One wrk load: `path` on `addr` over `connections`, with `extra` arguments (headers, a
+/// Lua script). They may hold a secret of the run, so wrk's command line is not echoed.
+pub(super) struct Load<'a> {
+    pub(super) addr: std::net::SocketAddr,
+    pub(super) path: &'a str,
+    pub(super) connections: u32,
+    pub(super) extra: Vec<String>,
+}
+
+impl Load<'_> {
+    /// Runs it for `secs` seconds with latency statistics and reads the report.
+    pub(super) fn run(&self, secs: u32) -> Result<Measured> {
+        let out = Cmd::new("wrk")
             .args(["-t2", "-c"])
-            .arg(connections.to_string())
+            .arg(self.connections.to_string())
             .arg("-d")
-            .arg(format!("{secs}s"));
-        if latency {
-            cmd = cmd.arg("--latency");
-        }
-        // Quiet: the token is a secret of this run only, and stays out of the echo.
-        let out = cmd.arg("-H").arg(&header).arg(&url).quiet().output()?;
+            .arg(format!("{secs}s"))
+            .arg("--latency")
+            .args(&self.extra)
+            .arg(format!("http://{}{}", self.addr, self.path))
+            .quiet()
+            .output()?;
         if !out.status.success() {
             bail!(
                 "wrk failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        Ok(out)
-    };
-    wrk(3, false)?;
-    let out = wrk(flags.duration_secs, true)?;
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    match parse_wrk(&report) {
-        Some(measured) => Ok(measured),
-        None => bail!("cannot read wrk's report:\n{report}"),
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        match parse_wrk(&report) {
+            Some(measured) => Ok(measured),
+            None => bail!("cannot read wrk's report:\n{report}"),
+        }
     }
+}
+
+/// Writes a file only the owner may read: wrk scripts carry the run's admin password.
+pub(super) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
 }
 
 /// Requests/sec, the 50th and 99th percentile and the non-2xx count of `wrk --latency`.
@@ -264,11 +319,16 @@ fn print_table(rows: &[(&str, Measured)], flags: &Bench) {
         "wrk, 2 threads, {} connections, {} s per row",
         flags.connections, flags.duration_secs
     ));
-    println!("| configuration | req/s | p50 | p99 |");
-    println!("|---|---:|---:|---:|");
+    // The first row is the floor: every other row is read beside it.
+    let floor = rows.first().map(|(_, m)| m.requests_per_sec);
+    println!("| configuration | req/s | p50 | p99 | of the floor |");
+    println!("|---|---:|---:|---:|---:|");
     for (name, m) in rows {
+        let ratio = floor
+            .filter(|f| *f > 0.0)
+            .map_or(String::new(), |f| format!("{:.2}", m.requests_per_sec / f));
         println!(
-            "| {name} | {:.0} | {} | {} |",
+            "| {name} | {:.0} | {} | {} | {ratio} |",
             m.requests_per_sec, m.p50, m.p99
         );
     }

@@ -66,9 +66,9 @@ pub(super) struct Exported {
     pub(super) rss_peak_kib: u64,
 }
 
-/// Seeds `users` users into `database` (already migrated, with the bench admin absent or
-/// present) and returns how long it took.
-pub(super) fn seed(cluster: &Running, database: &str, users: u64) -> Result<Duration> {
+/// Seeds users number `first` to `last` (`user0000001`… as in the module docs) into
+/// `database` (already migrated) and returns how long it took.
+pub(super) fn seed(cluster: &Running, database: &str, first: u64, last: u64) -> Result<Duration> {
     let started = Instant::now();
     cluster.psql_in(
         database,
@@ -78,7 +78,7 @@ pub(super) fn seed(cluster: &Running, database: &str, users: u64) -> Result<Dura
              SELECT gen_random_uuid(), 'user' || lpad(g::text, 7, '0'), \
              'user' || g || '@example.com', 'Person ' || g, '!', 'USER', 'ACTIVE', \
              now() - g * interval '1 second', now(), now() \
-             FROM generate_series(1, {users}) AS g"
+             FROM generate_series({first}, {last}) AS g"
         ),
     )?;
     // Separately: VACUUM cannot run in the INSERT's implicit transaction.
@@ -139,7 +139,7 @@ pub(super) fn measure(
 }
 
 /// A `/proc/<pid>/status` memory line (`VmRSS:`, `VmHWM:`) in KiB.
-fn memory_kib(pid: u32, key: &str) -> Result<u64> {
+pub(super) fn memory_kib(pid: u32, key: &str) -> Result<u64> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
     let kib = status

@@ -2,6 +2,8 @@
 //! binary through cargo, and a summary of steps that keeps going after a failure.
 
 pub mod bench;
+pub mod bench_login;
+pub mod bench_mix;
 pub mod bench_scale;
 pub mod cluster;
 pub mod coverage;
