@@ -44,6 +44,9 @@ struct ListRow {
     sk_display_name: String,
     #[diesel(sql_type = Text)]
     sk_email: String,
+    /// The page's total when the same statement summed it (else NULL).
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    total_n: Option<i64>,
 }
 
 /// `SELECT count(*) AS n`.
@@ -251,8 +254,15 @@ fn counted_by_notes(filter: &UserFilter) -> bool {
 /// every committed change of a counted column leaves (as exact as `count(*)` in the same
 /// snapshot, without reading the users).
 async fn noted_count(conn: &mut AsyncPgConnection, filter: &UserFilter) -> Result<u64, RepoError> {
-    let mut b =
-        SqlBuilder::new("SELECT coalesce(sum(n), 0)::bigint AS n FROM user_counts WHERE TRUE");
+    let mut b = SqlBuilder::new("SELECT (");
+    push_noted_count(&mut b, filter);
+    b.push(") AS n");
+    count(conn, b).await
+}
+
+/// The statement summing the notes of `filter` (one `bigint`), to embed.
+fn push_noted_count(b: &mut SqlBuilder, filter: &UserFilter) {
+    b.push("SELECT coalesce(sum(n), 0)::bigint FROM user_counts WHERE TRUE");
     if !filter.include_deleted {
         b.push(" AND NOT deleted");
     }
@@ -264,7 +274,6 @@ async fn noted_count(conn: &mut AsyncPgConnection, filter: &UserFilter) -> Resul
         b.push(" AND status = ")
             .push_bind(Bind::Text(status.as_str().to_owned()));
     }
-    count(conn, b).await
 }
 
 /// Folds the notes of each (role, status, deleted) that has more than one into a single
@@ -304,11 +313,23 @@ pub(crate) async fn list(
     query: &UserQuery,
 ) -> Result<Page<User>, RepoError> {
     let signature = signature(query);
+    // An offset page counted by the notes gets its total from the same statement: one
+    // round trip instead of two (an empty page has no row to carry it, so it asks again).
+    let total_in_page =
+        matches!(query.page.position, Position::Offset(_)) && counted_by_notes(&query.filter);
     let mut b = SqlBuilder::new("SELECT ");
     b.push(USER_COLUMNS).push(
         ", lower(username) AS sk_username, lower(display_name) AS sk_display_name, \
-         coalesce(lower(email), '') AS sk_email FROM users WHERE TRUE",
+         coalesce(lower(email), '') AS sk_email, ",
     );
+    if total_in_page {
+        b.push("(");
+        push_noted_count(&mut b, &query.filter);
+        b.push(") AS total_n");
+    } else {
+        b.push("NULL::bigint AS total_n");
+    }
+    b.push(" FROM users WHERE TRUE");
     push_filter(&mut b, &query.filter);
     let total = match &query.page.position {
         Position::After(c) => {
@@ -319,9 +340,7 @@ pub(crate) async fn list(
         Position::Offset(_) if query.filter.q.is_some() => {
             Some(search::bounded_total(conn, |b| push_filter(b, &query.filter)).await?)
         }
-        Position::Offset(_) if counted_by_notes(&query.filter) => {
-            Some(noted_count(conn, &query.filter).await?)
-        }
+        Position::Offset(_) if total_in_page => None,
         Position::Offset(_) => {
             let mut counter = SqlBuilder::new("SELECT count(*) AS n FROM users WHERE TRUE");
             push_filter(&mut counter, &query.filter);
@@ -335,6 +354,14 @@ pub(crate) async fn list(
         .load(conn)
         .await
         .map_err(|e| query_error("list users", e))?;
+    let total = match (total_in_page, rows.as_slice().first()) {
+        (false, _) => total,
+        (true, Some(row)) => Some(checked_count(
+            "count users",
+            row.total_n.unwrap_or_default(),
+        )?),
+        (true, None) => Some(noted_count(conn, &query.filter).await?),
+    };
     let keys = query.sort.keys();
     assemble(
         rows,
