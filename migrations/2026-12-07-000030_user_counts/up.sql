@@ -14,6 +14,12 @@ CREATE TABLE user_counts (
     n       bigint  NOT NULL
 );
 
+-- Summed through this index without touching the table: a fold deletes every note and
+-- inserts the sums after them, so after a large fold the few live rows sit behind pages
+-- of dead ones that a sequential scan would read (6,369 pages, 8 ms, after seeding a
+-- million users; 0.05 ms by the index once vacuumed).
+CREATE INDEX user_counts_group_idx ON user_counts (deleted, role, status) INCLUDE (n);
+
 CREATE FUNCTION user_counts_note() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
