@@ -94,8 +94,8 @@ argon2id bound of the same run and profile reads during a login
 flood; the seed's mixed scenario (100 virtual users, about 1,000
 req/s, 60 s); then, on 1,000,000 seeded users, list pages, deep
 offsets, searches and both exports (rows/s, memory). Defaults: 20 s
-per run after a 3 s warm-up, 50 connections. --quick: 3 s runs, a
-5 s mixed run and 100,000 users, for a smoke test. Logs in
+per run after a 3 s warm-up, 50 connections. --quick: 3 s runs after 1 s,
+a 5 s mixed run and 100,000 users, for a smoke test. Logs in
 target/ems-bench/.",
     },
     Command {
@@ -225,6 +225,18 @@ pub struct Bench {
     pub connections: u32,
     /// Short runs on a tenth of the users: a smoke test, not a measurement.
     pub quick: bool,
+}
+
+impl Bench {
+    /// Seconds of wrk before each measured run: 3, or 1 for `--quick` (its runs are
+    /// smoke tests, not measurements).
+    pub fn warmup_secs(&self) -> u32 {
+        if self.quick {
+            1
+        } else {
+            3
+        }
+    }
 }
 
 impl Default for Bench {

@@ -226,7 +226,7 @@ fn measure(
     Ok(measured)
 }
 
-/// Warms up for 3 s, then one measured wrk run of `GET path` with `token`.
+/// Warms up ([`Bench::warmup_secs`]), then one measured wrk run of `GET path` with `token`.
 pub(super) fn wrk_run(
     addr: std::net::SocketAddr,
     token: &str,
@@ -241,7 +241,7 @@ pub(super) fn wrk_run(
         connections,
         extra: vec!["-H".into(), header],
     };
-    load.run(3)?;
+    load.run(flags.warmup_secs())?;
     load.run(flags.duration_secs)
 }
 

@@ -119,7 +119,7 @@ fn serve_and_measure(
             connections: PROFILE_CONNECTIONS,
             extra: vec!["-H".into(), format!("Authorization: Bearer {token}")],
         };
-        logins.run(3)?;
+        logins.run(flags.warmup_secs())?;
         let alone = logins.run(flags.duration_secs)?;
         let (flooding, reads) = std::thread::scope(|scope| {
             let flood = scope.spawn(|| logins.run(flags.duration_secs));
