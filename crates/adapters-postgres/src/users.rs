@@ -104,6 +104,18 @@ fn push_filter(b: &mut SqlBuilder, filter: &UserFilter) {
         b.push(" AND ");
         search::push_match(b, q);
     }
+    push_role_and_status(b, filter);
+    if let Some(from) = filter.created_from {
+        b.push(" AND created_at >= ").push_bind(Bind::Time(from));
+    }
+    if let Some(to) = filter.created_to {
+        b.push(" AND created_at <= ").push_bind(Bind::Time(to));
+    }
+}
+
+/// `AND role = … AND status = …` of `filter`: the same columns on `users` and on the
+/// `user_counts` notes.
+fn push_role_and_status(b: &mut SqlBuilder, filter: &UserFilter) {
     if let Some(role) = filter.role {
         b.push(" AND role = ")
             .push_bind(Bind::Text(role.as_str().to_owned()));
@@ -111,12 +123,6 @@ fn push_filter(b: &mut SqlBuilder, filter: &UserFilter) {
     if let Some(status) = filter.status {
         b.push(" AND status = ")
             .push_bind(Bind::Text(status.as_str().to_owned()));
-    }
-    if let Some(from) = filter.created_from {
-        b.push(" AND created_at >= ").push_bind(Bind::Time(from));
-    }
-    if let Some(to) = filter.created_to {
-        b.push(" AND created_at <= ").push_bind(Bind::Time(to));
     }
 }
 
@@ -266,14 +272,7 @@ fn push_noted_count(b: &mut SqlBuilder, filter: &UserFilter) {
     if !filter.include_deleted {
         b.push(" AND NOT deleted");
     }
-    if let Some(role) = filter.role {
-        b.push(" AND role = ")
-            .push_bind(Bind::Text(role.as_str().to_owned()));
-    }
-    if let Some(status) = filter.status {
-        b.push(" AND status = ")
-            .push_bind(Bind::Text(status.as_str().to_owned()));
-    }
+    push_role_and_status(b, filter);
 }
 
 /// Folds the notes of each (role, status, deleted) that has more than one into a single
