@@ -14,7 +14,7 @@ use crate::flags::Bench;
 use crate::paths::Paths;
 use crate::tasks::bench::{write_private, Load, Measured, ADMIN};
 use crate::tasks::bench_scale::memory_kib;
-use crate::tasks::server::{free_loopback_port, login, Server};
+use crate::tasks::server::{free_loopback_port, login, login_body, Server};
 use crate::ui;
 
 /// wrk connections of the profile reads measured during the login flood.
@@ -150,10 +150,7 @@ fn serve_and_measure(
 /// The wrk script that signs the bench admin in (the run's password: the file is 0600 and
 /// removed after the run).
 fn write_script(path: &Path, password: &str) -> Result<()> {
-    let body = format!(
-        "{{\"username\":\"{ADMIN}\",\"password\":\"{}\"}}",
-        password.replace('\\', "\\\\").replace('"', "\\\"")
-    );
+    let body = login_body(ADMIN, password);
     let lua = format!(
         "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
          wrk.body = [==[{body}]==]\n"

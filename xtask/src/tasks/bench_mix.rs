@@ -18,7 +18,7 @@ use crate::cmd::Cmd;
 use crate::error::{bail, Context, Result};
 use crate::flags::Bench;
 use crate::tasks::bench::{write_private, ADMIN};
-use crate::tasks::server::{free_loopback_port, Server};
+use crate::tasks::server::{free_loopback_port, login_body, Server};
 use crate::ui;
 
 /// Virtual users: wrk connections.
@@ -55,10 +55,7 @@ impl Mixed {
 /// list pages, 18 searches), the token pools, and a `done` that prints the figures wrk's
 /// own report lacks (p95, errors by kind).
 fn script(password: &str) -> String {
-    let login = format!(
-        "{{\"username\":\"{ADMIN}\",\"password\":\"{}\"}}",
-        password.replace('\\', "\\\\").replace('"', "\\\"")
-    );
+    let login = login_body(ADMIN, password);
     format!(
         r#"local login_body = [==[{login}]==]
 local json = {{ ["Content-Type"] = "application/json" }}

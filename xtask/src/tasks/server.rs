@@ -142,11 +142,7 @@ fn is_ok_status_line(head: &[u8]) -> bool {
 
 /// Signs in and returns the access token.
 pub fn login(addr: SocketAddr, username: &str, password: &str) -> Result<String> {
-    let body = format!(
-        "{{\"username\":{},\"password\":{}}}",
-        json_string(username),
-        json_string(password)
-    );
+    let body = login_body(username, password);
     let request = format!(
         "POST /api/v1/auth/login HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\n\r\n{body}",
@@ -168,6 +164,15 @@ fn access_token(response: &str) -> Option<String> {
     let start = response.find(key)? + key.len();
     let len = response[start..].find('"')?;
     Some(response[start..start + len].to_owned())
+}
+
+/// The JSON body of `POST /api/v1/auth/login` for these credentials.
+pub fn login_body(username: &str, password: &str) -> String {
+    format!(
+        "{{\"username\":{},\"password\":{}}}",
+        json_string(username),
+        json_string(password)
+    )
 }
 
 /// `s` as a JSON string literal.
