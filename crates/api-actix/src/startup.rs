@@ -8,8 +8,9 @@ use actix_web::dev::Server;
 use actix_web::{web, HttpServer};
 use adapters_postgres::{PgConfig, PgStore};
 use adapters_redis::{
-    LocalAuthCache, LocalKeyAnnouncements, LocalSessionActivity, RedisAuthCache, RedisConfig,
-    RedisConnection, RedisKeyAnnouncements, RedisSessionActivity,
+    LocalAuthCache, LocalKeyAnnouncements, LocalListCache, LocalSessionActivity, NoListCache,
+    RedisAuthCache, RedisConfig, RedisConnection, RedisKeyAnnouncements, RedisListCache,
+    RedisSessionActivity,
 };
 use application::{AppError, Policy, Ports, UseCases};
 use domain::password::Password;
@@ -428,6 +429,12 @@ impl Application {
             auth_cache: match &redis {
                 Some(conn) => Arc::new(RedisAuthCache::new(conn.clone())),
                 None => Arc::new(LocalAuthCache::new()),
+            },
+            lists: match &redis {
+                // Replica reads may lag a write; a page cached from one would outlive it.
+                _ if settings.database.read_url.is_some() => Arc::new(NoListCache),
+                Some(conn) => Arc::new(RedisListCache::new(conn.clone())),
+                None => Arc::new(LocalListCache::new()),
             },
             activity: match &redis {
                 Some(conn) => Arc::new(RedisSessionActivity::new(conn.clone())),

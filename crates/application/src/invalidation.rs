@@ -9,6 +9,10 @@
 //! reads) stays pending in [`GuardedAuthCache`]: until it lands, this instance answers
 //! every request of those users and sessions from the database, never from the cache, and
 //! it retries the delivery at most every [`RETRY_EVERY`] on the next lookup.
+//!
+//! The same transactions void the [`ListCache`]'s pages after committing any change to a
+//! user row (a new user, any field, a sign-in or lockout write); [`GuardedListCache`]
+//! keeps an undelivered voiding pending the same way.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -18,7 +22,7 @@ use domain::access::{AuthSnapshot, CacheLookup, CacheTicket};
 use domain::audit::AuditEntry;
 use domain::error::ServiceError;
 use domain::lockout::LockoutState;
-use domain::ports::{AuthCache, Clock, Transaction, UnitOfWork};
+use domain::ports::{AuthCache, Clock, ListCache, Transaction, UnitOfWork};
 use domain::preferences::Preferences;
 use domain::session::{RevocationReason, Session, SessionId};
 use domain::token::{RefreshToken, TokenHash};
@@ -26,8 +30,30 @@ use domain::user::{ErasedData, User, UserId};
 use domain::RepoError;
 use uuid::Uuid;
 
+mod list_guard;
+
+pub(crate) use list_guard::GuardedListCache;
+
 /// How often a pending invalidation is retried (on the next lookup after that long).
 pub(crate) const RETRY_EVERY: Duration = Duration::seconds(1);
+
+/// Whether something pending since `last_try` is due for another try at `now`.
+fn retry_due(last_try: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    last_try.is_none_or(|at| now - at >= RETRY_EVERY)
+}
+
+/// Runs a delivery, and once more if it fails: a reconnecting client often answers the
+/// second call.
+async fn with_one_retry<F, Fut>(mut deliver: F) -> Result<(), ServiceError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), ServiceError>>,
+{
+    match deliver().await {
+        Ok(()) => Ok(()),
+        Err(_) => deliver().await,
+    }
+}
 
 /// Users and sessions whose snapshots must go.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -108,10 +134,7 @@ impl GuardedAuthCache {
     async fn bypasses(&self, session: SessionId, user: UserId) -> bool {
         let retry = {
             let pending = self.pending();
-            !pending.stale.is_empty()
-                && pending
-                    .last_try
-                    .is_none_or(|at| self.clock.now() - at >= RETRY_EVERY)
+            !pending.stale.is_empty() && retry_due(pending.last_try, self.clock.now())
         };
         if retry {
             if let Err(err) = self.deliver().await {
@@ -151,11 +174,7 @@ impl AuthCache for GuardedAuthCache {
         sessions: &[SessionId],
     ) -> Result<(), ServiceError> {
         self.pending().stale.absorb(users, sessions);
-        // One retry: a reconnecting client often answers the second call.
-        let mut result = self.deliver().await;
-        if result.is_err() {
-            result = self.deliver().await;
-        }
+        let result = with_one_retry(|| self.deliver()).await;
         if let Err(err) = &result {
             let stale = self.pending().stale.clone();
             tracing::error!(
@@ -174,11 +193,20 @@ impl AuthCache for GuardedAuthCache {
 pub(crate) struct InvalidatingUnitOfWork {
     inner: Arc<dyn UnitOfWork>,
     cache: Arc<dyn AuthCache>,
+    lists: Arc<dyn ListCache>,
 }
 
 impl InvalidatingUnitOfWork {
-    pub(crate) fn new(inner: Arc<dyn UnitOfWork>, cache: Arc<dyn AuthCache>) -> Self {
-        Self { inner, cache }
+    pub(crate) fn new(
+        inner: Arc<dyn UnitOfWork>,
+        cache: Arc<dyn AuthCache>,
+        lists: Arc<dyn ListCache>,
+    ) -> Self {
+        Self {
+            inner,
+            cache,
+            lists,
+        }
     }
 }
 
@@ -188,7 +216,9 @@ impl UnitOfWork for InvalidatingUnitOfWork {
         Ok(Box::new(InvalidatingTransaction {
             inner: self.inner.begin().await?,
             cache: self.cache.clone(),
+            lists: self.lists.clone(),
             stale: Stale::default(),
+            users_changed: false,
         }))
     }
 }
@@ -196,7 +226,10 @@ impl UnitOfWork for InvalidatingUnitOfWork {
 struct InvalidatingTransaction {
     inner: Box<dyn Transaction>,
     cache: Arc<dyn AuthCache>,
+    lists: Arc<dyn ListCache>,
     stale: Stale,
+    /// Whether any user row changed: every list page may show it.
+    users_changed: bool,
 }
 
 impl InvalidatingTransaction {
@@ -211,6 +244,13 @@ impl InvalidatingTransaction {
         // A failure stays pending in the guarded cache, which logs it.
         let _ = self.cache.invalidate(&stale.users, &stale.sessions).await;
     }
+
+    async fn void_lists(&mut self) {
+        if std::mem::take(&mut self.users_changed) {
+            // A failure stays pending in the guarded list cache, which logs it.
+            let _ = self.lists.invalidate().await;
+        }
+    }
 }
 
 #[async_trait]
@@ -224,12 +264,16 @@ impl Transaction for InvalidatingTransaction {
     }
 
     async fn insert_user(&mut self, user: &User) -> Result<(), RepoError> {
-        self.inner.insert_user(user).await
+        self.inner.insert_user(user).await?;
+        // No snapshot of a new user exists, but list pages change.
+        self.users_changed = true;
+        Ok(())
     }
 
     async fn update_user(&mut self, user: &User, expected_version: i64) -> Result<(), RepoError> {
         self.inner.update_user(user, expected_version).await?;
         self.stale.users.push(user.id);
+        self.users_changed = true;
         Ok(())
     }
 
@@ -243,6 +287,7 @@ impl Transaction for InvalidatingTransaction {
         // count and the lockout end are part of the cached profile.
         self.inner.write_lockout(id, state, at).await?;
         self.stale.users.push(id);
+        self.users_changed = true;
         Ok(())
     }
 
@@ -253,8 +298,9 @@ impl Transaction for InvalidatingTransaction {
         at: DateTime<Utc>,
     ) -> Result<User, RepoError> {
         let user = self.inner.record_login(id, state, at).await?;
-        // The login time and count are part of the cached profile.
+        // The login time and count are part of the cached profile and of list rows.
         self.stale.users.push(id);
+        self.users_changed = true;
         Ok(user)
     }
 
@@ -324,8 +370,11 @@ impl Transaction for InvalidatingTransaction {
 
     async fn erase_personal_data(&mut self, id: UserId) -> Result<ErasedData, RepoError> {
         // Session details and refresh tokens are not part of a cached snapshot; the
-        // user's own change goes through `update_user`.
-        self.inner.erase_personal_data(id).await
+        // user's own change goes through `update_user`. Lists count it anyway, in case an
+        // adapter's erasure touches the row itself.
+        let erased = self.inner.erase_personal_data(id).await?;
+        self.users_changed = true;
+        Ok(erased)
     }
 
     async fn refresh_token_for_update(
@@ -355,12 +404,16 @@ impl Transaction for InvalidatingTransaction {
     async fn commit(&mut self) -> Result<(), RepoError> {
         self.inner.commit().await?;
         self.invalidate().await;
+        self.void_lists().await;
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod passthrough_tests;
+
+#[cfg(test)]
+mod list_tests;
 
 #[cfg(test)]
 mod tests {
@@ -396,6 +449,13 @@ mod tests {
         (Arc::new(cache), calls)
     }
 
+    /// A list cache that takes any voiding.
+    pub(super) fn quiet_lists() -> Arc<dyn ListCache> {
+        let mut lists = domain::ports::MockListCache::new();
+        lists.expect_invalidate().returning(|| Ok(()));
+        Arc::new(lists)
+    }
+
     fn user_id(n: u128) -> UserId {
         UserId(Uuid::from_u128(n))
     }
@@ -413,7 +473,7 @@ mod tests {
             Ok(())
         });
         let (cache, calls) = recording_cache(0);
-        let wrapped = InvalidatingUnitOfWork::new(uow(tx), cache);
+        let wrapped = InvalidatingUnitOfWork::new(uow(tx), cache, quiet_lists());
 
         let mut tx = wrapped.begin().await.unwrap();
         let s = SessionId(Uuid::from_u128(9));
@@ -442,7 +502,7 @@ mod tests {
         tx.expect_revoke_session().returning(|_, _, _| Ok(true));
         tx.expect_commit().returning(|| Err(RepoError::Conflict));
         let (cache, calls) = recording_cache(0);
-        let wrapped = InvalidatingUnitOfWork::new(uow(tx), cache);
+        let wrapped = InvalidatingUnitOfWork::new(uow(tx), cache, quiet_lists());
         let mut tx = wrapped.begin().await.unwrap();
         tx.revoke_session(
             SessionId(Uuid::from_u128(9)),
@@ -464,7 +524,7 @@ mod tests {
         tx.expect_retire_refresh_tokens().returning(|_, _| Ok(1));
         tx.expect_commit().returning(|| Ok(()));
         let (cache, calls) = recording_cache(0);
-        let wrapped = InvalidatingUnitOfWork::new(uow(tx), cache);
+        let wrapped = InvalidatingUnitOfWork::new(uow(tx), cache, quiet_lists());
         let mut tx = wrapped.begin().await.unwrap();
         tx.write_lockout(user_id(1), LockoutState::default(), Utc::now())
             .await
@@ -511,7 +571,7 @@ mod tests {
         inner
             .expect_begin()
             .returning(move || Ok(Box::new(queue.pop().unwrap()) as Box<dyn Transaction>));
-        let wrapped = InvalidatingUnitOfWork::new(Arc::new(inner), guarded);
+        let wrapped = InvalidatingUnitOfWork::new(Arc::new(inner), guarded, quiet_lists());
 
         let mut tx = wrapped.begin().await.unwrap();
         tx.revoke_user_sessions(user_id(1), Utc::now(), RevocationReason::Revoked, None)

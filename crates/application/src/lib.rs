@@ -114,17 +114,23 @@ pub struct UseCases {
 impl UseCases {
     /// Builds every use case over the same ports and policy.
     pub fn new(ports: Ports, policy: Policy) -> Self {
-        // Every write below goes through transactions that invalidate the auth cache, and
-        // every lookup through the guard that knows which invalidations are still pending.
+        // Every write below goes through transactions that invalidate the auth and list
+        // caches, and every lookup through the guards that know which invalidations are
+        // still pending.
         let auth_cache: std::sync::Arc<dyn domain::ports::AuthCache> = std::sync::Arc::new(
             invalidation::GuardedAuthCache::new(ports.auth_cache.clone(), ports.clock.clone()),
+        );
+        let lists: std::sync::Arc<dyn domain::ports::ListCache> = std::sync::Arc::new(
+            invalidation::GuardedListCache::new(ports.lists.clone(), ports.clock.clone()),
         );
         let ports = Ports {
             uow: std::sync::Arc::new(invalidation::InvalidatingUnitOfWork::new(
                 ports.uow.clone(),
                 auth_cache.clone(),
+                lists.clone(),
             )),
             auth_cache,
+            lists,
             ..ports
         };
         Self {

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use chrono::Duration;
 use domain::ports::{
     AuditRepository, AuthCache, CheckpointSigner, Clock, HealthCheck, IdGenerator,
-    KeyAnnouncements, PasswordHasher, PasswordStrength, SecretGenerator, SecurityMetrics,
-    SessionActivity, SessionRepository, SystemProbe, TokenIssuer, UnitOfWork, UserRepository,
+    KeyAnnouncements, ListCache, PasswordHasher, PasswordStrength, SecretGenerator,
+    SecurityMetrics, SessionActivity, SessionRepository, SystemProbe, TokenIssuer, UnitOfWork,
+    UserRepository,
 };
 
 /// The outside world as the use cases see it. Cloning shares the adapters.
@@ -38,6 +39,8 @@ pub struct Ports {
     pub database: Arc<dyn HealthCheck>,
     /// Snapshots of live sessions, so that authentication need not read the database.
     pub auth_cache: Arc<dyn AuthCache>,
+    /// Rendered user-list pages, so that an unchanged page needs no database read.
+    pub lists: Arc<dyn ListCache>,
     /// Last use of sessions, written behind.
     pub activity: Arc<dyn SessionActivity>,
     /// Which JWT keys the other instances hold.

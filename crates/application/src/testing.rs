@@ -8,7 +8,7 @@ use domain::error::RepoError;
 use domain::password::PasswordHash;
 use domain::ports::{
     LoginOutcome, MockAuditRepository, MockAuthCache, MockCheckpointSigner, MockClock,
-    MockHealthCheck, MockIdGenerator, MockKeyAnnouncements, MockPasswordHasher,
+    MockHealthCheck, MockIdGenerator, MockKeyAnnouncements, MockListCache, MockPasswordHasher,
     MockPasswordStrength, MockSecretGenerator, MockSessionActivity, MockSessionRepository,
     MockSystemProbe, MockTokenIssuer, MockTransaction, MockUnitOfWork, MockUserRepository,
     SecurityMetrics,
@@ -93,6 +93,7 @@ pub(crate) struct Mocks {
     pub secrets: MockSecretGenerator,
     pub database: MockHealthCheck,
     pub cache: MockAuthCache,
+    pub lists: MockListCache,
     pub activity: MockSessionActivity,
     pub key_announcements: MockKeyAnnouncements,
     /// `Some` to run with Redis configured.
@@ -127,6 +128,7 @@ impl Mocks {
             secrets: MockSecretGenerator::new(),
             database: MockHealthCheck::new(),
             cache: MockAuthCache::new(),
+            lists: MockListCache::new(),
             activity: MockSessionActivity::new(),
             key_announcements: MockKeyAnnouncements::new(),
             redis: None,
@@ -211,6 +213,7 @@ impl Mocks {
             secrets: Arc::new(self.secrets),
             database: Arc::new(self.database),
             auth_cache: Arc::new(self.cache),
+            lists: Arc::new(self.lists),
             activity: Arc::new(self.activity),
             key_announcements: Arc::new(self.key_announcements),
             redis: self

@@ -4,6 +4,7 @@ pub mod access;
 pub mod audit;
 pub mod audit_evidence;
 pub mod error;
+pub mod list_cache;
 pub mod lockout;
 pub mod page;
 pub mod password;

@@ -9,6 +9,7 @@ use crate::access::{AuthSnapshot, CacheLookup, CacheTicket};
 use crate::audit::{AuditEntry, AuditQuery, ChainReport, PurgeReport};
 use crate::audit_evidence::{Checkpoint, CheckpointInvalid};
 use crate::error::{RepoError, ServiceError};
+use crate::list_cache::{ListKey, ListLookup, ListTicket, RenderedList};
 use crate::lockout::LockoutState;
 use crate::page::{Page, PageRequest, UserQuery};
 use crate::password::{NewPassword, Password, PasswordError, PasswordHash};
@@ -461,6 +462,23 @@ pub trait AuthCache: Send + Sync {
         users: &[UserId],
         sessions: &[SessionId],
     ) -> Result<(), ServiceError>;
+}
+
+/// Rendered user-list pages shared by every instance (see [`crate::list_cache`]). An error
+/// means "cannot tell": the caller reads the database.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait ListCache: Send + Sync {
+    /// The page under `key` if it was stored since the last invalidation, or a ticket to
+    /// store one.
+    async fn lookup(&self, key: &ListKey) -> Result<ListLookup, ServiceError>;
+
+    /// Stores `page` unless an invalidation came after `ticket` was taken (then it is
+    /// silently dropped).
+    async fn store(&self, ticket: &ListTicket, page: &RenderedList) -> Result<(), ServiceError>;
+
+    /// Voids every stored page and every ticket taken before, on every instance.
+    async fn invalidate(&self) -> Result<(), ServiceError>;
 }
 
 /// When each session was last used, kept off the database on the request path and written

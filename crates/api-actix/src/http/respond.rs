@@ -9,6 +9,7 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder};
+use domain::list_cache::RenderedList;
 use paperclip::actix::OperationModifier;
 use paperclip::v2::models::{
     DataType, DefaultOperationRaw, DefaultSchemaRaw, Either, Header, Response,
@@ -199,16 +200,20 @@ impl<T: Apiv2Schema> OperationModifier for Tagged<T> {
 /// A list page: 200 with an `ETag` of its content, or 304 Not Modified when
 /// `If-None-Match` lists it. A page has no single version, so the tag is a digest of the
 /// body itself: it changes exactly when the page would, and every instance computes the
-/// same tag for the same page.
+/// same tag for the same page (also when it comes from the list cache).
 pub struct Listed<T> {
-    body: Vec<u8>,
-    etag: String,
+    page: RenderedList,
     shape: std::marker::PhantomData<T>,
 }
 
 impl<T: Serialize> Listed<T> {
     /// Serialises the page once, for the body and its tag.
     pub fn new(page: &T) -> Result<Self, crate::http::error::ApiError> {
+        Self::render(page).map(Self::from)
+    }
+
+    /// The page's body and tag, as the list cache keeps them.
+    pub fn render(page: &T) -> Result<RenderedList, crate::http::error::ApiError> {
         use sha2::{Digest, Sha256};
         let body = serde_json::to_vec(page).map_err(|e| {
             tracing::error!(error.cause = %e, "a list page does not serialise");
@@ -216,11 +221,19 @@ impl<T: Serialize> Listed<T> {
         })?;
         let digest = Sha256::digest(&body);
         let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Self {
-            body,
+        Ok(RenderedList {
             etag: format!("\"l{hex}\""),
-            shape: std::marker::PhantomData,
+            body: body.into(),
         })
+    }
+}
+
+impl<T> From<RenderedList> for Listed<T> {
+    fn from(page: RenderedList) -> Self {
+        Self {
+            page,
+            shape: std::marker::PhantomData,
+        }
     }
 }
 
@@ -228,13 +241,14 @@ impl<T> Responder for Listed<T> {
     type Body = actix_web::body::BoxBody;
 
     fn respond_to(self, req: &HttpRequest) -> HttpResponse {
-        if none_match_hits(req, &self.etag) {
-            return not_modified(self.etag);
+        let RenderedList { etag, body } = self.page;
+        if none_match_hits(req, &etag) {
+            return not_modified(etag);
         }
         HttpResponse::Ok()
-            .insert_header((header::ETAG, self.etag))
+            .insert_header((header::ETAG, etag))
             .content_type(mime_json())
-            .body(self.body)
+            .body(actix_web::web::Bytes::from_owner(body))
     }
 }
 

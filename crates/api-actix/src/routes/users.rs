@@ -32,8 +32,12 @@ pub async fn list(
 ) -> Result<Listed<UserList>, ApiError> {
     let list = &state.use_cases.list_users;
     let (input, page) = params.after(|| list.authorize(&who.0))?.into_input();
-    let listed = list.execute(&who.0, &input, &page).await?;
-    Listed::new(&UserList::new(listed.page, &listed.request))
+    let page = list
+        .execute_rendered(&who.0, &input, &page, |listed| {
+            Listed::render(&UserList::new(listed.page, &listed.request))
+        })
+        .await?;
+    Ok(Listed::from(page))
 }
 
 /// Search users
@@ -48,8 +52,12 @@ pub async fn search(
 ) -> Result<Listed<UserList>, ApiError> {
     let search = &state.use_cases.search_users;
     let (term, page) = params.after(|| search.authorize(&who.0))?.into_input();
-    let found = search.execute(&who.0, &term, &page).await?;
-    Listed::new(&UserList::new(found.page, &found.request))
+    let page = search
+        .execute_rendered(&who.0, &term, &page, |found| {
+            Listed::render(&UserList::new(found.page, &found.request))
+        })
+        .await?;
+    Ok(Listed::from(page))
 }
 
 /// Create a user

@@ -17,6 +17,7 @@ mod helpers;
 mod import;
 mod instances;
 mod keys;
+mod list_cache;
 mod logging;
 mod observability;
 mod openapi;

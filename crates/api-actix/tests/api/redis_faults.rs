@@ -217,3 +217,66 @@ async fn a_cached_profile_is_never_stale_while_redis_refuses_writes_or_is_gone()
         );
     }
 }
+
+async fn listed_name(app: &TestApp, admin: &str, id: &str) -> String {
+    let reply = app
+        .call("GET", "/api/v1/users?limit=100", Some(admin), None)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|u| u["id"] == id))
+        .and_then(|u| u["displayName"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[actix_rt::test]
+async fn a_cached_list_page_is_never_stale_while_redis_refuses_writes_or_is_gone() {
+    let redis = PrivateRedis::start();
+    let url = redis.url();
+    let app = TestApp::spawn_with(move |v| {
+        v.insert("REDIS_URL".into(), url);
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let ann = app.create_user(&admin, "ann", "USER").await;
+    let id = ann["id"].as_str().unwrap().to_owned();
+    let rename = |name: &'static str| {
+        let (app, admin, id) = (&app, &admin, &id);
+        async move {
+            let reply = app
+                .call(
+                    "PATCH",
+                    &format!("/api/v1/users/{id}"),
+                    Some(admin),
+                    Some(json!({ "displayName": name })),
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+    };
+    assert_eq!(listed_name(&app, &admin, &id).await, "ann display");
+    assert_eq!(
+        listed_name(&app, &admin, &id).await,
+        "ann display",
+        "cached"
+    );
+
+    // Redis still serves the old page but refuses the voiding.
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "1"]), "OK");
+    rename("Ann Two").await;
+    for wait_ms in [0, 1500] {
+        app.advance(Duration::from_millis(wait_ms));
+        assert_eq!(
+            listed_name(&app, &admin, &id).await,
+            "Ann Two",
+            "+{wait_ms} ms"
+        );
+    }
+
+    // Redis gone altogether: the database answers.
+    drop(redis);
+    rename("Ann Three").await;
+    assert_eq!(listed_name(&app, &admin, &id).await, "Ann Three");
+}

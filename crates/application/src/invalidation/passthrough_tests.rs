@@ -39,7 +39,7 @@ fn wrapped(tx: MockTransaction) -> (InvalidatingUnitOfWork, Calls) {
         Ok(())
     });
     (
-        InvalidatingUnitOfWork::new(Arc::new(uow), Arc::new(cache)),
+        InvalidatingUnitOfWork::new(Arc::new(uow), Arc::new(cache), super::tests::quiet_lists()),
         calls,
     )
 }

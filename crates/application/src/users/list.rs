@@ -1,7 +1,9 @@
-//! `GET /users` and `GET /users/search`, and the list filters `GET /users/export` shares.
+//! `GET /users` and `GET /users/search` (rendered pages served from the list cache while
+//! no user changed), and the list filters `GET /users/export` shares.
 
 use chrono::{DateTime, Utc};
-use domain::page::{UserFilter, UserQuery, UserSort};
+use domain::list_cache::{ListKey, ListLookup, RenderedList};
+use domain::page::{PageRequest, UserFilter, UserQuery, UserSort};
 use domain::search::SearchTerm;
 use domain::user::{Role, User, UserStatus};
 
@@ -92,6 +94,42 @@ impl ListUsers {
         input: &UserListInput,
         page: &PageInput,
     ) -> Result<Paged<User>, AppError> {
+        let query = self.query(who, input, page)?;
+        read_list(&self.ports, &query).await
+    }
+
+    /// [`Self::execute`] rendered by `render` (whose errors the caller's error type holds)
+    /// for the wire, served from the list cache
+    /// while no user changed since the page was rendered (same checks first).
+    #[tracing::instrument(name = "list_users", skip_all)]
+    pub async fn execute_rendered<R, E>(
+        &self,
+        who: &Principal,
+        input: &UserListInput,
+        page: &PageInput,
+        render: R,
+    ) -> Result<RenderedList, E>
+    where
+        R: FnOnce(Paged<User>) -> Result<RenderedList, E>,
+        E: From<AppError>,
+    {
+        let query = self.query(who, input, page)?;
+        cached(
+            &self.ports,
+            ListKey::users(&query),
+            read_list(&self.ports, &query),
+            render,
+        )
+        .await
+    }
+
+    /// The query `who` asks for, once authorized and valid.
+    fn query(
+        &self,
+        who: &Principal,
+        input: &UserListInput,
+        page: &PageInput,
+    ) -> Result<UserQuery, AppError> {
         self.authorize(who)?;
         let mut problems = Problems::default();
         let request = problems.check(page.parse());
@@ -100,17 +138,50 @@ impl ListUsers {
             return Err(problems.into_error());
         };
         check_creation_range(&filter)?;
-        let query = UserQuery {
+        Ok(UserQuery {
             filter,
             sort,
             page: request,
-        };
-        let page = self.ports.users.list(&query).await?;
-        Ok(Paged {
-            page,
-            request: query.page,
         })
     }
+}
+
+async fn read_list(ports: &Ports, query: &UserQuery) -> Result<Paged<User>, AppError> {
+    let page = ports.users.list(query).await?;
+    Ok(Paged {
+        page,
+        request: query.page.clone(),
+    })
+}
+
+/// The page under `key` from the list cache, or `read` rendered by `render` and offered
+/// to the cache under the ticket taken before reading. A cache that cannot answer or
+/// store costs a database read, never an answer.
+async fn cached<R, E>(
+    ports: &Ports,
+    key: ListKey,
+    read: impl std::future::Future<Output = Result<Paged<User>, AppError>>,
+    render: R,
+) -> Result<RenderedList, E>
+where
+    R: FnOnce(Paged<User>) -> Result<RenderedList, E>,
+    E: From<AppError>,
+{
+    let ticket = match ports.lists.lookup(&key).await {
+        Ok(ListLookup::Hit(page)) => return Ok(page),
+        Ok(ListLookup::Miss(ticket)) => Some(ticket),
+        Err(err) => {
+            tracing::debug!(error = %err, "list cache unavailable; reading the database");
+            None
+        }
+    };
+    let page = render(read.await?)?;
+    if let Some(ticket) = ticket {
+        if let Err(err) = ports.lists.store(&ticket, &page).await {
+            tracing::debug!(error = %err, "list page not cached");
+        }
+    }
+    Ok(page)
 }
 
 /// Finds users by a search term, best matches first.
@@ -138,12 +209,55 @@ impl SearchUsers {
         term: &str,
         page: &PageInput,
     ) -> Result<Paged<User>, AppError> {
+        let (term, request) = self.query(who, term, page)?;
+        read_search(&self.ports, &term, request).await
+    }
+
+    /// [`Self::execute`] rendered by `render`, served from the list cache while no user
+    /// changed since the page was rendered (same checks first).
+    #[tracing::instrument(name = "search_users", skip_all)]
+    pub async fn execute_rendered<R, E>(
+        &self,
+        who: &Principal,
+        term: &str,
+        page: &PageInput,
+        render: R,
+    ) -> Result<RenderedList, E>
+    where
+        R: FnOnce(Paged<User>) -> Result<RenderedList, E>,
+        E: From<AppError>,
+    {
+        let (term, request) = self.query(who, term, page)?;
+        let key = ListKey::search(&term, &request);
+        cached(
+            &self.ports,
+            key,
+            read_search(&self.ports, &term, request),
+            render,
+        )
+        .await
+    }
+
+    fn query(
+        &self,
+        who: &Principal,
+        term: &str,
+        page: &PageInput,
+    ) -> Result<(SearchTerm, PageRequest), AppError> {
         self.authorize(who)?;
         let request = page.parse()?;
         let term = SearchTerm::parse(term)?;
-        let page = self.ports.users.search(&term, &request).await?;
-        Ok(Paged { page, request })
+        Ok((term, request))
     }
+}
+
+async fn read_search(
+    ports: &Ports,
+    term: &SearchTerm,
+    request: PageRequest,
+) -> Result<Paged<User>, AppError> {
+    let page = ports.users.search(term, &request).await?;
+    Ok(Paged { page, request })
 }
 
 /// The background chore behind cheap list totals: folds the store's count notes.

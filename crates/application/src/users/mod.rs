@@ -68,3 +68,6 @@ mod tests;
 
 #[cfg(test)]
 mod update_audit_tests;
+
+#[cfg(test)]
+mod list_cache_tests;
