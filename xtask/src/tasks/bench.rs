@@ -8,7 +8,9 @@
 //! cache and activity note each one Redis round trip), with metrics off
 //! (`METRICS_ENABLED=false`), and with OTLP tracing on. The tracing row exports to a
 //! closed port, so it measures building and batching the spans in `ems`, not a
-//! collector's work; the README says how to point it at a real one.
+//! collector's work; the README says how to point it at a real one. The list rows repeat
+//! one page of 200 users: served from the list cache (in-process and Redis), answered 304
+//! to its own tag, and read from PostgreSQL with the cache off (ADR 0028).
 //!
 //! Then the login rows (`bench_login`: sign-ins beside the argon2id bound of the same run,
 //! profile reads during a login flood), the seed's mixed load scenario (`bench_mix`) and
@@ -30,7 +32,7 @@ use crate::paths::Paths;
 use crate::pg::{self, Cluster};
 use crate::redis::PrivateRedis;
 use crate::secret;
-use crate::tasks::server::{free_loopback_port, login, Server};
+use crate::tasks::server::{etag, free_loopback_port, login, Server};
 use crate::tasks::{bench_login, bench_mix, bench_scale};
 use crate::ui;
 
@@ -48,6 +50,8 @@ struct Scenario {
     name: &'static str,
     path: &'static str,
     env: Vec<(&'static str, String)>,
+    /// Send the page's own `ETag` back as `If-None-Match` (every answer a 304).
+    revalidate: bool,
 }
 
 /// What wrk reported for one scenario.
@@ -87,7 +91,7 @@ pub fn run(paths: &Paths, flags: &Bench) -> Result<()> {
             .run()?;
         let password = secret::generate(ADMIN)?;
         let base = vec![
-            ("DATABASE_URL", database_url),
+            ("DATABASE_URL", database_url.clone()),
             ("APP_ENV", "development".to_owned()),
             ("ADMIN_USERNAME", ADMIN.to_owned()),
             ("ADMIN_PASSWORD", password.clone()),
@@ -99,11 +103,11 @@ pub fn run(paths: &Paths, flags: &Bench) -> Result<()> {
         // The admin and 199 more: the list rows' 200 users.
         bench_scale::seed(&cluster, DATABASE, 1, SMALL_LIST - 1)?;
         let mut rows = Vec::new();
-        for scenario in scenarios(redis.as_ref().map(PrivateRedis::url)) {
+        for scenario in scenarios(&database_url, redis.as_ref().map(PrivateRedis::url)) {
             let mut env = base.clone();
             env.extend(scenario.env.iter().cloned());
             let log = work.join(format!("{}.log", scenario.name));
-            let measured = measure(&ems, &env, &log, &password, scenario.path, flags)
+            let measured = measure(&ems, &env, &log, &password, &scenario, flags)
                 .with_context(|| format!("scenario {}", scenario.name))?;
             // A run logs one line per request (the default level): hundreds of megabytes
             // that are only worth keeping when the run failed.
@@ -131,7 +135,11 @@ pub fn run(paths: &Paths, flags: &Bench) -> Result<()> {
         ui::step(format!("seeding {users} users"));
         let seeded = bench_scale::seed(&cluster, DATABASE, SMALL_LIST, users)?;
         let log = work.join("scale.log");
-        let (reads, exports) = bench_scale::measure(&ems, &base, &log, &password, flags)?;
+        // Every read at scale reaches PostgreSQL: the list cache would answer repeated
+        // pages itself (the same database named as a replica turns it off).
+        let mut uncached = base.clone();
+        uncached.push(("DATABASE_READ_URL", cluster.url(DATABASE)));
+        let (reads, exports) = bench_scale::measure(&ems, &uncached, &log, &password, flags)?;
         fs::remove_file(&log).ok();
         print_table(&rows, flags);
         bench_login::print_table(&logins, flags);
@@ -149,41 +157,70 @@ pub fn run(paths: &Paths, flags: &Bench) -> Result<()> {
     cluster_stopped
 }
 
-fn scenarios(redis_url: Option<String>) -> Vec<Scenario> {
+/// The rows of the first table. List rows repeat one page, so they are served from the
+/// list cache (ADR 0028); the `uncached` row names the same database as a read replica,
+/// which turns the cache off, to show what a page costs from PostgreSQL.
+fn scenarios(database_url: &str, redis_url: Option<String>) -> Vec<Scenario> {
     let mut all = vec![
         Scenario {
             name: "health (floor)",
             path: "/api/health",
             env: vec![],
+            revalidate: false,
         },
         Scenario {
             name: "profile, in-process",
             path: "/api/v1/profile",
             env: vec![],
+            revalidate: false,
         },
     ];
     all.push(Scenario {
         name: "users?limit=1 (200 users)",
         path: "/api/v1/users?limit=1",
         env: vec![],
+        revalidate: false,
     });
     all.push(Scenario {
         name: "users?limit=100 (200 users)",
         path: "/api/v1/users?limit=100",
         env: vec![],
+        revalidate: false,
+    });
+    all.push(Scenario {
+        name: "users?limit=100, 304",
+        path: "/api/v1/users?limit=100",
+        env: vec![],
+        revalidate: true,
+    });
+    all.push(Scenario {
+        name: "users?limit=100, uncached",
+        path: "/api/v1/users?limit=100",
+        env: vec![("DATABASE_READ_URL", database_url.to_owned())],
+        revalidate: false,
     });
     match redis_url {
-        Some(url) => all.push(Scenario {
-            name: "profile, Redis",
-            path: "/api/v1/profile",
-            env: vec![("REDIS_URL", url)],
-        }),
-        None => ui::note("redis-server is not installed: no Redis row"),
+        Some(url) => {
+            all.push(Scenario {
+                name: "profile, Redis",
+                path: "/api/v1/profile",
+                env: vec![("REDIS_URL", url.clone())],
+                revalidate: false,
+            });
+            all.push(Scenario {
+                name: "users?limit=100, Redis",
+                path: "/api/v1/users?limit=100",
+                env: vec![("REDIS_URL", url)],
+                revalidate: false,
+            });
+        }
+        None => ui::note("redis-server is not installed: no Redis rows"),
     }
     all.push(Scenario {
         name: "profile, metrics off",
         path: "/api/v1/profile",
         env: vec![("METRICS_ENABLED", "false".to_owned())],
+        revalidate: false,
     });
     all.push(Scenario {
         name: "profile, tracing on",
@@ -200,17 +237,18 @@ fn scenarios(redis_url: Option<String>) -> Vec<Scenario> {
                 "info,opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off".to_owned(),
             ),
         ],
+        revalidate: false,
     });
     all
 }
 
-/// Serves with `env`, signs in, warms up, then one measured wrk run.
+/// Serves with `env`, signs in, warms up, then one measured wrk run of the scenario.
 fn measure(
     ems: &Path,
     env: &[(&'static str, String)],
     log: &Path,
     password: &str,
-    path: &str,
+    scenario: &Scenario,
     flags: &Bench,
 ) -> Result<Measured> {
     let addr = free_loopback_port()?;
@@ -218,7 +256,19 @@ fn measure(
     let outcome = (|| {
         server.wait_healthy(Duration::from_secs(60))?;
         let token = login(server.addr(), ADMIN, password)?;
-        wrk_run(server.addr(), &token, path, flags.connections, flags)
+        let mut extra = Vec::new();
+        if scenario.revalidate {
+            let tag = etag(server.addr(), &token, scenario.path)?;
+            extra = vec!["-H".into(), format!("If-None-Match: {tag}")];
+        }
+        wrk_run_with(
+            server.addr(),
+            &token,
+            scenario.path,
+            flags.connections,
+            flags,
+            extra,
+        )
     })();
     let stopped = server.stop();
     let measured = outcome?;
@@ -234,12 +284,25 @@ pub(super) fn wrk_run(
     connections: u32,
     flags: &Bench,
 ) -> Result<Measured> {
-    let header = format!("Authorization: Bearer {token}");
+    wrk_run_with(addr, token, path, connections, flags, Vec::new())
+}
+
+/// [`wrk_run`] with more wrk arguments (headers).
+fn wrk_run_with(
+    addr: std::net::SocketAddr,
+    token: &str,
+    path: &str,
+    connections: u32,
+    flags: &Bench,
+    more: Vec<String>,
+) -> Result<Measured> {
+    let mut extra = vec!["-H".into(), format!("Authorization: Bearer {token}")];
+    extra.extend(more);
     let load = Load {
         addr,
         path,
         connections,
-        extra: vec!["-H".into(), header],
+        extra,
     };
     load.run(flags.warmup_secs())?;
     load.run(flags.duration_secs)
@@ -373,7 +436,9 @@ Transfer/sec:      7.50MB
     #[test]
     fn redis_adds_a_row_only_when_installed() {
         let names = |s: Vec<Scenario>| s.iter().map(|s| s.name).collect::<Vec<_>>();
-        assert!(!names(scenarios(None)).contains(&"profile, Redis"));
-        assert!(names(scenarios(Some("redis://x".into()))).contains(&"profile, Redis"));
+        assert!(!names(scenarios("postgres://x", None)).contains(&"profile, Redis"));
+        assert!(
+            names(scenarios("postgres://x", Some("redis://x".into()))).contains(&"profile, Redis")
+        );
     }
 }

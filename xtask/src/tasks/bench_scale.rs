@@ -214,7 +214,7 @@ pub(super) fn print_table(
     exports: &[Exported],
 ) {
     ui::step(format!(
-        "{users} users (seeded in {:.0} s), wrk {CONNECTIONS} connections",
+        "{users} users (seeded in {:.0} s), wrk {CONNECTIONS} connections, list cache off",
         seeded.as_secs_f64()
     ));
     println!("| admin read at scale | req/s | p50 | p99 |");

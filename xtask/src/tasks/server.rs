@@ -158,6 +158,26 @@ pub fn login(addr: SocketAddr, username: &str, password: &str) -> Result<String>
     }
 }
 
+/// The `ETag` of `GET path` as `token` reads it.
+pub fn etag(addr: SocketAddr, token: &str, path: &str) -> Result<String> {
+    let request =
+        format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n");
+    let response = exchange(addr, &request).context("cannot reach ems to read a tag")?;
+    if !is_ok_status_line(response.as_bytes()) {
+        bail!("GET {path} failed");
+    }
+    let head = response.split("\r\n\r\n").next().unwrap_or_default();
+    let tag = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("etag")
+            .then(|| value.trim().to_owned())
+    });
+    match tag {
+        Some(tag) => Ok(tag),
+        None => bail!("GET {path} has no ETag"),
+    }
+}
+
 /// The `accessToken` of a TokenPair body (a JWT holds no quotes or escapes).
 fn access_token(response: &str) -> Option<String> {
     let key = "\"accessToken\":\"";
