@@ -86,7 +86,8 @@ impl ListUsers {
     }
 
     /// Runs it: authorizes, then validates every parameter (paging, sort, `q`, each
-    /// problem reported) and the creation range.
+    /// problem reported) and the creation range, and reads the page from the store (the
+    /// edge serves [`Self::execute_rendered`], which puts the list cache in front).
     #[tracing::instrument(name = "list_users", skip_all)]
     pub async fn execute(
         &self,
@@ -99,8 +100,8 @@ impl ListUsers {
     }
 
     /// [`Self::execute`] rendered by `render` (whose errors the caller's error type holds)
-    /// for the wire, served from the list cache
-    /// while no user changed since the page was rendered (same checks first).
+    /// for the wire, served from the list cache while no user changed since the page was
+    /// rendered (same checks first).
     #[tracing::instrument(name = "list_users", skip_all)]
     pub async fn execute_rendered<R, E>(
         &self,
@@ -201,7 +202,7 @@ impl SearchUsers {
     }
 
     /// Runs it: authorizes, then reads the page and the [`SearchTerm`], in that order,
-    /// reporting the first problem.
+    /// reporting the first problem, and reads the store (see [`ListUsers::execute`]).
     #[tracing::instrument(name = "search_users", skip_all)]
     pub async fn execute(
         &self,
