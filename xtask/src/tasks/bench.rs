@@ -139,7 +139,15 @@ pub fn run(paths: &Paths, flags: &Bench) -> Result<()> {
         // pages itself (the same database named as a replica turns it off).
         let mut uncached = base.clone();
         uncached.push(("DATABASE_READ_URL", cluster.url(DATABASE)));
-        let (reads, exports) = bench_scale::measure(&ems, &uncached, &log, &password, flags)?;
+        let mut sized = uncached.clone();
+        sized.push((
+            "DATABASE_MAX_CONNECTIONS",
+            bench_scale::pool_for_this_machine(),
+        ));
+        let (mut reads, exports) = bench_scale::measure(&ems, &sized, &log, &password, flags)?;
+        reads.push(bench_scale::measure_one(
+            &ems, &uncached, &log, &password, flags,
+        )?);
         fs::remove_file(&log).ok();
         print_table(&rows, flags);
         bench_login::print_table(&logins, flags);
