@@ -96,13 +96,18 @@ fn signature(query: &UserQuery) -> String {
 }
 
 /// Appends the WHERE conditions of the filter (after a `WHERE TRUE`).
-fn push_filter(b: &mut SqlBuilder, filter: &UserFilter) {
+/// `q` is the filter's term as [`search::TermMatch::plan`] chose to read it; without it
+/// (or for another term) the term is read through its own pattern.
+fn push_filter(b: &mut SqlBuilder, filter: &UserFilter, q: Option<&search::TermMatch>) {
     if !filter.include_deleted {
         b.push(" AND deleted_at IS NULL");
     }
-    if let Some(q) = &filter.q {
+    if let Some(term) = &filter.q {
         b.push(" AND ");
-        search::push_match(b, q);
+        match q.filter(|q| q.term() == term) {
+            Some(q) => search::push_match(b, q),
+            None => search::push_match(b, &search::TermMatch::whole(term)),
+        }
     }
     push_role_and_status(b, filter);
     if let Some(from) = filter.created_from {
@@ -329,7 +334,11 @@ pub(crate) async fn list(
         b.push("NULL::bigint AS total_n");
     }
     b.push(" FROM users WHERE TRUE");
-    push_filter(&mut b, &query.filter);
+    let q = match &query.filter.q {
+        Some(term) => Some(search::TermMatch::plan(conn, term).await?),
+        None => None,
+    };
+    push_filter(&mut b, &query.filter, q.as_ref());
     let total = match &query.page.position {
         Position::After(c) => {
             let body = CursorBody::decode(c, &signature, query.sort.keys().len())?;
@@ -337,12 +346,12 @@ pub(crate) async fn list(
             None
         }
         Position::Offset(_) if query.filter.q.is_some() => {
-            Some(search::bounded_total(conn, |b| push_filter(b, &query.filter)).await?)
+            Some(search::bounded_total(conn, |b| push_filter(b, &query.filter, q.as_ref())).await?)
         }
         Position::Offset(_) if total_in_page => None,
         Position::Offset(_) => {
             let mut counter = SqlBuilder::new("SELECT count(*) AS n FROM users WHERE TRUE");
-            push_filter(&mut counter, &query.filter);
+            push_filter(&mut counter, &query.filter, q.as_ref());
             Some(count(conn, counter).await?)
         }
     };
@@ -519,7 +528,7 @@ mod tests {
             ..UserFilter::default()
         };
         let mut b = SqlBuilder::new("SELECT 1 FROM users WHERE TRUE");
-        push_filter(&mut b, &filter);
+        push_filter(&mut b, &filter, None);
         assert!(!b.sql().contains("DROP"));
     }
 }

@@ -3,6 +3,7 @@
 use adapters_postgres::testing::TestDatabase;
 use adapters_postgres::PgStore;
 use domain::page::{Limit, Offset, PageRequest, Position};
+use domain::page::{UserFilter, UserQuery};
 use domain::ports::UserRepository;
 use domain::search::SearchTerm;
 use domain::user::{DisplayName, Email};
@@ -270,6 +271,19 @@ async fn every_rank_of_a_search_is_an_index_read_and_the_count_is_bounded() {
                 "{term}: rank {rank} reads no index:\n{plan}"
             );
         }
+        // A term of a word every user has and a rare one reaches the indexes through the
+        // rare word only: the common word's trigrams are in every row.
+        if term == "Person 4242" {
+            let plans = plans.join("\n");
+            assert!(
+                plans.contains("Index Cond: (display_name ~~* '%4242%'::text)"),
+                "{term}: the rare word reads the index:\n{plans}"
+            );
+            assert!(
+                !plans.contains("Index Cond: (display_name ~~* '%Person 4242%'::text)"),
+                "{term}: the whole term reads the index:\n{plans}"
+            );
+        }
         // A term every user matches is read in page order, never ranked and sorted whole.
         if term == "Person" {
             assert_eq!(ranks.len(), 3, "{term}: the first two ranks are empty");
@@ -280,4 +294,47 @@ async fn every_rank_of_a_search_is_an_index_read_and_the_count_is_bounded() {
             );
         }
     }
+}
+
+/// A term of several words read through its rarest word still matches the whole term:
+/// rows with its words apart or in another order do not match, in the search and the
+/// list's `q` filter alike.
+#[tokio::test]
+async fn a_term_of_several_words_matches_only_where_the_whole_term_occurs() {
+    let db = TestDatabase::new().await;
+    let store = db.store();
+    seed_many(&db, "crowd", 5_000).await;
+    db.execute(
+        "INSERT INTO users (id, username, display_name, password_hash, role, status, \
+         created_at, updated_at, password_changed_at) VALUES \
+         (gen_random_uuid(), 'apart', '4242 Person', 'x', 'USER', 'ACTIVE', now(), now(), now()), \
+         (gen_random_uuid(), 'between', 'Person 1 4242', 'x', 'USER', 'ACTIVE', now(), now(), now()), \
+         (gen_random_uuid(), 'inside', 'A person 42425', 'x', 'USER', 'ACTIVE', now(), now(), now()); \
+         ANALYZE users",
+    )
+    .await;
+    let page = PageRequest {
+        limit: Limit::new(100).unwrap(),
+        position: Position::Offset(Offset::ZERO),
+    };
+
+    let (mut found, total) = names(&store, "Person 4242", page.clone()).await;
+    found.sort();
+
+    assert_eq!(found, ["crowd004242", "inside"]);
+    assert_eq!(total, Some(2));
+    let listed = store
+        .list(&UserQuery {
+            filter: UserFilter {
+                q: SearchTerm::filter("person 4242").unwrap(),
+                ..UserFilter::default()
+            },
+            page,
+            ..UserQuery::default()
+        })
+        .await
+        .unwrap();
+    let mut listed: Vec<&str> = listed.items.iter().map(|u| u.username.as_str()).collect();
+    listed.sort_unstable();
+    assert_eq!(listed, ["crowd004242", "inside"]);
 }
