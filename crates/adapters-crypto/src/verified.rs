@@ -62,6 +62,20 @@ impl VerifiedTokens {
         self.seen.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The remembered claims under `key` while unexpired by the clock (forgotten after).
+    fn recall(&self, key: &Key) -> Option<AccessClaims> {
+        let now = self.clock.now();
+        let mut seen = self.seen();
+        match seen.get(key) {
+            Some(claims) if !claims.is_expired_at(now) => Some(claims.clone()),
+            Some(_) => {
+                seen.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
     /// Remembers `claims`; when full, forgets the expired entries first and everything if
     /// that is not enough (a burst of distinct tokens costs a verification each, as before).
     fn remember(&self, key: Key, claims: &AccessClaims) {
@@ -77,6 +91,11 @@ impl VerifiedTokens {
     }
 }
 
+/// The memory's key of a token: its SHA-256, so the token itself is never kept.
+fn key_of(token: &str) -> Key {
+    Sha256::digest(token.as_bytes()).into()
+}
+
 impl TokenIssuer for VerifiedTokens {
     fn issue(&self, claims: &AccessClaims) -> Result<String, ServiceError> {
         self.inner.issue(claims)
@@ -86,19 +105,16 @@ impl TokenIssuer for VerifiedTokens {
         self.inner.key_set()
     }
 
+    fn remembered(&self, token: &str) -> Option<AccessClaims> {
+        self.recall(&key_of(token))
+    }
+
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let key: Key = Sha256::digest(token.as_bytes()).into();
-        let now = self.clock.now();
-        {
-            let mut seen = self.seen();
-            match seen.get(&key) {
-                Some(claims) if !claims.is_expired_at(now) => return Ok(claims.clone()),
-                Some(_) => {
-                    seen.remove(&key);
-                }
-                None => {}
-            }
+        let key = key_of(token);
+        if let Some(claims) = self.recall(&key) {
+            return Ok(claims);
         }
+        let now = self.clock.now();
         let claims = self.inner.verify(token)?;
         if !claims.is_expired_at(now) {
             self.remember(key, &claims);
@@ -216,6 +232,25 @@ mod tests {
             3,
             "nor remembered again"
         );
+    }
+
+    #[test]
+    fn remembered_answers_only_verified_unexpired_tokens_and_never_verifies() {
+        let (cache, inner, clock) = setup(10);
+
+        assert_eq!(cache.remembered("good"), None, "not verified yet");
+        assert_eq!(
+            inner.calls.load(Ordering::SeqCst),
+            0,
+            "nor verified by asking"
+        );
+        let verified = cache.verify("good").unwrap();
+        assert_eq!(cache.remembered("good"), Some(verified));
+        assert_eq!(cache.remembered("forged"), None);
+
+        *clock.0.lock().unwrap() = start() + Duration::minutes(15) + Duration::seconds(1);
+        assert_eq!(cache.remembered("good"), None, "never past exp");
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -1,8 +1,11 @@
-//! One multiplexed, self-reconnecting Redis connection shared by every adapter, with a
-//! hard deadline on each call so that a Redis that stopped answering costs a request
-//! milliseconds, not a hang, and the one home of the key prefix every key carries.
+//! The multiplexed, self-reconnecting Redis connection every adapter shares (one per
+//! thread that calls it, see [`RedisConnection`]), with a hard deadline on each call so
+//! that a Redis that stopped answering costs a request milliseconds, not a hang, and the
+//! one home of the key prefix every key carries.
 
+use std::cell::RefCell;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,9 +54,18 @@ pub trait CallObserver: Send + Sync {
 pub const OUTAGE_PAUSE: Duration = Duration::from_secs(1);
 
 /// A cheap-to-clone handle on the shared connection.
+///
+/// Each thread that calls Redis gets its own multiplexed connection, made on its first
+/// call inside that thread's runtime: an HTTP worker's calls then never wake another
+/// thread (a single connection's I/O task lives on one thread, and every other worker's
+/// call would cost two cross-thread wake-ups), and a worker's concurrent requests still
+/// share one pipelined connection.
 #[derive(Clone)]
 pub struct RedisConnection {
-    manager: ConnectionManager,
+    /// Tells this handle's per-thread connections from other handles' on the same thread.
+    id: u64,
+    client: redis::Client,
+    manager_config: ConnectionManagerConfig,
     timeout: Duration,
     observer: Option<Arc<dyn CallObserver>>,
     key_prefix: Arc<str>,
@@ -86,10 +98,15 @@ impl RedisConnection {
             .set_response_timeout(Some(config.timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let manager = ConnectionManager::new_lazy_with_config(client, manager_config)
+        // Fails on a configuration the per-thread connections would all refuse: caught at
+        // start rather than on the first call.
+        ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
             .map_err(|e| ServiceError(format!("redis: {}", e.kind_description())))?;
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Ok(Self {
-            manager,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            client,
+            manager_config,
             timeout: config.timeout,
             observer: None,
             key_prefix: Arc::from(config.key_prefix.as_str()),
@@ -133,7 +150,16 @@ impl RedisConnection {
                 "redis {operation}: unreachable a moment ago; not tried"
             )));
         }
-        let outcome = tokio::time::timeout(self.timeout, op(self.manager.clone()))
+        let manager = match self.thread_manager() {
+            Ok(manager) => manager,
+            Err(err) => {
+                return Err(ServiceError(format!(
+                    "redis {operation}: {}",
+                    err.kind_description()
+                )))
+            }
+        };
+        let outcome = tokio::time::timeout(self.timeout, op(manager))
             .instrument(span)
             .await;
         if let Some(observer) = &self.observer {
@@ -161,6 +187,26 @@ impl RedisConnection {
                 )))
             }
         }
+    }
+
+    /// This thread's connection of this handle, made (lazily: it connects on first use) in
+    /// the current runtime when the thread has none yet.
+    fn thread_manager(&self) -> redis::RedisResult<ConnectionManager> {
+        thread_local! {
+            static MANAGERS: RefCell<Vec<(u64, ConnectionManager)>> = const { RefCell::new(Vec::new()) };
+        }
+        MANAGERS.with(|managers| {
+            let mut managers = managers.borrow_mut();
+            if let Some((_, manager)) = managers.iter().find(|(id, _)| *id == self.id) {
+                return Ok(manager.clone());
+            }
+            let manager = ConnectionManager::new_lazy_with_config(
+                self.client.clone(),
+                self.manager_config.clone(),
+            )?;
+            managers.push((self.id, manager.clone()));
+            Ok(manager)
+        })
     }
 
     fn paused(&self, now: Instant) -> bool {
@@ -214,5 +260,59 @@ impl HealthCheck for RedisConnection {
         .await
         .map(|_| ())
         .map_err(|e| RepoError::Unavailable(e.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The id Redis gives the connection this thread's call travels on.
+    fn client_id_on_a_thread_of_its_own(redis: RedisConnection) -> (i64, i64) {
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let id = || {
+                    redis.call("client_id", |mut conn| async move {
+                        redis::cmd("CLIENT")
+                            .arg("ID")
+                            .query_async::<i64>(&mut conn)
+                            .await
+                    })
+                };
+                (id().await.unwrap(), id().await.unwrap())
+            })
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[test]
+    fn each_thread_calls_on_its_own_connection_and_keeps_it() {
+        let Some(url) = crate::testing::redis_url() else {
+            return;
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let redis = runtime
+            .block_on(async {
+                RedisConnection::connect_lazy(&RedisConfig {
+                    url,
+                    timeout: Duration::from_secs(2),
+                    key_prefix: DEFAULT_KEY_PREFIX.into(),
+                })
+            })
+            .unwrap();
+
+        let (a_first, a_again) = client_id_on_a_thread_of_its_own(redis.clone());
+        let (b_first, b_again) = client_id_on_a_thread_of_its_own(redis);
+
+        assert_eq!(a_first, a_again, "a thread's calls share its connection");
+        assert_eq!(b_first, b_again);
+        assert_ne!(a_first, b_first, "threads do not share one");
     }
 }

@@ -394,6 +394,13 @@ pub trait TokenIssuer: Send + Sync {
     /// the caller does, with [`AccessClaims::is_expired_at`] and the `Clock` port.
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenError>;
 
+    /// The claims of `token` when this issuer verified it before and still remembers them
+    /// (never past `exp`), without verifying anything: a caller may ask before it has
+    /// decided that the request deserves the work. `None` (the default) otherwise.
+    fn remembered(&self, _token: &str) -> Option<AccessClaims> {
+        None
+    }
+
     /// The key ids this issuer signs and verifies with (public digests, no key material).
     fn key_set(&self) -> KeySet;
 }

@@ -6,7 +6,8 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use application::auth::Prefetched;
 use application::{AppError, Principal};
 use paperclip::actix::Apiv2Security;
 
@@ -38,6 +39,19 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
         .then_some(token)
 }
 
+/// Reads ahead the auth cache's answer for the request's bearer token (see
+/// [`Authenticate::prefetch`](application::auth::Authenticate::prefetch)), for the
+/// extractor to use instead of a lookup of its own; owns what it needs, so the request
+/// stays free to change meanwhile.
+pub fn prefetch(req: &HttpRequest) -> impl Future<Output = Option<Prefetched>> + 'static {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let token = bearer(req).map(str::to_owned);
+    async move {
+        let (state, token) = (state?, token?);
+        state.use_cases.authenticate.prefetch(&token).await
+    }
+}
+
 impl FromRequest for Authenticated {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -45,11 +59,16 @@ impl FromRequest for Authenticated {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer(req).map(str::to_owned);
+        let prefetched = req.extensions_mut().remove::<Prefetched>();
         let span = access_log::request_span(req);
         Box::pin(async move {
             let state = state.ok_or_else(ApiError::internal)?;
             let token = token.ok_or(AppError::Unauthorized)?;
-            let principal = state.use_cases.authenticate.execute(&token).await?;
+            let principal = state
+                .use_cases
+                .authenticate
+                .execute_with(&token, prefetched)
+                .await?;
             // Every later line of this request, and its access-log line, name the caller.
             if let Some(span) = span {
                 span.record("user.id", tracing::field::display(principal.user.id));

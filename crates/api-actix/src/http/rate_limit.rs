@@ -11,6 +11,11 @@
 //! warn with the client IP and the bucket, and counted as a `rate_limited` login outcome
 //! on the login route.
 //!
+//! A request with a bearer token the issuer already verified reads its auth snapshot
+//! beside the first budget (see [`auth::prefetch`]), so that with Redis both travel in one
+//! round trip; a refused request has then cost one cache read, never a signature check or
+//! a database query.
+//!
 //! Register with `from_fn(rate_limit_middleware)` inside the error-body middleware (which
 //! completes the body) and the metrics and access-log middlewares (which count and log
 //! the 429), with `web::Data<RateLimits>` and `web::Data<ClientIpResolver>` as app data.
@@ -25,11 +30,12 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpResponse};
+use actix_web::{web, Error, HttpMessage, HttpResponse};
 use domain::ports::{LoginOutcome, RateLimiter, SecurityMetrics};
 use domain::rate_limit::{Quota, RateDecision};
 use ipnet::Ipv6Net;
 
+use crate::http::auth;
 use crate::http::client_ip::ClientIpResolver;
 use crate::http::error::{ApiError, ErrorCode};
 
@@ -182,8 +188,22 @@ pub async fn rate_limit_middleware<B: MessageBody + 'static>(
     let key = client_key(ip);
     let route = req.match_pattern();
     let mut report = None;
+    let mut prefetch = Some(auth::prefetch(req.request()));
     for (bucket, quota) in limits.buckets(req.method(), route.as_deref()) {
-        match limits.limiter.acquire(bucket, &key, quota).await {
+        let acquire = limits.limiter.acquire(bucket, &key, quota);
+        let decided = match prefetch.take() {
+            // The broadest bucket's decision and the caller's auth snapshot are read
+            // together: with Redis, one round trip instead of two.
+            Some(prefetch) => {
+                let (decided, prefetched) = futures_util::future::join(acquire, prefetch).await;
+                if let Some(prefetched) = prefetched {
+                    req.extensions_mut().insert(prefetched);
+                }
+                decided
+            }
+            None => acquire.await,
+        };
+        match decided {
             Ok(decision @ RateDecision::Allowed { .. }) => {
                 report = Some(tighter(report, decision));
             }

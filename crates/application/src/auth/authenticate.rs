@@ -6,11 +6,20 @@
 use chrono::{DateTime, Utc};
 use domain::access::{AuthSnapshot, CacheLookup};
 use domain::session::SessionId;
-use domain::token::TokenError;
+use domain::token::{AccessClaims, TokenError};
 
 use crate::error::AppError;
 use crate::ports::Ports;
 use crate::principal::Principal;
+
+/// The auth cache's answer for a token the issuer already remembered, read ahead of the
+/// rest of the request (the edge reads it beside the rate limit, so that with Redis the
+/// two share one round trip). Only [`Authenticate::execute_with`] opens it.
+#[derive(Debug, Clone)]
+pub struct Prefetched {
+    claims: AccessClaims,
+    lookup: CacheLookup,
+}
 
 /// Turns a bearer token into the current [`Principal`].
 pub struct Authenticate {
@@ -27,8 +36,36 @@ impl Authenticate {
     /// one past `exp` by the clock (so a forged token is invalid, never expired);
     /// `SessionRevoked` when the session ended or the account was blocked or deleted
     /// since the token was issued.
-    #[tracing::instrument(name = "authenticate", skip_all, fields(user.id, auth.cache))]
     pub async fn execute(&self, bearer: &str) -> Result<Principal, AppError> {
+        self.execute_with(bearer, None).await
+    }
+
+    /// The auth cache's lookup for `bearer` when the issuer remembers it as verified and
+    /// unexpired and the cache answers; `None` otherwise. Costs no signature check and no
+    /// database read, so it may run before the request is known to be allowed.
+    pub async fn prefetch(&self, bearer: &str) -> Option<Prefetched> {
+        let claims = self.ports.tokens.remembered(bearer)?;
+        if claims.is_expired_at(self.ports.clock.now()) {
+            return None;
+        }
+        let lookup = self
+            .ports
+            .auth_cache
+            .lookup(claims.session_id, claims.user_id)
+            .await
+            .ok()?;
+        Some(Prefetched { claims, lookup })
+    }
+
+    /// [`execute`](Self::execute), using `prefetched` instead of a new cache lookup when it
+    /// was read for the same claims (a snapshot's cached end and its ticket's generations
+    /// are judged as for a lookup made now).
+    #[tracing::instrument(name = "authenticate", skip_all, fields(user.id, auth.cache))]
+    pub async fn execute_with(
+        &self,
+        bearer: &str,
+        prefetched: Option<Prefetched>,
+    ) -> Result<Principal, AppError> {
         let claims = self
             .ports
             .tokens
@@ -39,12 +76,16 @@ impl Authenticate {
             return Err(AppError::TokenExpired);
         }
         let span = tracing::Span::current();
-        let ticket = match self
-            .ports
-            .auth_cache
-            .lookup(claims.session_id, claims.user_id)
-            .await
-        {
+        let lookup = match prefetched.filter(|p| p.claims == claims) {
+            Some(prefetched) => Ok(prefetched.lookup),
+            None => {
+                self.ports
+                    .auth_cache
+                    .lookup(claims.session_id, claims.user_id)
+                    .await
+            }
+        };
+        let ticket = match lookup {
             Ok(CacheLookup::Hit(snapshot))
                 if snapshot.caller.id == claims.user_id && snapshot.session_expires_at > now =>
             {
@@ -319,13 +360,16 @@ mod tests {
         assert_eq!(who.user, snapshot_of_live().caller);
     }
 
-    #[tokio::test]
-    async fn a_miss_reads_the_database_and_stores_the_snapshot_under_its_ticket() {
-        let mut mocks = verifying_live();
+    /// The issuer remembers the token as the live session's.
+    fn remembering_live(mocks: &mut Mocks) {
         mocks
-            .cache
-            .expect_lookup()
-            .returning(|s, u| Ok(CacheLookup::Miss(ticket(s, u))));
+            .tokens
+            .expect_remembered()
+            .returning(|_| Some(claims_of_live()));
+    }
+
+    /// After a miss: one database read, its snapshot stored under the miss's ticket.
+    fn expect_one_read_stored_under_g0(mocks: &mut Mocks) {
         mocks
             .sessions
             .expect_find_for_auth()
@@ -338,6 +382,16 @@ mod tests {
             .times(1)
             .returning(|_, _| Ok(()));
         mocks.activity.expect_touch().returning(|_, _| Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_miss_reads_the_database_and_stores_the_snapshot_under_its_ticket() {
+        let mut mocks = verifying_live();
+        mocks
+            .cache
+            .expect_lookup()
+            .returning(|s, u| Ok(CacheLookup::Miss(ticket(s, u))));
+        expect_one_read_stored_under_g0(&mut mocks);
 
         let who = Authenticate::new(mocks.ports())
             .execute("jwt")
@@ -416,5 +470,128 @@ mod tests {
                 Err(AppError::SessionRevoked)
             ));
         }
+    }
+
+    #[tokio::test]
+    async fn a_token_the_issuer_does_not_remember_is_not_prefetched_nor_verified() {
+        let mut mocks = Mocks::new();
+        mocks
+            .tokens
+            .expect_remembered()
+            .times(1)
+            .returning(|_| None);
+        mocks.tokens.expect_verify().times(0);
+        mocks.cache.expect_lookup().times(0);
+
+        assert!(Authenticate::new(mocks.ports())
+            .prefetch("jwt")
+            .await
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_past_exp_or_a_cache_that_fails_prefetches_nothing() {
+        let mut mocks = Mocks::new();
+        mocks.now = testing::now() + chrono::Duration::seconds(901);
+        remembering_live(&mut mocks);
+        mocks.cache.expect_lookup().times(0);
+        assert!(Authenticate::new(mocks.ports())
+            .prefetch("jwt")
+            .await
+            .is_none());
+
+        let mut mocks = Mocks::new();
+        remembering_live(&mut mocks);
+        mocks
+            .cache
+            .expect_lookup()
+            .returning(|_, _| Err(ServiceError("redis down".into())));
+        assert!(Authenticate::new(mocks.ports())
+            .prefetch("jwt")
+            .await
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_prefetched_hit_answers_without_a_second_lookup_or_the_database() {
+        let mut mocks = verifying_live();
+        remembering_live(&mut mocks);
+        mocks
+            .cache
+            .expect_lookup()
+            .times(1)
+            .returning(|_, _| Ok(CacheLookup::Hit(snapshot_of_live())));
+        mocks.sessions.expect_find_for_auth().times(0);
+        mocks
+            .activity
+            .expect_touch()
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let auth = Authenticate::new(mocks.ports());
+
+        let prefetched = auth.prefetch("jwt").await;
+        assert!(prefetched.is_some());
+        let who = auth.execute_with("jwt", prefetched).await.unwrap();
+
+        assert_eq!(who.user, snapshot_of_live().caller);
+    }
+
+    #[tokio::test]
+    async fn a_prefetched_miss_reads_the_database_and_stores_under_the_prefetched_ticket() {
+        let mut mocks = verifying_live();
+        remembering_live(&mut mocks);
+        mocks
+            .cache
+            .expect_lookup()
+            .times(1)
+            .returning(|s, u| Ok(CacheLookup::Miss(ticket(s, u))));
+        expect_one_read_stored_under_g0(&mut mocks);
+        let auth = Authenticate::new(mocks.ports());
+
+        let prefetched = auth.prefetch("jwt").await;
+        let who = auth.execute_with("jwt", prefetched).await.unwrap();
+
+        assert_eq!(who.user.role, Role::Admin);
+    }
+
+    #[tokio::test]
+    async fn a_prefetch_read_for_other_claims_is_ignored_and_the_cache_asked_again() {
+        // The bearer verified now is not the one prefetched: its own lookup decides.
+        let mut mocks = verifying_live();
+        mocks.tokens.expect_remembered().returning(|_| {
+            Some(AccessClaims {
+                token_id: testing::id(78),
+                ..claims_of_live()
+            })
+        });
+        let mut lookups = mockall::Sequence::new();
+        mocks
+            .cache
+            .expect_lookup()
+            .times(1)
+            .in_sequence(&mut lookups)
+            .returning(|_, _| Ok(CacheLookup::Hit(snapshot_of_live())));
+        mocks
+            .cache
+            .expect_lookup()
+            .times(1)
+            .in_sequence(&mut lookups)
+            .returning(|s, u| Ok(CacheLookup::Miss(ticket(s, u))));
+        let (mut session, user) = live();
+        session.revoked_at = Some(testing::now());
+        mocks
+            .sessions
+            .expect_find_for_auth()
+            .times(1)
+            .returning(move |_| Ok(Some((session.clone(), user.clone()))));
+        let auth = Authenticate::new(mocks.ports());
+
+        let prefetched = auth.prefetch("other jwt").await;
+        assert!(prefetched.is_some());
+
+        assert!(matches!(
+            auth.execute_with("jwt", prefetched).await,
+            Err(AppError::SessionRevoked)
+        ));
     }
 }

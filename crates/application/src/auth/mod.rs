@@ -7,7 +7,7 @@ mod logout;
 mod refresh;
 
 pub use crate::issue::TokenPair;
-pub use authenticate::Authenticate;
+pub use authenticate::{Authenticate, Prefetched};
 pub use login::{Login, LoginCommand};
 pub use logout::{Logout, LogoutAll};
 pub use refresh::Refresh;
