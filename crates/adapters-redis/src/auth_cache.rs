@@ -151,11 +151,56 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// How many decoded snapshots [`RedisAuthCache`] keeps beside the values they came from.
+const DECODED_CAPACITY: usize = 10_000;
+
+/// A stored value and what it decoded to: the same bytes always decode the same way, so a
+/// session's snapshot is parsed and validated once per stored value, not on every request
+/// (≈ 2 µs each). Whether it is a hit is still judged on every lookup.
+struct Decoded {
+    raw: String,
+    stamp: String,
+    user: Uuid,
+    session: Uuid,
+    snapshot: Option<AuthSnapshot>,
+}
+
+impl Decoded {
+    fn of(raw: String) -> Option<Self> {
+        let stored = serde_json::from_str::<Stored>(&raw).ok()?;
+        Some(Self {
+            raw,
+            stamp: stored.stamp.clone(),
+            user: stored.user,
+            session: stored.session,
+            snapshot: stored.snapshot(),
+        })
+    }
+
+    /// The snapshot when it was stored under `current` for this session and user.
+    fn hit(&self, current: &str, session: SessionId, user: UserId) -> Option<AuthSnapshot> {
+        if self.stamp == current && self.user == user.0 && self.session == session.0 {
+            self.snapshot.clone()
+        } else {
+            None
+        }
+    }
+}
+
 /// Snapshots in Redis, shared by every instance.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisAuthCache {
     redis: RedisConnection,
     store_script: std::sync::Arc<redis::Script>,
+    decoded: std::sync::Arc<Mutex<HashMap<SessionId, Decoded>>>,
+}
+
+impl std::fmt::Debug for RedisAuthCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAuthCache")
+            .field("redis", &self.redis)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RedisAuthCache {
@@ -164,7 +209,36 @@ impl RedisAuthCache {
         Self {
             redis,
             store_script: std::sync::Arc::new(redis::Script::new(STORE_IF_CURRENT)),
+            decoded: std::sync::Arc::default(),
         }
+    }
+
+    /// The hit in `raw`, the value stored for `session`, decoded once per distinct value.
+    fn hit_in(
+        &self,
+        raw: String,
+        current: &str,
+        session: SessionId,
+        user: UserId,
+    ) -> Option<AuthSnapshot> {
+        let remembered = |decoded: &HashMap<SessionId, Decoded>| {
+            decoded
+                .get(&session)
+                .filter(|d| d.raw == raw)
+                .map(|d| d.hit(current, session, user))
+        };
+        if let Some(hit) = self.decoded.lock().ok().as_deref().and_then(remembered) {
+            return hit;
+        }
+        let decoded = Decoded::of(raw)?;
+        let hit = decoded.hit(current, session, user);
+        if let Ok(mut all) = self.decoded.lock() {
+            if all.len() >= DECODED_CAPACITY {
+                all.clear();
+            }
+            all.insert(session, decoded);
+        }
+        hit
     }
 }
 
@@ -200,10 +274,7 @@ impl AuthCache for RedisAuthCache {
             ug.as_deref().unwrap_or(NO_GENERATION),
             sg.as_deref().unwrap_or(NO_GENERATION),
         );
-        let hit = stored
-            .and_then(|raw| serde_json::from_str::<Stored>(&raw).ok())
-            .filter(|s| s.stamp == current && s.user == user.0 && s.session == session.0)
-            .and_then(|s| s.snapshot());
+        let hit = stored.and_then(|raw| self.hit_in(raw, &current, session, user));
         Ok(CacheLookup::of(hit, session, user, current))
     }
 

@@ -129,6 +129,31 @@ async fn a_stored_snapshot_is_a_hit_on_every_instance_until_invalidated() {
 }
 
 #[tokio::test]
+async fn a_snapshot_stored_again_after_a_change_is_read_as_stored_not_as_remembered() {
+    for (name, a, b) in caches() {
+        let (s, u) = ids();
+        let t = ticket(a.as_ref(), s, u).await;
+        a.store(&t, &snapshot(s, u)).await.unwrap();
+        assert!(is_hit(b.as_ref(), s, u).await, "{name}: b read the first");
+
+        a.invalidate(&[u], &[]).await.unwrap();
+        let t = ticket(b.as_ref(), s, u).await;
+        let mut renamed = snapshot(s, u);
+        let mut record = profile(u);
+        record.display_name = DisplayName::parse("Ann Renamed").unwrap();
+        record.role = Role::User;
+        renamed.profile = Arc::new(record);
+        renamed.caller.role = Role::User;
+        a.store(&t, &renamed).await.unwrap();
+
+        match b.lookup(s, u).await.unwrap() {
+            CacheLookup::Hit(hit) => assert_eq!(hit, renamed, "{name}"),
+            miss => panic!("{name}: expected a hit, got {miss:?}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_ticket_taken_before_an_invalidation_stores_nothing() {
     for (name, a, b) in caches() {
         let (s, u) = ids();
