@@ -52,6 +52,8 @@ struct Scenario {
     env: Vec<(&'static str, String)>,
     /// Send the page's own `ETag` back as `If-None-Match` (every answer a 304).
     revalidate: bool,
+    /// Connections instead of `--connections` (the goal of p99 < 10 ms at 100).
+    connections: Option<u32>,
 }
 
 /// What wrk reported for one scenario.
@@ -175,12 +177,21 @@ fn scenarios(database_url: &str, redis_url: Option<String>) -> Vec<Scenario> {
             path: "/api/health",
             env: vec![],
             revalidate: false,
+            connections: None,
         },
         Scenario {
             name: "profile, in-process",
             path: "/api/v1/profile",
             env: vec![],
             revalidate: false,
+            connections: None,
+        },
+        Scenario {
+            name: "profile, in-process, 100 conn.",
+            path: "/api/v1/profile",
+            env: vec![],
+            revalidate: false,
+            connections: Some(100),
         },
     ];
     all.push(Scenario {
@@ -188,24 +199,28 @@ fn scenarios(database_url: &str, redis_url: Option<String>) -> Vec<Scenario> {
         path: "/api/v1/users?limit=1",
         env: vec![],
         revalidate: false,
+        connections: None,
     });
     all.push(Scenario {
         name: "users?limit=100 (200 users)",
         path: "/api/v1/users?limit=100",
         env: vec![],
         revalidate: false,
+        connections: None,
     });
     all.push(Scenario {
         name: "users?limit=100, 304",
         path: "/api/v1/users?limit=100",
         env: vec![],
         revalidate: true,
+        connections: None,
     });
     all.push(Scenario {
         name: "users?limit=100, uncached",
         path: "/api/v1/users?limit=100",
         env: vec![("DATABASE_READ_URL", database_url.to_owned())],
         revalidate: false,
+        connections: None,
     });
     match redis_url {
         Some(url) => {
@@ -214,12 +229,21 @@ fn scenarios(database_url: &str, redis_url: Option<String>) -> Vec<Scenario> {
                 path: "/api/v1/profile",
                 env: vec![("REDIS_URL", url.clone())],
                 revalidate: false,
+                connections: None,
+            });
+            all.push(Scenario {
+                name: "profile, Redis, 100 conn.",
+                path: "/api/v1/profile",
+                env: vec![("REDIS_URL", url.clone())],
+                revalidate: false,
+                connections: Some(100),
             });
             all.push(Scenario {
                 name: "users?limit=100, Redis",
                 path: "/api/v1/users?limit=100",
                 env: vec![("REDIS_URL", url)],
                 revalidate: false,
+                connections: None,
             });
         }
         None => ui::note("redis-server is not installed: no Redis rows"),
@@ -229,6 +253,7 @@ fn scenarios(database_url: &str, redis_url: Option<String>) -> Vec<Scenario> {
         path: "/api/v1/profile",
         env: vec![("METRICS_ENABLED", "false".to_owned())],
         revalidate: false,
+        connections: None,
     });
     all.push(Scenario {
         name: "profile, tracing on",
@@ -246,6 +271,7 @@ fn scenarios(database_url: &str, redis_url: Option<String>) -> Vec<Scenario> {
             ),
         ],
         revalidate: false,
+        connections: None,
     });
     all
 }
@@ -273,7 +299,7 @@ fn measure(
             server.addr(),
             &token,
             scenario.path,
-            flags.connections,
+            scenario.connections.unwrap_or(flags.connections),
             flags,
             extra,
         )
@@ -402,6 +428,19 @@ fn print_table(rows: &[(&str, Measured)], flags: &Bench) {
             "| {name} | {:.0} | {} | {} | {ratio} |",
             m.requests_per_sec, m.p50, m.p99
         );
+    }
+    let rate = |wanted: &str| {
+        rows.iter()
+            .find(|(name, _)| *name == wanted)
+            .map(|(_, m)| m.requests_per_sec)
+    };
+    if let (Some(local), Some(redis)) = (rate("profile, in-process"), rate("profile, Redis")) {
+        if local > 0.0 {
+            println!(
+                "\nprofile with Redis: {:.2} of in-process (goal: within 25 %, at least 0.75)",
+                redis / local
+            );
+        }
     }
 }
 
