@@ -32,6 +32,11 @@ const NAME_KEY: &str = "lower(username) COLLATE \"C\"";
 /// The most words of a term whose selectivity is asked for (one planning each).
 const PROBED_WORDS_MAX: usize = 4;
 
+/// The most rows a word may be expected to match to be read instead of the whole term.
+/// Past this, reading the word's rows costs more than the whole term's posting lists: for
+/// `Person Person` at a million users, 3.8 s for a page through `Person` against 1.1 s.
+const DRIVER_ROWS_MAX: u64 = 10_000;
+
 /// A term as the match condition reads it: through its own pattern, or, for a substring
 /// term of several words, through its rarest word with the whole term checked on the rows
 /// that word finds (wherever the term occurs, each of its words does).
@@ -57,7 +62,8 @@ impl TermMatch {
 
     /// Chooses how to read `term`: when it has two or more words of at least
     /// [`SearchTerm::SUBSTRING_MIN_CHARS`] characters, the one the planner expects the
-    /// fewest matches of (an `EXPLAIN` each, nothing executed), else the whole term.
+    /// fewest matches of (an `EXPLAIN` each, nothing executed) if that is at most
+    /// [`DRIVER_ROWS_MAX`], else the whole term.
     pub(crate) async fn plan(
         conn: &mut AsyncPgConnection,
         term: &SearchTerm,
@@ -94,7 +100,9 @@ impl TermMatch {
         }
         Ok(Self {
             term: term.clone(),
-            driver: rarest.map(|(_, pattern)| pattern),
+            driver: rarest
+                .filter(|(rows, _)| *rows <= DRIVER_ROWS_MAX)
+                .map(|(_, pattern)| pattern),
         })
     }
 
