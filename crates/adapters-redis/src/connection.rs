@@ -59,7 +59,8 @@ pub const OUTAGE_PAUSE: Duration = Duration::from_secs(1);
 /// call inside that thread's runtime: an HTTP worker's calls then never wake another
 /// thread (a single connection's I/O task lives on one thread, and every other worker's
 /// call would cost two cross-thread wake-ups), and a worker's concurrent requests still
-/// share one pipelined connection.
+/// share one pipelined connection. A thread's connection lives as long as the thread (the
+/// server makes one handle for its lifetime; its workers and runtimes end with it).
 #[derive(Clone)]
 pub struct RedisConnection {
     /// Tells this handle's per-thread connections from other handles' on the same thread.
