@@ -48,6 +48,12 @@ pub trait CallObserver: Send + Sync {
     fn redis_call_finished(&self, operation: &'static str, elapsed: Duration);
 }
 
+/// The target of each call's span. The spans are at `debug`: no log line is ever written
+/// inside one, so a log layer at `info` would only spend two span formattings per request
+/// on them; the trace exporter enables this target at `debug` and still exports each as
+/// `redis.<operation>`.
+pub const SPAN_TARGET: &str = "ems::redis";
+
 /// After a call finds Redis unreachable, how long every call fails at once instead of
 /// waiting out its deadline: during an outage each request pays nothing for Redis, and
 /// the first call after this pause probes it again.
@@ -138,7 +144,8 @@ impl RedisConnection {
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         // One span per call; exported as `redis.<operation>` when OTLP tracing is on.
-        let span = tracing::info_span!(
+        let span = tracing::debug_span!(
+            target: SPAN_TARGET,
             "redis",
             otel.name = %format_args!("redis.{operation}"),
             otel.kind = "client",
@@ -289,6 +296,62 @@ mod tests {
         })
         .join()
         .unwrap()
+    }
+
+    /// Names every span the layer it is part of is told about.
+    struct SpanNames(Arc<std::sync::Mutex<Vec<&'static str>>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanNames {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            self.0.lock().unwrap().push(attrs.metadata().name());
+        }
+    }
+
+    #[test]
+    fn a_log_layer_at_info_is_never_told_of_a_call() {
+        use tracing_subscriber::filter::{LevelFilter, Targets};
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::Layer;
+
+        let at_info = Arc::default();
+        let at_debug = Arc::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(SpanNames(Arc::clone(&at_info)).with_filter(LevelFilter::INFO))
+            .with(
+                SpanNames(Arc::clone(&at_debug))
+                    .with_filter(Targets::new().with_target(SPAN_TARGET, LevelFilter::DEBUG)),
+            );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            runtime.block_on(async {
+                let redis = RedisConnection::connect_lazy(&RedisConfig {
+                    url: "redis://127.0.0.1:1".into(),
+                    timeout: Duration::from_millis(200),
+                    key_prefix: DEFAULT_KEY_PREFIX.into(),
+                })
+                .unwrap();
+                redis.ping().await.unwrap_err();
+            })
+        });
+
+        assert_eq!(
+            *at_debug.lock().unwrap(),
+            ["redis"],
+            "the call has its span"
+        );
+        assert!(
+            at_info.lock().unwrap().is_empty(),
+            "{:?}",
+            at_info.lock().unwrap()
+        );
     }
 
     #[test]

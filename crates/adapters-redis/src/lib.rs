@@ -11,7 +11,7 @@ pub mod testing;
 
 pub use activity::{LocalSessionActivity, RedisSessionActivity};
 pub use auth_cache::{LocalAuthCache, RedisAuthCache};
-pub use connection::{RedisConfig, RedisConnection, DEFAULT_KEY_PREFIX};
+pub use connection::{RedisConfig, RedisConnection, DEFAULT_KEY_PREFIX, SPAN_TARGET};
 pub use key_announcements::{LocalKeyAnnouncements, RedisKeyAnnouncements};
 pub use list_cache::{LocalListCache, NoListCache, RedisListCache};
 pub use rate_limit::{FallbackRateLimiter, LocalRateLimiter, RedisRateLimiter};

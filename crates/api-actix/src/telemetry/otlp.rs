@@ -119,9 +119,21 @@ const EXPORTER_TARGETS: [&str; 7] = [
 ];
 
 /// The level of the spans (and events, recorded on their span) exported: every span of
-/// a request's tree is at `info`. The layer's own, so `RUST_LOG=warn` quiets the log
-/// lines without emptying the traces.
+/// a request's tree is at `info` but the Redis calls' (see [`span_filter`]). The layer's
+/// own, so `RUST_LOG=warn` quiets the log lines without emptying the traces.
 pub const SPAN_LEVEL: LevelFilter = LevelFilter::INFO;
+
+/// What the exporter takes: [`SPAN_LEVEL`] and above; the Redis calls' spans, which are
+/// at `debug` so that log lines at `info` do not pay for them
+/// ([`adapters_redis::SPAN_TARGET`]); nothing of the exporter's own transport.
+fn span_filter() -> Targets {
+    EXPORTER_TARGETS.iter().fold(
+        Targets::new()
+            .with_default(SPAN_LEVEL)
+            .with_target(adapters_redis::SPAN_TARGET, LevelFilter::DEBUG),
+        |t, target| t.with_target(*target, LevelFilter::OFF),
+    )
+}
 
 /// The layer turning `tracing` spans at [`SPAN_LEVEL`] or above (of every crate but the
 /// exporter's own transport) into OpenTelemetry spans of `provider`.
@@ -129,14 +141,9 @@ pub fn layer<S>(provider: &SdkTracerProvider) -> BoxedLayer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {
-    let not_the_exporter = EXPORTER_TARGETS
-        .iter()
-        .fold(Targets::new().with_default(SPAN_LEVEL), |t, target| {
-            t.with_target(*target, LevelFilter::OFF)
-        });
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("ems"))
-        .with_filter(not_the_exporter)
+        .with_filter(span_filter())
         .boxed()
 }
 
@@ -194,6 +201,18 @@ mod tests {
 
     const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+    #[test]
+    fn the_filter_takes_redis_calls_at_debug_and_every_other_span_from_info() {
+        use tracing::Level;
+        let filter = span_filter();
+        assert!(filter.would_enable(adapters_redis::SPAN_TARGET, &Level::DEBUG));
+        assert!(filter.would_enable("application::auth::login", &Level::INFO));
+        assert!(!filter.would_enable("application::auth::login", &Level::DEBUG));
+        for target in EXPORTER_TARGETS {
+            assert!(!filter.would_enable(target, &Level::ERROR), "{target}");
+        }
+    }
 
     fn in_memory() -> (InMemorySpanExporter, SdkTracerProvider) {
         let exporter = InMemorySpanExporter::default();
