@@ -365,17 +365,32 @@ impl<'w> FormatFields<'w> for EcsFields {
         writer.write_str(&Value::Object(map).to_string())
     }
 
+    /// Appends the recorded fields to the stored object's text instead of parsing and
+    /// writing it again (a request records several): a field recorded twice is written
+    /// twice, and the later value wins when an event reads the object.
     fn add_fields(
         &self,
         current: &'w mut FormattedFields<Self>,
         fields: &tracing::span::Record<'_>,
     ) -> fmt::Result {
-        let mut map = match serde_json::from_str(&current.fields) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
+        let mut map = Map::new();
         record_into(&mut map, fields);
-        current.fields = Value::Object(map).to_string();
+        if map.is_empty() {
+            return Ok(());
+        }
+        let added = Value::Object(map).to_string();
+        let stored = &mut current.fields;
+        match (
+            stored.len() > 2 && stored.ends_with('}'),
+            added.strip_prefix('{'),
+        ) {
+            (true, Some(members)) => {
+                stored.pop();
+                stored.push(',');
+                stored.push_str(members);
+            }
+            _ => *stored = added,
+        }
         Ok(())
     }
 }

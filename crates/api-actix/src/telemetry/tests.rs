@@ -51,6 +51,37 @@ fn json_lines_carry_ecs_names_and_the_fields_of_enclosing_spans() {
 }
 
 #[test]
+fn json_span_fields_recorded_one_by_one_or_again_keep_the_latest_value() {
+    let out = capture(LogFormat::Json, || {
+        let bare = tracing::info_span!("bare", a = tracing::field::Empty);
+        let _outer = bare.enter();
+        bare.record("a", 1);
+        let span = tracing::info_span!(
+            "http.request",
+            http.request.id = "req-2",
+            user.id = tracing::field::Empty,
+            auth.cache = tracing::field::Empty,
+            refresh_token = tracing::field::Empty
+        );
+        let _inner = span.enter();
+        span.record("user.id", "u-1");
+        span.record("auth.cache", "miss");
+        span.record("user.id", "u-2");
+        span.record("refresh_token", "k-secret-3");
+        tracing::info!("done");
+    });
+    assert!(!out.contains("k-secret-3"), "{out}");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{out}");
+    let line = &lines[0];
+    assert_eq!(line["a"], 1, "recorded on a span created without a value");
+    assert_eq!(line["http.request.id"], "req-2");
+    assert_eq!(line["user.id"], "u-2", "the later record wins");
+    assert_eq!(line["auth.cache"], "miss");
+    assert_eq!(line["refresh_token"], REDACTED);
+}
+
+#[test]
 fn secret_fields_and_credential_shaped_text_are_redacted_in_both_formats() {
     let jwt = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
     for format in [LogFormat::Json, LogFormat::Pretty] {
