@@ -298,62 +298,6 @@ mod tests {
         .unwrap()
     }
 
-    /// Names every span the layer it is part of is told about.
-    struct SpanNames(Arc<std::sync::Mutex<Vec<&'static str>>>);
-
-    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanNames {
-        fn on_new_span(
-            &self,
-            attrs: &tracing::span::Attributes<'_>,
-            _: &tracing::span::Id,
-            _: tracing_subscriber::layer::Context<'_, S>,
-        ) {
-            self.0.lock().unwrap().push(attrs.metadata().name());
-        }
-    }
-
-    #[test]
-    fn a_log_layer_at_info_is_never_told_of_a_call() {
-        use tracing_subscriber::filter::{LevelFilter, Targets};
-        use tracing_subscriber::layer::SubscriberExt;
-        use tracing_subscriber::Layer;
-
-        let at_info = Arc::default();
-        let at_debug = Arc::default();
-        let subscriber = tracing_subscriber::registry()
-            .with(SpanNames(Arc::clone(&at_info)).with_filter(LevelFilter::INFO))
-            .with(
-                SpanNames(Arc::clone(&at_debug))
-                    .with_filter(Targets::new().with_target(SPAN_TARGET, LevelFilter::DEBUG)),
-            );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        tracing::subscriber::with_default(subscriber, || {
-            runtime.block_on(async {
-                let redis = RedisConnection::connect_lazy(&RedisConfig {
-                    url: "redis://127.0.0.1:1".into(),
-                    timeout: Duration::from_millis(200),
-                    key_prefix: DEFAULT_KEY_PREFIX.into(),
-                })
-                .unwrap();
-                redis.ping().await.unwrap_err();
-            })
-        });
-
-        assert_eq!(
-            *at_debug.lock().unwrap(),
-            ["redis"],
-            "the call has its span"
-        );
-        assert!(
-            at_info.lock().unwrap().is_empty(),
-            "{:?}",
-            at_info.lock().unwrap()
-        );
-    }
-
     #[test]
     fn each_thread_calls_on_its_own_connection_and_keeps_it() {
         let Some(url) = crate::testing::redis_url() else {
